@@ -1,0 +1,1 @@
+//! uniffi bindings of `pooya-core` for Kotlin and Swift: thin wrappers only.

@@ -1,0 +1,3 @@
+//! `pooya`: the desktop shell of the Pooya phone core.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Criterion benchmarks of PIN generation and verification.
+
+fn main() {}

@@ -1,0 +1,36 @@
+//! Pooya's protocol: the dynamic-PIN algorithms and the data both the
+//! phone and the bank rely on. Pure: no I/O, no clock (time is always an
+//! argument), no randomness.
+//!
+//! - [`hotp`] (RFC 4226), [`totp`](mod@totp) (RFC 6238, via `totp-rs`) and
+//!   [`ocra`](mod@ocra) (RFC 6287) on `ring::hmac`;
+//! - card seeds and per-kind keys ([`CardSeed`], [`CardKeys`]);
+//! - the three PIN kinds, their policies, generation and [`verify`];
+//! - amounts in Rials and the cap ladder ([`parse_amount`], [`CapLadder`]);
+//! - card, phone and activation-code validation ([`Pan`],
+//!   [`normalize_phone`], [`normalize_activation_code`]);
+//! - wire types and the activation transcript ([`wire`]).
+//!
+//! docs/protocol.md is the specification these modules implement.
+
+pub mod amount;
+mod error;
+pub mod hotp;
+pub mod ids;
+pub mod ocra;
+pub mod pin;
+pub mod secret;
+pub mod totp;
+pub mod wire;
+
+pub use amount::{CapLadder, format_rials, format_rials_fa, normalize_digits, parse_amount};
+pub use error::{AmountError, ProtocolError};
+pub use hotp::{HashAlgorithm, hotp};
+pub use ids::{Bank, Pan, bank_for_bin, normalize_activation_code, normalize_phone};
+pub use ocra::{OcraInput, OcraSuite, QuestionFormat, ocra};
+pub use pin::{
+    Claim, Outcome, Pin, PinKind, PinPolicy, Policies, Verified, first_pin, second_pin,
+    transaction_pin, verify,
+};
+pub use secret::{CardKeys, CardSeed, PinKey, SecretBytes};
+pub use totp::totp;

@@ -1,0 +1,680 @@
+//! The three Pooya PIN kinds, their policies, generation and verification.
+//!
+//! | kind | algorithm | default |
+//! |---|---|---|
+//! | first (ATM, POS) | TOTP (RFC 6238), HMAC-SHA256 | 6 digits, 60 s |
+//! | second (card not present) | OCRA (RFC 6287) `OCRA-1:HOTP-SHA256-8:QN16-T1M`, Q = cap tier | 8 digits, 60 s |
+//! | transaction-bound second | OCRA `OCRA-1:HOTP-SHA256-8:QH64-T1M`, Q = SHA-256(amount, payee) | 8 digits, 60 s |
+
+use core::fmt;
+
+use ring::{digest, hmac};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::ProtocolError;
+use crate::amount::CapLadder;
+use crate::hotp::HashAlgorithm;
+use crate::ocra::{OcraInput, OcraSuite, QuestionFormat};
+use crate::secret::{CardKeys, PinKey};
+use crate::totp::{TOTP_DIGITS, totp};
+
+/// Which dynamic PIN a code is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinKind {
+    /// First dynamic PIN: ATM and POS.
+    First,
+    /// Second dynamic PIN bound to an amount cap: online payments,
+    /// card-to-card, bills.
+    Second,
+    /// Second dynamic PIN bound to one exact amount and payee.
+    Transaction,
+}
+
+impl PinKind {
+    /// The stable name (`first`, `second`, `transaction`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Second => "second",
+            Self::Transaction => "transaction",
+        }
+    }
+}
+
+impl fmt::Display for PinKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Allowed time steps, in seconds.
+pub const STEP_RANGE: core::ops::RangeInclusive<u64> = 30..=300;
+/// Allowed digits of OCRA-based (second) PINs.
+pub const OCRA_PIN_DIGITS: core::ops::RangeInclusive<u32> = 6..=10;
+/// Largest verification window, in steps either side.
+pub const MAX_WINDOW: u32 = 2;
+/// Longest payee identifier, in bytes.
+pub const MAX_PAYEE_LEN: usize = 128;
+/// Largest cap tier a `QN16` question can carry.
+pub const MAX_TIER: u64 = 9_999_999_999_999_999;
+
+/// Digits, time step and verification window of one PIN kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinPolicy {
+    /// Digits of each code.
+    pub digits: u32,
+    /// Seconds per time step.
+    pub step: u64,
+    /// Steps accepted either side of the verifier's current step.
+    pub window: u32,
+}
+
+/// The PIN policies and cap ladder an issuer hands a card at activation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    /// First dynamic PIN (TOTP).
+    pub first: PinPolicy,
+    /// Second dynamic PIN, cap-bound and transaction-bound (OCRA).
+    pub second: PinPolicy,
+    /// The cap tiers, in Rials.
+    pub cap_ladder: CapLadder,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Self {
+            first: PinPolicy {
+                digits: 6,
+                step: 60,
+                window: 1,
+            },
+            second: PinPolicy {
+                digits: 8,
+                step: 60,
+                window: 1,
+            },
+            cap_ladder: CapLadder::default(),
+        }
+    }
+}
+
+impl Policies {
+    /// Checks the bounds in docs/protocol.md: first PIN 6–8 digits, second
+    /// 6–10, steps 30–300 s expressible as an OCRA `T` (30–59 s or whole
+    /// minutes), window at most 2, tiers at most [`MAX_TIER`].
+    ///
+    /// # Errors
+    /// [`ProtocolError::InvalidPolicy`] naming the broken bound.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        let bad = |s: &str| Err(ProtocolError::InvalidPolicy(s.to_owned()));
+        if !TOTP_DIGITS.contains(&self.first.digits) {
+            return bad("first PIN digits must be 6 to 8");
+        }
+        if !OCRA_PIN_DIGITS.contains(&self.second.digits) {
+            return bad("second PIN digits must be 6 to 10");
+        }
+        for p in [&self.first, &self.second] {
+            if !STEP_RANGE.contains(&p.step) || (p.step >= 60 && p.step % 60 != 0) {
+                return bad("step must be 30 to 59 s or 1 to 5 whole minutes");
+            }
+            if p.window > MAX_WINDOW {
+                return bad("window must be at most 2 steps");
+            }
+        }
+        if self.cap_ladder.max() > MAX_TIER {
+            return bad("cap tier too large");
+        }
+        Ok(())
+    }
+
+    /// The OCRA suite of cap-bound second PINs.
+    ///
+    /// # Errors
+    /// [`ProtocolError::InvalidStep`] or [`ProtocolError::InvalidSuite`]
+    /// for a policy that [`Policies::validate`] would refuse.
+    pub fn second_suite(&self) -> Result<OcraSuite, ProtocolError> {
+        OcraSuite::build(
+            HashAlgorithm::Sha256,
+            self.second.digits,
+            QuestionFormat::Numeric,
+            16,
+            self.second.step,
+        )
+    }
+
+    /// The OCRA suite of transaction-bound second PINs.
+    ///
+    /// # Errors
+    /// As [`Policies::second_suite`].
+    pub fn transaction_suite(&self) -> Result<OcraSuite, ProtocolError> {
+        OcraSuite::build(
+            HashAlgorithm::Sha256,
+            self.second.digits,
+            QuestionFormat::Hex,
+            64,
+            self.second.step,
+        )
+    }
+
+    /// The policy of a PIN kind.
+    pub fn policy(&self, kind: PinKind) -> &PinPolicy {
+        match kind {
+            PinKind::First => &self.first,
+            PinKind::Second | PinKind::Transaction => &self.second,
+        }
+    }
+
+    /// How many codes a verification of `kind` tries at most (all tiers for
+    /// a second PIN, since a small amount is covered by every tier).
+    pub fn max_candidates(&self, kind: PinKind) -> u64 {
+        let steps = 2 * u64::from(self.policy(kind).window) + 1;
+        match kind {
+            PinKind::Second => steps * self.cap_ladder.tiers().len() as u64,
+            PinKind::First | PinKind::Transaction => steps,
+        }
+    }
+}
+
+/// A generated PIN and when it is valid (times in the issuer's clock).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The code, `digits` characters, leading zeros kept.
+    pub code: String,
+    /// The time step it belongs to.
+    pub step: u64,
+    /// First second of its step (Unix time).
+    pub valid_from: u64,
+    /// First second after its step.
+    pub valid_until: u64,
+    /// The cap tier it is bound to (second PINs only).
+    pub cap: Option<u64>,
+}
+
+impl Pin {
+    /// Seconds left in the step at `time`.
+    pub fn seconds_left(&self, time: u64) -> u64 {
+        self.valid_until.saturating_sub(time)
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pin")
+            .field("code", &"<redacted>")
+            .field("step", &self.step)
+            .field("valid_from", &self.valid_from)
+            .field("valid_until", &self.valid_until)
+            .field("cap", &self.cap)
+            .finish()
+    }
+}
+
+fn window_of(step_len: u64, time: u64) -> Result<(u64, u64, u64), ProtocolError> {
+    let step = time
+        .checked_div(step_len)
+        .ok_or(ProtocolError::InvalidStep(step_len))?;
+    let from = step
+        .checked_mul(step_len)
+        .ok_or(ProtocolError::TimeOutOfRange)?;
+    let until = from
+        .checked_add(step_len)
+        .ok_or(ProtocolError::TimeOutOfRange)?;
+    Ok((step, from, until))
+}
+
+/// Checks a payee identifier: 1 to [`MAX_PAYEE_LEN`] bytes after trimming,
+/// no control characters.
+///
+/// # Errors
+/// [`ProtocolError::InvalidPayee`].
+pub fn normalize_payee(payee: &str) -> Result<&str, ProtocolError> {
+    let p = payee.trim();
+    if p.is_empty() {
+        return Err(ProtocolError::InvalidPayee("empty"));
+    }
+    if p.len() > MAX_PAYEE_LEN {
+        return Err(ProtocolError::InvalidPayee("longer than 128 bytes"));
+    }
+    if p.chars().any(char::is_control) {
+        return Err(ProtocolError::InvalidPayee("control character"));
+    }
+    Ok(p)
+}
+
+/// The transaction question (docs/protocol.md, "Transaction-bound PIN"):
+/// hex of SHA-256(`pooya/v1/tx` || 0x00 || amount as 8 bytes big-endian ||
+/// payee UTF-8), 64 hex digits for `QH64`.
+///
+/// # Errors
+/// [`ProtocolError::InvalidPayee`], or [`ProtocolError::InvalidAmount`]
+/// for a zero amount.
+pub fn transaction_question(amount: u64, payee: &str) -> Result<String, ProtocolError> {
+    if amount == 0 {
+        return Err(crate::AmountError::Zero.into());
+    }
+    let payee = normalize_payee(payee)?;
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"pooya/v1/tx\0");
+    ctx.update(&amount.to_be_bytes());
+    ctx.update(payee.as_bytes());
+    Ok(hex::encode_upper(ctx.finish().as_ref()))
+}
+
+/// The first dynamic PIN at `time` (issuer time, Unix seconds).
+///
+/// # Errors
+/// [`ProtocolError`] for a policy outside the bounds.
+pub fn first_pin(keys: &CardKeys, policies: &Policies, time: u64) -> Result<Pin, ProtocolError> {
+    let p = &policies.first;
+    let (step, valid_from, valid_until) = window_of(p.step, time)?;
+    let code = totp(
+        keys.first.expose_secret(),
+        time,
+        p.step,
+        p.digits,
+        HashAlgorithm::Sha256,
+    )?;
+    Ok(Pin {
+        code,
+        step,
+        valid_from,
+        valid_until,
+        cap: None,
+    })
+}
+
+/// The second dynamic PIN bound to the cap tier `cap` at `time`.
+///
+/// # Errors
+/// [`ProtocolError::InvalidAmount`]-style [`ProtocolError::InvalidField`]
+/// when `cap` is not a tier of the ladder; others for a bad policy.
+pub fn second_pin(
+    keys: &CardKeys,
+    policies: &Policies,
+    cap: u64,
+    time: u64,
+) -> Result<Pin, ProtocolError> {
+    if !policies.cap_ladder.contains(cap) {
+        return Err(ProtocolError::InvalidField {
+            field: "cap",
+            reason: "not a tier of the cap ladder",
+        });
+    }
+    let suite = policies.second_suite()?;
+    let (step, valid_from, valid_until) = window_of(policies.second.step, time)?;
+    let question = cap.to_string();
+    let code = crate::ocra::ocra(
+        &suite,
+        keys.second.expose_secret(),
+        &OcraInput {
+            question: &question,
+            timestep: Some(step),
+            ..OcraInput::default()
+        },
+    )?;
+    Ok(Pin {
+        code,
+        step,
+        valid_from,
+        valid_until,
+        cap: Some(cap),
+    })
+}
+
+/// The second PIN bound to exactly `amount` and `payee` at `time`
+/// (PSD2 RTS Art. 5 dynamic linking).
+///
+/// # Errors
+/// [`ProtocolError::InvalidPayee`], a zero amount, or a bad policy.
+pub fn transaction_pin(
+    keys: &CardKeys,
+    policies: &Policies,
+    amount: u64,
+    payee: &str,
+    time: u64,
+) -> Result<Pin, ProtocolError> {
+    let suite = policies.transaction_suite()?;
+    let (step, valid_from, valid_until) = window_of(policies.second.step, time)?;
+    let question = transaction_question(amount, payee)?;
+    let code = crate::ocra::ocra(
+        &suite,
+        keys.tx.expose_secret(),
+        &OcraInput {
+            question: &question,
+            timestep: Some(step),
+            ..OcraInput::default()
+        },
+    )?;
+    Ok(Pin {
+        code,
+        step,
+        valid_from,
+        valid_until,
+        cap: None,
+    })
+}
+
+/// What a code is claimed to authorise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim<'a> {
+    /// A first PIN (ATM/POS).
+    First,
+    /// A cap-bound second PIN for a payment of `amount` Rials.
+    Second {
+        /// The payment amount.
+        amount: u64,
+    },
+    /// A transaction-bound second PIN.
+    Transaction {
+        /// The exact amount.
+        amount: u64,
+        /// The payee.
+        payee: &'a str,
+    },
+}
+
+impl Claim<'_> {
+    /// The PIN kind claimed.
+    pub fn kind(&self) -> PinKind {
+        match self {
+            Self::First => PinKind::First,
+            Self::Second { .. } => PinKind::Second,
+            Self::Transaction { .. } => PinKind::Transaction,
+        }
+    }
+}
+
+/// A successful verification: which step (and tier) matched, so the caller
+/// can refuse a second use of (card, kind, step) (RFC 6238 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The PIN kind.
+    pub kind: PinKind,
+    /// The matched time step.
+    pub step: u64,
+    /// The matched step minus the verifier's current step.
+    pub drift: i64,
+    /// The cap tier of a matched second PIN.
+    pub tier: Option<u64>,
+    /// How many candidates were computed.
+    pub candidates: u32,
+}
+
+/// The result of a verification that ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// One candidate matched.
+    Accepted(Verified),
+    /// No candidate matched (or the code was malformed, or no tier covers
+    /// the amount). `candidates` is how many were tried.
+    Rejected {
+        /// Candidates computed.
+        candidates: u32,
+    },
+}
+
+/// Verifies `code` for `claim` at issuer time `time`: every step within
+/// the policy's window around the current step shifted by `drift` steps
+/// (the card's tracked clock drift), and for a second PIN every cap tier at
+/// or above the amount. All candidates are computed and compared in
+/// constant time; the work does not depend on where a match is.
+///
+/// # Errors
+/// [`ProtocolError`] for a bad policy, a zero amount or a bad payee. A
+/// wrong code is not an error: it is [`Outcome::Rejected`].
+pub fn verify(
+    keys: &CardKeys,
+    policies: &Policies,
+    claim: Claim<'_>,
+    code: &str,
+    time: u64,
+    drift: i64,
+) -> Result<Outcome, ProtocolError> {
+    let kind = claim.kind();
+    let policy = policies.policy(kind);
+    if policy.step == 0 {
+        return Err(ProtocolError::InvalidStep(0));
+    }
+    let now_step = time / policy.step;
+    let center = now_step
+        .checked_add_signed(drift)
+        .ok_or(ProtocolError::TimeOutOfRange)?;
+    let w = u64::from(policy.window);
+    let lo = center.saturating_sub(w);
+    let hi = center.checked_add(w).ok_or(ProtocolError::TimeOutOfRange)?;
+
+    // Validate inputs before looking at the code.
+    let well_formed =
+        code.len() == policy.digits as usize && code.bytes().all(|b| b.is_ascii_digit());
+    let mut matched: Option<(u64, Option<u64>)> = None;
+    let mut candidates: u32 = 0;
+    let mut check = |candidate: &[u8], step: u64, tier: Option<u64>| {
+        candidates += 1;
+        let equal: bool = candidate.ct_eq(code.as_bytes()).into();
+        if equal && matched.is_none() {
+            matched = Some((step, tier));
+        }
+    };
+
+    match claim {
+        Claim::First => {
+            for step in lo..=hi {
+                let t = step
+                    .checked_mul(policy.step)
+                    .ok_or(ProtocolError::TimeOutOfRange)?;
+                let c = totp(
+                    keys.first.expose_secret(),
+                    t,
+                    policy.step,
+                    policy.digits,
+                    HashAlgorithm::Sha256,
+                )?;
+                check(c.as_bytes(), step, None);
+            }
+        }
+        Claim::Second { amount } => {
+            if amount == 0 {
+                return Err(crate::AmountError::Zero.into());
+            }
+            let suite = policies.second_suite()?;
+            let key = hmac_key(&suite, &keys.second);
+            for &tier in policies.cap_ladder.tiers_covering(amount) {
+                let question = tier.to_string();
+                let mut msg = suite.message(&OcraInput {
+                    question: &question,
+                    timestep: Some(lo),
+                    ..OcraInput::default()
+                })?;
+                for step in lo..=hi {
+                    set_timestep(&mut msg, step);
+                    let c = crate::hotp::truncate(hmac::sign(&key, &msg).as_ref(), suite.digits());
+                    check(c.as_bytes(), step, Some(tier));
+                }
+            }
+        }
+        Claim::Transaction { amount, payee } => {
+            let suite = policies.transaction_suite()?;
+            let question = transaction_question(amount, payee)?;
+            let key = hmac_key(&suite, &keys.tx);
+            let mut msg = suite.message(&OcraInput {
+                question: &question,
+                timestep: Some(lo),
+                ..OcraInput::default()
+            })?;
+            for step in lo..=hi {
+                set_timestep(&mut msg, step);
+                let c = crate::hotp::truncate(hmac::sign(&key, &msg).as_ref(), suite.digits());
+                check(c.as_bytes(), step, None);
+            }
+        }
+    }
+
+    Ok(match (well_formed, matched) {
+        (true, Some((step, tier))) => Outcome::Accepted(Verified {
+            kind,
+            step,
+            drift: step as i64 - now_step as i64,
+            tier,
+            candidates,
+        }),
+        _ => Outcome::Rejected { candidates },
+    })
+}
+
+fn hmac_key(suite: &OcraSuite, key: &PinKey) -> hmac::Key {
+    hmac::Key::new(suite.algorithm().hmac(), key.expose_secret())
+}
+
+/// Overwrites the trailing 8-byte `T` of an OCRA message built for a
+/// time-based suite (RFC 6287 §5.1: `T` is the last data input).
+fn set_timestep(msg: &mut [u8], step: u64) {
+    let len = msg.len();
+    if len >= 8 {
+        msg[len - 8..].copy_from_slice(&step.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::CardSeed;
+
+    fn keys() -> CardKeys {
+        CardSeed::from_bytes(core::array::from_fn(|i| i as u8)).derive_keys()
+    }
+
+    #[test]
+    fn default_policies_are_valid_and_suites_documented() {
+        let p = Policies::default();
+        p.validate().unwrap();
+        assert_eq!(
+            p.second_suite().unwrap().as_str(),
+            "OCRA-1:HOTP-SHA256-8:QN16-T1M"
+        );
+        assert_eq!(
+            p.transaction_suite().unwrap().as_str(),
+            "OCRA-1:HOTP-SHA256-8:QH64-T1M"
+        );
+        assert_eq!(p.max_candidates(PinKind::First), 3);
+        assert_eq!(p.max_candidates(PinKind::Second), 18);
+        assert_eq!(p.max_candidates(PinKind::Transaction), 3);
+    }
+
+    #[test]
+    fn policy_bounds() {
+        let mut p = Policies::default();
+        p.first.digits = 9;
+        assert!(p.validate().is_err());
+        let mut p = Policies::default();
+        p.second.step = 90;
+        assert!(p.validate().is_err());
+        let mut p = Policies::default();
+        p.second.window = 3;
+        assert!(p.validate().is_err());
+        let mut p = Policies::default();
+        p.second.digits = 10;
+        p.first.step = 30;
+        p.second.step = 300;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn second_pin_round_trip_and_cap() {
+        let k = keys();
+        let p = Policies::default();
+        let t = 1_700_000_000;
+        let pin = second_pin(&k, &p, 20_000_000, t).unwrap();
+        assert_eq!(pin.code.len(), 8);
+        assert_eq!(pin.valid_until - pin.valid_from, 60);
+        let ok = verify(
+            &k,
+            &p,
+            Claim::Second { amount: 15_000_000 },
+            &pin.code,
+            t + 30,
+            0,
+        )
+        .unwrap();
+        match ok {
+            Outcome::Accepted(v) => {
+                assert_eq!(v.tier, Some(20_000_000));
+                assert_eq!(v.step, pin.step);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Above the cap: only higher tiers are tried, none matches.
+        let no = verify(
+            &k,
+            &p,
+            Claim::Second { amount: 20_000_001 },
+            &pin.code,
+            t,
+            0,
+        )
+        .unwrap();
+        assert!(matches!(no, Outcome::Rejected { .. }));
+        // Out of the window.
+        let no = verify(&k, &p, Claim::Second { amount: 1 }, &pin.code, t + 180, 0).unwrap();
+        assert!(matches!(no, Outcome::Rejected { .. }));
+        // Drift brings it back.
+        let ok = verify(&k, &p, Claim::Second { amount: 1 }, &pin.code, t + 180, -3).unwrap();
+        assert!(matches!(ok, Outcome::Accepted(v) if v.drift == -3));
+        assert!(second_pin(&k, &p, 12_345, t).is_err());
+    }
+
+    #[test]
+    fn transaction_pin_is_linked() {
+        let k = keys();
+        let p = Policies::default();
+        let t = 1_700_000_000;
+        let pin = transaction_pin(&k, &p, 1_250_000, "shop-42", t).unwrap();
+        let v = |amount, payee| {
+            verify(
+                &k,
+                &p,
+                Claim::Transaction { amount, payee },
+                &pin.code,
+                t,
+                0,
+            )
+            .unwrap()
+        };
+        assert!(matches!(v(1_250_000, "shop-42"), Outcome::Accepted(_)));
+        assert!(matches!(v(1_250_000, " shop-42 "), Outcome::Accepted(_)));
+        assert!(matches!(v(1_250_001, "shop-42"), Outcome::Rejected { .. }));
+        assert!(matches!(v(1_250_000, "shop-43"), Outcome::Rejected { .. }));
+        // Never a first or second PIN.
+        let second = verify(&k, &p, Claim::Second { amount: 1 }, &pin.code, t, 0).unwrap();
+        assert!(matches!(second, Outcome::Rejected { .. }));
+    }
+
+    #[test]
+    fn first_pin_round_trip() {
+        let k = keys();
+        let p = Policies::default();
+        let t = 1_700_000_000;
+        let pin = first_pin(&k, &p, t).unwrap();
+        assert_eq!(pin.code.len(), 6);
+        assert!(
+            matches!(verify(&k, &p, Claim::First, &pin.code, t + 60, 0).unwrap(), Outcome::Accepted(v) if v.drift == -1)
+        );
+        assert!(matches!(
+            verify(&k, &p, Claim::First, &pin.code, t + 120, 0).unwrap(),
+            Outcome::Rejected { candidates: 3 }
+        ));
+    }
+
+    #[test]
+    fn malformed_codes_rejected_after_full_work() {
+        let k = keys();
+        let p = Policies::default();
+        for code in ["", "1234567", "123456789", "1234567a", "۱۲۳۴۵۶۷۸"] {
+            let out = verify(&k, &p, Claim::Second { amount: 1 }, code, 1_700_000_000, 0).unwrap();
+            assert_eq!(out, Outcome::Rejected { candidates: 18 }, "{code}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of Pooya: the phone core against a real issuer over HTTP.

@@ -1,0 +1,3 @@
+//! `cargo xtask`: build and test automation for the Pooya workspace.
+
+fn main() {}
