@@ -1,8 +1,28 @@
 //! The phone side of Pooya: the encrypted vault, app lock, cards, caps, the
 //! activation client and dynamic PINs. Host facilities (keystore, biometrics,
 //! network, clock) come in through the traits in [`hooks`].
+//!
+//! - [`vault`]: the encrypted SQLite vault and the app lock (key slots,
+//!   lockout, session, idle auto-lock); start at [`Vault`].
+//! - [`KeyFileKeystore`]: the desktop device keystore (a key file, weaker
+//!   than a phone's hardware keystore).
+//! - [`CoreError`]: the one public error type, with stable codes.
+//! - `testing` (feature `testing`): in-memory hooks for tests.
 
+mod error;
 pub mod hooks;
+mod keyfile;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod vault;
+
+pub use error::{CoreError, WeakPasswordReason};
+pub use keyfile::KeyFileKeystore;
+pub use vault::kdf::KdfParams;
+pub use vault::lockout::LockoutPolicy;
+pub use vault::{
+    CardId, CardRecord, CardSecret, Hooks, IssuerProfile, NewCard, Vault, VaultConfig, VaultStatus,
+};
 
 /// The protocol crate, re-exported so hosts and bindings need only the core.
 pub use pooya_protocol as protocol;

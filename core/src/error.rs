@@ -1,0 +1,328 @@
+//! The one public error type of `pooya-core`, with stable codes.
+//!
+//! Internal failures (SQLite, AEAD, Argon2, JSON) are mapped into
+//! [`CoreError`] in exactly one place each (the `From` impls and helpers at
+//! the bottom of this file). Messages never contain passwords, keys, seeds,
+//! card numbers or phone numbers.
+
+use thiserror::Error;
+
+use crate::hooks::{BiometricError, HostError};
+use pooya_protocol::ProtocolError;
+
+/// Why an app password was refused ([`CoreError::WeakPassword`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WeakPasswordReason {
+    /// Fewer than 6 characters.
+    TooShort,
+    /// More than 128 characters.
+    TooLong,
+    /// One character repeated (`111111`, `aaaaaa`).
+    AllSame,
+    /// A straight run up or down (`123456`, `654321`, `abcdef`).
+    Sequence,
+    /// A control character.
+    ControlCharacter,
+}
+
+impl WeakPasswordReason {
+    /// A stable, machine-readable code (`too_short`, `too_long`,
+    /// `all_same`, `sequence`, `control_character`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TooShort => "too_short",
+            Self::TooLong => "too_long",
+            Self::AllSame => "all_same",
+            Self::Sequence => "sequence",
+            Self::ControlCharacter => "control_character",
+        }
+    }
+}
+
+impl core::fmt::Display for WeakPasswordReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::TooShort => "shorter than 6 characters",
+            Self::TooLong => "longer than 128 characters",
+            Self::AllSame => "one character repeated",
+            Self::Sequence => "a straight run such as 123456",
+            Self::ControlCharacter => "contains a control character",
+        })
+    }
+}
+
+/// Everything that can go wrong in the core.
+///
+/// Every variant has a stable [`code`](CoreError::code) that the Kotlin and
+/// Swift shells match on to show a localized message; the codes are listed
+/// in docs/security.md and never renamed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The app password was wrong. After `attempts_left` more wrong
+    /// passwords the vault is wiped.
+    #[error("wrong password ({attempts_left} attempts left before the vault is wiped)")]
+    WrongPassword {
+        /// Wrong passwords left before the wipe.
+        attempts_left: u32,
+    },
+    /// Too many wrong passwords: wait this long before the next try.
+    #[error("too many wrong passwords: try again in {seconds_left} s")]
+    LockedOut {
+        /// Seconds until the next password attempt is allowed.
+        seconds_left: u64,
+    },
+    /// The vault was wiped after too many wrong passwords; cards must be
+    /// activated again.
+    #[error("the vault was wiped after too many wrong passwords")]
+    Wiped,
+    /// The vault file is damaged (or was altered): a checksum, an AEAD tag
+    /// or SQLite's own structure check failed.
+    #[error("the vault is corrupted")]
+    VaultCorrupted,
+    /// No vault at this path (or only an unfinished one).
+    #[error("no vault at this path")]
+    NoVault,
+    /// A vault already exists at this path.
+    #[error("a vault already exists at this path")]
+    VaultExists,
+    /// The vault was written by a newer version of the app.
+    #[error(
+        "the vault was written by a newer app version (schema {found}, this app knows {supported})"
+    )]
+    VaultTooNew {
+        /// Schema version in the file.
+        found: u32,
+        /// Newest schema version this build knows.
+        supported: u32,
+    },
+    /// The vault is locked (never unlocked, `lock()` was called or it was
+    /// idle too long); unlock it first.
+    #[error("the vault is locked")]
+    Locked,
+    /// The operation needs the app password again (raising a cap).
+    #[error("this needs the app password")]
+    PasswordRequired,
+    /// The new app password is too weak.
+    #[error("password refused: {0}")]
+    WeakPassword(WeakPasswordReason),
+    /// Argon2id parameters below the floors (or above the ceilings).
+    #[error("KDF parameters refused: {0}")]
+    WeakKdfParams(&'static str),
+    /// A host setting that would loosen a security bound (lockout,
+    /// idle timeout).
+    #[error("configuration refused: {0}")]
+    InvalidConfig(&'static str),
+    /// The biometric key was invalidated by an enrollment change; the
+    /// biometric slot was deleted and the password is needed.
+    #[error("biometric key invalidated: use the password and enable biometrics again")]
+    BiometricInvalidated,
+    /// The user cancelled the biometric prompt.
+    #[error("biometric prompt cancelled")]
+    BiometricCancelled,
+    /// The platform locked the biometric sensor.
+    #[error("biometrics locked out by the platform")]
+    BiometricLockout,
+    /// No biometric hardware, no enrolled biometrics, or no biometric hook.
+    #[error("biometrics unavailable")]
+    BiometricUnavailable,
+    /// Biometric unlock is not enabled for this vault.
+    #[error("biometric unlock is not enabled")]
+    BiometricNotEnabled,
+    /// The biometric hook failed for another reason.
+    #[error("biometric hook failed: {0}")]
+    BiometricFailed(String),
+    /// The device keystore hook failed (for example the vault was copied
+    /// from another device).
+    #[error("device keystore failed: {0}")]
+    Keystore(String),
+    /// No card with this id.
+    #[error("no such card")]
+    CardNotFound,
+    /// No issuer with this name.
+    #[error("no such issuer")]
+    IssuerNotFound,
+    /// An issuer with this name is already stored.
+    #[error("issuer already stored")]
+    IssuerExists,
+    /// The phone number is already set; it is set once per vault.
+    #[error("the phone number is already set")]
+    PhoneAlreadySet,
+    /// A cap that is not a tier of the card's cap ladder.
+    #[error("the cap is not a tier of this card's cap ladder")]
+    InvalidCap,
+    /// A field the core refused (empty label, bad URL, …).
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The field's name.
+        field: &'static str,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// Input refused by the protocol crate (phone number, policies, …).
+    #[error("invalid input: {0}")]
+    Protocol(ProtocolError),
+    /// The storage failed for a reason other than corruption (disk full,
+    /// permissions, I/O).
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+impl CoreError {
+    /// A stable, machine-readable code for this error (documented in
+    /// docs/security.md; never renamed).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongPassword { .. } => "wrong_password",
+            Self::LockedOut { .. } => "locked_out",
+            Self::Wiped => "wiped",
+            Self::VaultCorrupted => "vault_corrupted",
+            Self::NoVault => "no_vault",
+            Self::VaultExists => "vault_exists",
+            Self::VaultTooNew { .. } => "vault_too_new",
+            Self::Locked => "locked",
+            Self::PasswordRequired => "password_required",
+            Self::WeakPassword(_) => "weak_password",
+            Self::WeakKdfParams(_) => "weak_kdf_params",
+            Self::InvalidConfig(_) => "invalid_config",
+            Self::BiometricInvalidated => "biometric_invalidated",
+            Self::BiometricCancelled => "biometric_cancelled",
+            Self::BiometricLockout => "biometric_lockout",
+            Self::BiometricUnavailable => "biometric_unavailable",
+            Self::BiometricNotEnabled => "biometric_not_enabled",
+            Self::BiometricFailed(_) => "biometric_failed",
+            Self::Keystore(_) => "keystore",
+            Self::CardNotFound => "card_not_found",
+            Self::IssuerNotFound => "issuer_not_found",
+            Self::IssuerExists => "issuer_exists",
+            Self::PhoneAlreadySet => "phone_already_set",
+            Self::InvalidCap => "invalid_cap",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::Protocol(_) => "invalid_input",
+            Self::Storage(_) => "storage",
+        }
+    }
+}
+
+impl From<ProtocolError> for CoreError {
+    fn from(e: ProtocolError) -> Self {
+        Self::Protocol(e)
+    }
+}
+
+impl From<HostError> for CoreError {
+    fn from(e: HostError) -> Self {
+        Self::Keystore(e.message)
+    }
+}
+
+impl From<BiometricError> for CoreError {
+    fn from(e: BiometricError) -> Self {
+        match e {
+            BiometricError::Cancelled => Self::BiometricCancelled,
+            BiometricError::Lockout => Self::BiometricLockout,
+            BiometricError::Invalidated => Self::BiometricInvalidated,
+            BiometricError::Unavailable => Self::BiometricUnavailable,
+            BiometricError::Failed(m) => Self::BiometricFailed(m),
+        }
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for CoreError {
+    /// A stored value of the wrong type: the file was damaged.
+    fn from(_: rusqlite::types::FromSqlError) -> Self {
+        Self::VaultCorrupted
+    }
+}
+
+impl From<rusqlite::Error> for CoreError {
+    /// SQLite's corruption codes and values of the wrong type become
+    /// [`CoreError::VaultCorrupted`]; everything else is
+    /// [`CoreError::Storage`]. SQLite messages never contain field values
+    /// here: every value is bound as a parameter.
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase | ErrorCode::SchemaChanged
+                ) =>
+            {
+                Self::VaultCorrupted
+            }
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::InvalidColumnIndex(_)
+            | rusqlite::Error::InvalidColumnName(_) => Self::VaultCorrupted,
+            _ => Self::Storage(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_distinct() {
+        let all = [
+            CoreError::WrongPassword { attempts_left: 3 },
+            CoreError::LockedOut { seconds_left: 30 },
+            CoreError::Wiped,
+            CoreError::VaultCorrupted,
+            CoreError::NoVault,
+            CoreError::VaultExists,
+            CoreError::VaultTooNew {
+                found: 9,
+                supported: 1,
+            },
+            CoreError::Locked,
+            CoreError::PasswordRequired,
+            CoreError::WeakPassword(WeakPasswordReason::Sequence),
+            CoreError::WeakKdfParams("m"),
+            CoreError::InvalidConfig("x"),
+            CoreError::BiometricInvalidated,
+            CoreError::BiometricCancelled,
+            CoreError::BiometricLockout,
+            CoreError::BiometricUnavailable,
+            CoreError::BiometricNotEnabled,
+            CoreError::BiometricFailed("x".into()),
+            CoreError::Keystore("x".into()),
+            CoreError::CardNotFound,
+            CoreError::IssuerNotFound,
+            CoreError::IssuerExists,
+            CoreError::PhoneAlreadySet,
+            CoreError::InvalidCap,
+            CoreError::InvalidField {
+                field: "label",
+                reason: "empty",
+            },
+            CoreError::Protocol(ProtocolError::TimeOutOfRange),
+            CoreError::Storage("disk full".into()),
+        ];
+        let codes: std::collections::HashSet<_> = all.iter().map(CoreError::code).collect();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(all[0].code(), "wrong_password");
+        assert_eq!(all[1].code(), "locked_out");
+        assert_eq!(all[12].code(), "biometric_invalidated");
+    }
+
+    #[test]
+    fn biometric_errors_map_one_to_one() {
+        assert_eq!(
+            CoreError::from(BiometricError::Invalidated),
+            CoreError::BiometricInvalidated
+        );
+        assert_eq!(
+            CoreError::from(BiometricError::Cancelled),
+            CoreError::BiometricCancelled
+        );
+        assert_eq!(
+            CoreError::from(BiometricError::Lockout),
+            CoreError::BiometricLockout
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! What the vault stores: cards, issuer profiles, and the vault's status
+//! and configuration.
+
+use core::fmt;
+
+use pooya_protocol::{CardKeys, CardSeed, Pan, Policies};
+use serde::{Deserialize, Serialize};
+
+use super::kdf::KdfParams;
+use super::lockout::LockoutPolicy;
+use crate::CoreError;
+
+/// A card's local id in the vault.
+pub type CardId = i64;
+
+/// The idle time after which an unlocked vault locks itself, in seconds
+/// (PSD2 RTS Art. 4(3)(d): at most 5 minutes of inactivity).
+pub const MAX_IDLE_TIMEOUT_SECS: u64 = 5 * 60;
+
+/// Longest label, issuer name, bank name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest issuer card id, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+/// Longest issuer base URL, in bytes.
+pub const MAX_URL_LEN: usize = 512;
+
+/// A card as shown to the customer: display data and policy, never the
+/// seed. `Debug` leaves out the personal fields.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardRecord {
+    /// Local id.
+    pub id: CardId,
+    /// Name of the issuer profile the card belongs to.
+    pub issuer: String,
+    /// The issuer's id for this card (sent in verification requests).
+    pub issuer_card_id: String,
+    /// The customer's label.
+    pub label: String,
+    /// The card number as shown (`6104 33•• •••• 1234`).
+    pub masked_pan: String,
+    /// The last four digits.
+    pub last4: String,
+    /// The bank's name.
+    pub bank_name: String,
+    /// PIN policies and cap ladder from the issuer.
+    pub policies: Policies,
+    /// The current cap for second PINs, in Rials (a tier of the ladder).
+    pub cap: u64,
+    /// When the card was added (Unix seconds).
+    pub added_at: u64,
+}
+
+impl fmt::Debug for CardRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardRecord")
+            .field("id", &self.id)
+            .field("issuer", &self.issuer)
+            .field("cap", &self.cap)
+            .field("added_at", &self.added_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A card to add. The seed is wiped when this is dropped.
+#[derive(Clone)]
+pub struct NewCard {
+    /// Name of the issuer profile.
+    pub issuer: String,
+    /// The issuer's id for this card.
+    pub issuer_card_id: String,
+    /// The customer's label.
+    pub label: String,
+    /// The card number as shown.
+    pub masked_pan: String,
+    /// The last four digits.
+    pub last4: String,
+    /// The bank's name.
+    pub bank_name: String,
+    /// PIN policies and cap ladder.
+    pub policies: Policies,
+    /// The initial cap, a tier of the ladder.
+    pub cap: u64,
+    /// The card's seed from activation.
+    pub seed: CardSeed,
+}
+
+impl NewCard {
+    /// A card from its number: the masked form, last four and bank name
+    /// come from `pan` (the number itself is not stored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_pan(
+        issuer: &str,
+        issuer_card_id: &str,
+        label: &str,
+        pan: &Pan,
+        policies: Policies,
+        cap: u64,
+        seed: CardSeed,
+    ) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            issuer_card_id: issuer_card_id.to_owned(),
+            label: label.to_owned(),
+            masked_pan: pan.masked(),
+            last4: pan.last4().to_owned(),
+            bank_name: pan.bank().map_or("", |b| b.name_fa).to_owned(),
+            policies,
+            cap,
+            seed,
+        }
+    }
+}
+
+impl fmt::Debug for NewCard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewCard")
+            .field("issuer", &self.issuer)
+            .field("cap", &self.cap)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What PIN generation needs for one card. Only handed out while the
+/// vault is unlocked; the keys are wiped when this is dropped.
+#[derive(Clone)]
+pub struct CardSecret {
+    /// Local id.
+    pub id: CardId,
+    /// Name of the issuer profile.
+    pub issuer: String,
+    /// The card's seed.
+    pub seed: CardSeed,
+    /// The per-kind keys derived from the seed.
+    pub keys: CardKeys,
+    /// PIN policies and cap ladder.
+    pub policies: Policies,
+    /// The current cap (a tier of the ladder).
+    pub cap: u64,
+}
+
+impl fmt::Debug for CardSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardSecret")
+            .field("id", &self.id)
+            .field("issuer", &self.issuer)
+            .field("seed", &self.seed)
+            .field("keys", &self.keys)
+            .field("cap", &self.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An issuer (bank) profile, stored sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerProfile {
+    /// Unique name (the key for lookups).
+    pub name: String,
+    /// Base URL of the issuer's API (`https://…`; `http://` only for
+    /// loopback addresses).
+    pub base_url: String,
+    /// The issuer's pinned Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// Issuer time minus phone time, in seconds, measured at activation.
+    pub time_offset_secs: i64,
+}
+
+/// The vault's state as the lock screen needs it. Reading it needs no
+/// password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultStatus {
+    /// Whether the vault is locked (including by idle time).
+    pub locked: bool,
+    /// Whether the vault was wiped after too many wrong passwords.
+    pub wiped: bool,
+    /// Consecutive wrong passwords.
+    pub failed_attempts: u32,
+    /// Wrong passwords left before the wipe.
+    pub attempts_left: u32,
+    /// Seconds before the next password attempt is allowed (0: now).
+    pub lockout_seconds_left: u64,
+    /// Whether biometric unlock is enabled.
+    pub biometric_enabled: bool,
+    /// Number of cards.
+    pub card_count: u32,
+    /// Whether the phone number is set.
+    pub phone_set: bool,
+}
+
+/// The host's settings. Each may only be tightened from the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultConfig {
+    kdf: KdfParams,
+    lockout: LockoutPolicy,
+    idle_timeout_secs: u64,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            kdf: KdfParams::DEFAULT,
+            lockout: LockoutPolicy::default(),
+            idle_timeout_secs: MAX_IDLE_TIMEOUT_SECS,
+        }
+    }
+}
+
+impl VaultConfig {
+    /// Settings with these KDF parameters (for new vaults and password
+    /// changes; existing slots keep the parameters stored in them),
+    /// lockout policy and idle timeout.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidConfig`] for an idle timeout of 0 or longer
+    /// than 5 minutes.
+    pub fn new(
+        kdf: KdfParams,
+        lockout: LockoutPolicy,
+        idle_timeout_secs: u64,
+    ) -> Result<Self, CoreError> {
+        if idle_timeout_secs == 0 || idle_timeout_secs > MAX_IDLE_TIMEOUT_SECS {
+            return Err(CoreError::InvalidConfig(
+                "idle timeout must be 1 to 300 seconds",
+            ));
+        }
+        Ok(Self {
+            kdf,
+            lockout,
+            idle_timeout_secs,
+        })
+    }
+
+    /// The default settings with other KDF parameters.
+    pub fn with_kdf(kdf: KdfParams) -> Self {
+        Self {
+            kdf,
+            ..Self::default()
+        }
+    }
+
+    /// KDF parameters for new password slots.
+    pub fn kdf(&self) -> KdfParams {
+        self.kdf
+    }
+
+    /// The lockout policy.
+    pub fn lockout(&self) -> &LockoutPolicy {
+        &self.lockout
+    }
+
+    /// Idle seconds before the vault locks itself.
+    pub fn idle_timeout_secs(&self) -> u64 {
+        self.idle_timeout_secs
+    }
+}
+
+fn check_text(
+    field: &'static str,
+    value: &str,
+    max_chars: usize,
+    allow_empty: bool,
+) -> Result<(), CoreError> {
+    if !allow_empty && value.trim().is_empty() {
+        return Err(CoreError::InvalidField {
+            field,
+            reason: "empty",
+        });
+    }
+    if value.chars().count() > max_chars {
+        return Err(CoreError::InvalidField {
+            field,
+            reason: "too long",
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CoreError::InvalidField {
+            field,
+            reason: "control character",
+        });
+    }
+    Ok(())
+}
+
+/// Checks a card label.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] (`label`).
+pub fn check_label(label: &str) -> Result<(), CoreError> {
+    check_text("label", label, MAX_NAME_CHARS, false)
+}
+
+impl NewCard {
+    /// Checks every field and that the cap is a tier of the ladder.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidField`], [`CoreError::Protocol`] for bad
+    /// policies, [`CoreError::InvalidCap`].
+    pub fn validate(&self) -> Result<(), CoreError> {
+        check_text("issuer", &self.issuer, MAX_NAME_CHARS, false)?;
+        check_text("issuer_card_id", &self.issuer_card_id, MAX_ID_CHARS, false)?;
+        check_label(&self.label)?;
+        check_text("masked_pan", &self.masked_pan, 32, false)?;
+        check_text("bank_name", &self.bank_name, MAX_NAME_CHARS, true)?;
+        if self.last4.len() != 4 || !self.last4.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CoreError::InvalidField {
+                field: "last4",
+                reason: "must be 4 digits",
+            });
+        }
+        self.policies.validate()?;
+        if !self.policies.cap_ladder.contains(self.cap) {
+            return Err(CoreError::InvalidCap);
+        }
+        Ok(())
+    }
+}
+
+impl IssuerProfile {
+    /// Checks the name and URL.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidField`] (`name` or `base_url`).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        check_text("name", &self.name, MAX_NAME_CHARS, false)?;
+        check_text("base_url", &self.base_url, MAX_URL_LEN, false)?;
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                self.base_url
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        if !(self.base_url.starts_with("https://") || loopback) || self.base_url.contains(' ') {
+            return Err(CoreError::InvalidField {
+                field: "base_url",
+                reason: "must be https:// (http:// only for loopback)",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer(url: &str) -> IssuerProfile {
+        IssuerProfile {
+            name: "mellat".into(),
+            base_url: url.into(),
+            public_key: [1; 32],
+            time_offset_secs: 0,
+        }
+    }
+
+    #[test]
+    fn issuer_urls() {
+        for ok in [
+            "https://bank.example",
+            "http://127.0.0.1:8080",
+            "http://localhost/api",
+        ] {
+            assert!(issuer(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://bank.example",
+            "ftp://x",
+            "",
+            "http://127.0.0.1.evil.com",
+            "https://a b",
+        ] {
+            assert!(issuer(bad).validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_bounds() {
+        assert!(VaultConfig::new(KdfParams::FLOOR, LockoutPolicy::default(), 300).is_ok());
+        assert!(VaultConfig::new(KdfParams::FLOOR, LockoutPolicy::default(), 301).is_err());
+        assert!(VaultConfig::new(KdfParams::FLOOR, LockoutPolicy::default(), 0).is_err());
+    }
+}
