@@ -87,6 +87,12 @@ pub(crate) fn truncate(mac: &[u8], digits: u32) -> String {
     )
 }
 
+/// The truncated value reduced to `digits` digits, as a number (for
+/// comparisons that should not allocate).
+pub(crate) fn truncate_number(mac: &[u8], digits: u32) -> u64 {
+    u64::from(truncate_value(mac)) % 10u64.pow(digits)
+}
+
 fn truncate_value(mac: &[u8]) -> u32 {
     // HMAC outputs are at least 20 bytes, so offset + 3 <= 18 is in range.
     let offset = usize::from(mac.last().copied().unwrap_or(0) & 0x0f);

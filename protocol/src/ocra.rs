@@ -217,11 +217,25 @@ impl OcraSuite {
         } else {
             return Err(ProtocolError::InvalidStep(time_step));
         };
-        Self::parse(&format!(
-            "OCRA-1:HOTP-{}-{digits}:Q{}{question_len:02}-T{t}",
-            algorithm.name(),
-            question.letter()
-        ))
+        crate::hotp::check_digits(digits)?;
+        if !(4..=MAX_QUESTION_LEN).contains(&question_len) {
+            return Err(bad("question length must be 04 to 64"));
+        }
+        Ok(Self {
+            text: format!(
+                "OCRA-1:HOTP-{}-{digits}:Q{}{question_len:02}-T{t}",
+                algorithm.name(),
+                question.letter()
+            ),
+            algorithm,
+            digits,
+            counter: false,
+            question,
+            question_len,
+            password: None,
+            session_len: None,
+            time_step: Some(time_step),
+        })
     }
 
     /// The hash function of the HMAC.
@@ -736,6 +750,10 @@ mod tests {
         assert_eq!(b(30).unwrap().as_str(), "OCRA-1:HOTP-SHA256-8:QN16-T30S");
         assert_eq!(b(300).unwrap().as_str(), "OCRA-1:HOTP-SHA256-8:QN16-T5M");
         assert_eq!(b(7200).unwrap().as_str(), "OCRA-1:HOTP-SHA256-8:QN16-T2H");
+        for t in [30, 45, 60, 300, 3600, 7200] {
+            let built = b(t).unwrap();
+            assert_eq!(OcraSuite::parse(built.as_str()).unwrap(), built);
+        }
         assert!(b(90).is_err());
         assert!(b(0).is_err());
     }

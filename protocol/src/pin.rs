@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::ProtocolError;
 use crate::amount::CapLadder;
-use crate::hotp::HashAlgorithm;
+use crate::hotp::{HashAlgorithm, truncate_number};
 use crate::ocra::{OcraInput, OcraSuite, QuestionFormat};
 use crate::secret::{CardKeys, PinKey};
 use crate::totp::{TOTP_DIGITS, totp};
@@ -447,14 +447,21 @@ pub fn verify(
     let lo = center.saturating_sub(w);
     let hi = center.checked_add(w).ok_or(ProtocolError::TimeOutOfRange)?;
 
-    // Validate inputs before looking at the code.
+    // A code that is not exactly `digits` ASCII digits can never match;
+    // its number is still compared against every candidate so the work
+    // does not depend on the code.
     let well_formed =
         code.len() == policy.digits as usize && code.bytes().all(|b| b.is_ascii_digit());
+    let typed: u64 = if well_formed {
+        code.parse().unwrap_or(u64::MAX)
+    } else {
+        u64::MAX
+    };
     let mut matched: Option<(u64, Option<u64>)> = None;
     let mut candidates: u32 = 0;
-    let mut check = |candidate: &[u8], step: u64, tier: Option<u64>| {
+    let mut check = |candidate: u64, step: u64, tier: Option<u64>| {
         candidates += 1;
-        let equal: bool = candidate.ct_eq(code.as_bytes()).into();
+        let equal: bool = candidate.ct_eq(&typed).into();
         if equal && matched.is_none() {
             matched = Some((step, tier));
         }
@@ -473,7 +480,7 @@ pub fn verify(
                     policy.digits,
                     HashAlgorithm::Sha256,
                 )?;
-                check(c.as_bytes(), step, None);
+                check(c.parse().unwrap_or(u64::MAX - 1), step, None);
             }
         }
         Claim::Second { amount } => {
@@ -481,6 +488,7 @@ pub fn verify(
                 return Err(crate::AmountError::Zero.into());
             }
             let suite = policies.second_suite()?;
+            let digits = suite.digits();
             let key = hmac_key(&suite, &keys.second);
             for &tier in policies.cap_ladder.tiers_covering(amount) {
                 let question = tier.to_string();
@@ -491,14 +499,15 @@ pub fn verify(
                 })?;
                 for step in lo..=hi {
                     set_timestep(&mut msg, step);
-                    let c = crate::hotp::truncate(hmac::sign(&key, &msg).as_ref(), suite.digits());
-                    check(c.as_bytes(), step, Some(tier));
+                    let c = truncate_number(hmac::sign(&key, &msg).as_ref(), digits);
+                    check(c, step, Some(tier));
                 }
             }
         }
         Claim::Transaction { amount, payee } => {
             let suite = policies.transaction_suite()?;
             let question = transaction_question(amount, payee)?;
+            let digits = suite.digits();
             let key = hmac_key(&suite, &keys.tx);
             let mut msg = suite.message(&OcraInput {
                 question: &question,
@@ -507,8 +516,8 @@ pub fn verify(
             })?;
             for step in lo..=hi {
                 set_timestep(&mut msg, step);
-                let c = crate::hotp::truncate(hmac::sign(&key, &msg).as_ref(), suite.digits());
-                check(c.as_bytes(), step, None);
+                let c = truncate_number(hmac::sign(&key, &msg).as_ref(), digits);
+                check(c, step, None);
             }
         }
     }

@@ -1,3 +1,182 @@
 //! `cargo xtask`: build and test automation for the Pooya workspace.
+//!
+//! - `cargo xtask test`: what CI runs. Installs what a fresh machine lacks,
+//!   then formatting, clippy, the workspace tests, the fuzz target, the
+//!   Kotlin binding tests and the Swift binding generation.
+//! - `cargo xtask fuzz [SECONDS]`: runs the parser fuzz target.
 
-fn main() {}
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Where the workspace is and where tools are installed.
+pub struct Context {
+    /// The workspace root.
+    pub root: PathBuf,
+    /// `.tools/` under the root (gitignored): locally installed tools.
+    pub tools: PathBuf,
+}
+
+impl Context {
+    fn new() -> Result<Self, String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or("xtask has no parent directory")?
+            .to_path_buf();
+        let tools = root.join(".tools");
+        Ok(Self { root, tools })
+    }
+
+    /// A command run from the workspace root with `.tools/cargo/bin` on
+    /// the PATH.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(&self.root);
+        let path = env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![self.tools.join("cargo/bin")];
+        paths.extend(env::split_paths(&path));
+        if let Ok(joined) = env::join_paths(paths) {
+            c.env("PATH", joined);
+        }
+        c
+    }
+}
+
+/// Runs a command, failing with its description when it fails.
+pub fn run(what: &str, cmd: &mut Command) -> Result<(), String> {
+    eprintln!("\n==> {what}");
+    let start = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    eprintln!("<== {what}: {:.1}s", start.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// Whether a program answers `--version`.
+pub fn have(ctx: &Context, program: &str) -> bool {
+    ctx.cmd(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs Debian packages that are missing (CI runs as root on a fresh
+/// machine; a developer's machine may already have them).
+pub fn apt_install(ctx: &Context, packages: &[&str]) -> Result<(), String> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg")
+                .args(["-s", p])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    run("apt-get update", ctx.cmd("apt-get").arg("update").arg("-q"))?;
+    run(
+        &format!("apt-get install {}", missing.join(" ")),
+        ctx.cmd("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn ensure_cargo_fuzz(ctx: &Context) -> Result<(), String> {
+    if ctx.tools.join("cargo/bin/cargo-fuzz").exists() {
+        return Ok(());
+    }
+    run(
+        "install cargo-fuzz",
+        ctx.cmd("cargo")
+            .args([
+                "install",
+                "cargo-fuzz",
+                "--version",
+                "0.13.2",
+                "--locked",
+                "--root",
+            ])
+            .arg(ctx.tools.join("cargo")),
+    )
+}
+
+fn fuzz(ctx: &Context, seconds: u32) -> Result<(), String> {
+    ensure_cargo_fuzz(ctx)?;
+    // `-s none`: the stable toolchain cannot build sanitizers; coverage
+    // guidance still works.
+    let mut c = ctx.cmd("cargo");
+    c.current_dir(ctx.root.join("fuzz"));
+    c.args(["fuzz", "run", "-s", "none", "parsers", "--"]);
+    c.arg(format!("-max_total_time={seconds}"));
+    run(&format!("fuzz parsers for {seconds}s"), &mut c)
+}
+
+fn test(ctx: &Context) -> Result<(), String> {
+    run(
+        "cargo fmt --check",
+        ctx.cmd("cargo").args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "cargo fmt --check (fuzz)",
+        ctx.cmd("cargo")
+            .args(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy",
+        ctx.cmd("cargo").args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run("cargo test", ctx.cmd("cargo").args(["test", "--workspace"]))?;
+    fuzz(ctx, 15)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let ctx = match Context::new() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&ctx),
+        Some("fuzz") => {
+            let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+            fuzz(&ctx, secs)
+        }
+        _ => Err("usage: cargo xtask test | fuzz [SECONDS]".into()),
+    };
+    match result {
+        Ok(()) => {
+            eprintln!("\nxtask: all passed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("\nxtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
