@@ -1,0 +1,197 @@
+//! SQLite: opening connections, numbered migrations
+//! (`issuer/migrations/NNN_name.sql`, each in its own transaction, the
+//! version in `PRAGMA user_version`) and the pool of read connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::IssuerError;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "issuer.db";
+/// The master key file inside the data directory.
+pub const KEY_FILE: &str = "master.key";
+
+/// The migrations, in order: (version, name, SQL).
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/001_initial.sql"))];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+fn pragmas(conn: &Connection) -> Result<(), IssuerError> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Opens (creating if needed) the database for writing: WAL journal,
+/// `synchronous = FULL` so a commit is on disk before any answer depends
+/// on it, then brings the schema up to date.
+///
+/// # Errors
+/// [`IssuerError::Storage`] or [`IssuerError::SchemaTooNew`].
+pub fn open_writer(path: &Path) -> Result<Connection, IssuerError> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    pragmas(&conn)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Applies the migrations the database lacks, each in its own transaction.
+///
+/// # Errors
+/// [`IssuerError::SchemaTooNew`] for a database from a newer build;
+/// [`IssuerError::Storage`] when a migration fails (that migration is
+/// rolled back whole).
+pub fn migrate(conn: &mut Connection) -> Result<(), IssuerError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > latest_version() {
+        return Err(IssuerError::SchemaTooNew {
+            found: current,
+            supported: latest_version(),
+        });
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .map_err(|e| IssuerError::Storage(format!("migration {version:03}_{name}: {e}")))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, name, "applied migration");
+    }
+    Ok(())
+}
+
+/// A small pool of read-only connections (WAL lets them read while the
+/// writer commits).
+pub struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    keep: usize,
+}
+
+impl ReadPool {
+    /// A pool for the database at `path`, keeping up to `keep` idle
+    /// connections.
+    pub fn new(path: &Path, keep: usize) -> Self {
+        Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::with_capacity(keep)),
+            keep,
+        }
+    }
+
+    fn open(&self) -> Result<Connection, IssuerError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        pragmas(&conn)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or [`IssuerError::Storage`] when no connection
+    /// can be opened.
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, IssuerError>,
+    ) -> Result<R, IssuerError> {
+        let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.keep
+        {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = open_writer(&path).unwrap();
+            let v: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, latest_version());
+            let mode: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
+        // Reopening applies nothing twice.
+        drop(open_writer(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", latest_version() + 1)
+                .unwrap();
+        }
+        assert_eq!(open_writer(&path).unwrap_err().code(), "schema_too_new");
+    }
+
+    #[test]
+    fn failed_migration_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let mut conn = Connection::open(&path).unwrap();
+        // A table that collides with migration 001 makes it fail half-way.
+        conn.execute_batch("CREATE TABLE events (x INTEGER);")
+            .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap_err().code(), "storage");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 0);
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'cards'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0, "no half-applied migration");
+    }
+
+    #[test]
+    fn read_pool_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let _w = open_writer(&path).unwrap();
+        let pool = ReadPool::new(&path, 2);
+        for _ in 0..3 {
+            let n: i64 = pool
+                .with(|c| Ok(c.query_row("SELECT count(*) FROM cards", [], |r| r.get(0))?))
+                .unwrap();
+            assert_eq!(n, 0);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The HTTP API (axum): routes, role checks, strict JSON bodies, error
+//! answers, metrics. docs/issuer.md describes every route.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pooya_protocol::wire::{ActivationRequest, VerifyRequest};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::service::{EnrollmentRequest, Issuer};
+
+type Shared = State<Arc<Issuer>>;
+
+/// The router of a running issuer.
+pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
+    let limit = issuer.settings.body_limit_bytes;
+    Router::new()
+        .route("/v1/enrollments", post(enroll))
+        .route("/v1/activations", post(activate))
+        .route("/v1/verify", post(verify))
+        .route("/v1/sms/outbox", get(outbox))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(Arc::clone(&issuer), observe))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(issuer)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+    .into_response()
+}
+
+async fn observe(State(issuer): Shared, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "other".to_owned());
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let micros = started.elapsed().as_micros() as u64;
+    let status = resp.status().as_u16();
+    issuer.metrics.request(&route, status, micros);
+    tracing::debug!(%method, route, status, micros, "request");
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
+
+/// Parses a JSON body strictly: `application/json`, within the size
+/// limit, no unknown fields. Error messages never echo values.
+fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body too large",
+            )
+        } else {
+            ApiError::bad_request("invalid_body", "request body could not be read")
+        }
+    })?;
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::bad_request("invalid_json", "request body is not valid JSON")
+            }
+            Category::Data => {
+                let text = e.to_string();
+                if text.starts_with("unknown field") {
+                    ApiError::bad_request("unknown_field", field_message(&text))
+                } else if text.starts_with("missing field") {
+                    ApiError::bad_request("missing_field", field_message(&text))
+                } else {
+                    ApiError::bad_request(
+                        "invalid_field",
+                        format!(
+                            "a field has the wrong type or value (line {}, column {})",
+                            e.line(),
+                            e.column()
+                        ),
+                    )
+                }
+            }
+        }
+    })
+}
+
+/// serde's "unknown field `x`, expected …" names fields only; keep the
+/// first clause.
+fn field_message(text: &str) -> String {
+    let first = text.split(", expected").next().unwrap_or(text);
+    let first = first.split(" at line").next().unwrap_or(first);
+    first.chars().take(120).collect()
+}
+
+async fn enroll(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Atm)?;
+    let req: EnrollmentRequest = json_body(&headers, body)?;
+    let resp = issuer.enroll(req).await?;
+    Ok((StatusCode::CREATED, Json(resp)).into_response())
+}
+
+async fn activate(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: ActivationRequest = json_body(&headers, body)?;
+    let resp = issuer.activate(req).await?;
+    Ok((StatusCode::CREATED, Json(resp)).into_response())
+}
+
+async fn verify(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Gateway)?;
+    let req: VerifyRequest = json_body(&headers, body)?;
+    let resp = issuer.verify(req).await?;
+    Ok(Json(resp).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    phone: Option<String>,
+}
+
+async fn outbox(State(issuer): Shared, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
+    let Query(q) = Query::<OutboxQuery>::try_from_uri(&uri)
+        .map_err(|_| ApiError::bad_request("invalid_query", "the only query parameter is phone"))?;
+    let messages = issuer.outbox(q.phone.as_deref())?;
+    Ok(Json(serde_json::json!({ "messages": messages })).into_response())
+}
+
+async fn healthz(State(issuer): Shared) -> Response {
+    match issuer.health().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn metrics(State(issuer): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
+    let text = issuer.metrics.render(&issuer.writer_stats);
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_messages_keep_the_field_name_only() {
+        assert_eq!(
+            field_message("unknown field `x`, expected one of `pan`, `code` at line 1 column 9"),
+            "unknown field `x`"
+        );
+        assert_eq!(
+            field_message("missing field `pan` at line 1 column 2"),
+            "missing field `pan`"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! `pooya-issuer init`: the database, the master key, the issuer's Ed25519
+//! signing key and one API token per role.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use rusqlite::{OptionalExtension, params};
+use serde::{Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::IssuerError;
+use crate::auth::Role;
+use crate::db::{DB_FILE, KEY_FILE, open_writer};
+use crate::keys::{FileKeyProvider, HashDomain, KeyProvider};
+
+pub(crate) const META_SIGNING_KEY: &str = "signing_key";
+pub(crate) const META_PUBLIC_KEY: &str = "issuer_public_key";
+pub(crate) const META_CANARY: &str = "key_canary";
+pub(crate) const PURPOSE_SIGNING_KEY: &str = "signing-key";
+pub(crate) const PURPOSE_CANARY: &str = "canary";
+pub(crate) const CANARY: &[u8] = b"pooya-issuer master key check v1";
+
+/// Options of [`init`].
+#[derive(Clone, Default)]
+pub struct InitOptions {
+    /// The key provider to seal with; `None` creates `master.key` (mode
+    /// 0600) in the data directory.
+    pub key_provider: Option<Arc<dyn KeyProvider>>,
+}
+
+impl fmt::Debug for InitOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitOptions")
+            .field(
+                "key_provider",
+                &self.key_provider.as_ref().map(|_| "custom"),
+            )
+            .finish()
+    }
+}
+
+/// An API bearer token. Shown once by `init`; only its keyed hash is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(Zeroizing<String>);
+
+impl ApiToken {
+    /// The token text, for an `Authorization: Bearer` header.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+impl Serialize for ApiToken {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// One token per role.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleTokens {
+    /// For ATMs: `POST /v1/enrollments`.
+    pub atm: ApiToken,
+    /// For payment gateways: `POST /v1/verify`.
+    pub gateway: ApiToken,
+    /// For the SMS centre (inbound messages).
+    pub sms: ApiToken,
+    /// For the operations team: outbox, metrics.
+    pub ops: ApiToken,
+}
+
+impl RoleTokens {
+    /// The token of `role`.
+    pub fn get(&self, role: Role) -> &ApiToken {
+        match role {
+            Role::Atm => &self.atm,
+            Role::Gateway => &self.gateway,
+            Role::Sms => &self.sms,
+            Role::Ops => &self.ops,
+        }
+    }
+}
+
+/// What [`init`] prints: `{"issuer_public_key": hex, "tokens": {...}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitOutput {
+    /// The issuer's Ed25519 public key, hex (32 bytes): phones pin it to
+    /// check activation signatures.
+    pub issuer_public_key: String,
+    /// The API tokens.
+    pub tokens: RoleTokens,
+}
+
+fn random_token(rng: &SystemRandom, role: Role) -> Result<ApiToken, IssuerError> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rng.fill(&mut raw[..])
+        .map_err(|_| IssuerError::Crypto("random"))?;
+    Ok(ApiToken(Zeroizing::new(format!(
+        "pya_{}_{}",
+        role.as_str(),
+        hex::encode(&raw[..])
+    ))))
+}
+
+/// Creates an issuer in `data_dir` (made if missing, mode 0700): the
+/// database with its schema, the master key file (unless
+/// `options.key_provider` is given), a fresh Ed25519 signing key (sealed in
+/// the database) and one API token per role (stored as keyed hashes).
+///
+/// # Errors
+/// [`IssuerError::AlreadyInitialized`] when the directory already holds an
+/// issuer; [`IssuerError::Io`], [`IssuerError::Storage`] or
+/// [`IssuerError::Crypto`] otherwise.
+pub fn init(data_dir: &Path, options: &InitOptions) -> Result<InitOutput, IssuerError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(data_dir)
+        .map_err(|e| IssuerError::io("creating the data directory", &e))?;
+    let db_path = data_dir.join(DB_FILE);
+    if db_path.exists() {
+        let conn = open_writer(&db_path)?;
+        let has_key: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM meta WHERE key = ?1",
+                [META_SIGNING_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if has_key.is_some() {
+            return Err(IssuerError::AlreadyInitialized);
+        }
+    }
+    let keys: Arc<dyn KeyProvider> = match &options.key_provider {
+        Some(k) => Arc::clone(k),
+        None => Arc::new(FileKeyProvider::create(&data_dir.join(KEY_FILE))?),
+    };
+    let rng = SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| IssuerError::Crypto("generating the signing key"))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| IssuerError::Crypto("loading the signing key"))?;
+    let public = pair.public_key().as_ref().to_vec();
+    let sealed_key = keys.seal(PURPOSE_SIGNING_KEY, b"", pkcs8.as_ref())?;
+    let canary = keys.seal(PURPOSE_CANARY, b"", CANARY)?;
+    let tokens = RoleTokens {
+        atm: random_token(&rng, Role::Atm)?,
+        gateway: random_token(&rng, Role::Gateway)?,
+        sms: random_token(&rng, Role::Sms)?,
+        ops: random_token(&rng, Role::Ops)?,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut conn = open_writer(&db_path)?;
+    let tx = conn.transaction()?;
+    for (k, v) in [
+        (META_SIGNING_KEY, &sealed_key),
+        (META_PUBLIC_KEY, &public),
+        (META_CANARY, &canary),
+    ] {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![k, v],
+        )?;
+    }
+    for role in Role::ALL {
+        let hash = keys.keyed_hash(
+            HashDomain::ApiToken,
+            tokens.get(role).expose_secret().as_bytes(),
+        )?;
+        tx.execute(
+            "INSERT INTO api_tokens (token_hash, role, created_at) VALUES (?1, ?2, ?3)",
+            params![&hash[..], role.as_str(), now],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO events (at, kind, detail) VALUES (?1, 'initialised', '')",
+        [now],
+    )?;
+    tx.commit()?;
+    tracing::info!(dir = %data_dir.display(), "issuer initialised");
+    Ok(InitOutput {
+        issuer_public_key: hex::encode(public),
+        tokens,
+    })
+}

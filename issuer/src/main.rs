@@ -1,0 +1,134 @@
+//! `pooya-issuer`: the bank's server. `init` prepares a data directory;
+//! `serve` runs the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pooya_issuer::{InitOptions, IssuerError, ServerConfig, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "pooya-issuer",
+    version,
+    about = "Pooya's bank side: enrollment, activation and dynamic-PIN verification"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the database, the master key, the signing key and API tokens.
+    Init {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the HTTP API.
+    Serve {
+        /// The data directory made by `init`.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// A JSON settings file (docs/issuer.md, "Settings").
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn run(cli: Cli) -> Result<(), IssuerError> {
+    match cli.command {
+        Command::Init { data, json } => {
+            let out = pooya_issuer::init(&data, &InitOptions::default())?;
+            if json {
+                let text =
+                    serde_json::to_string(&out).map_err(|e| IssuerError::Server(e.to_string()))?;
+                println!("{text}");
+            } else {
+                println!("issuer initialised in {}", data.display());
+                println!("issuer public key: {}", out.issuer_public_key);
+                println!("API tokens (shown once; only their hashes are stored):");
+                for role in pooya_issuer::Role::ALL {
+                    println!(
+                        "  {:<8} {}",
+                        role.as_str(),
+                        out.tokens.get(role).expose_secret()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Serve {
+            data,
+            listen,
+            config,
+        } => {
+            let settings = match config {
+                Some(path) => Settings::from_file(&path)?,
+                None => Settings::default(),
+            };
+            let mut cfg = ServerConfig::new(data);
+            cfg.listen = listen;
+            cfg.settings = settings;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| IssuerError::Server(format!("tokio runtime: {e}")))?;
+            rt.block_on(async move {
+                let handle = pooya_issuer::serve(cfg).await?;
+                println!("listening on {}", handle.local_addr());
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                shutdown_signal().await;
+                handle.shutdown().await
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}

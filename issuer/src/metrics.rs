@@ -1,0 +1,235 @@
+//! Counters and latency histograms, rendered in the Prometheus text
+//! exposition format (version 0.0.4).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::writer::WriterStats;
+
+/// Upper bounds of the latency buckets, seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// The routes counted separately (anything else is `other`).
+pub(crate) const ROUTES: [&str; 7] = [
+    "/v1/enrollments",
+    "/v1/activations",
+    "/v1/verify",
+    "/v1/sms/outbox",
+    "/healthz",
+    "/metrics",
+    "other",
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, micros: u64) {
+        let secs = micros as f64 / 1e6;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(micros, Relaxed);
+    }
+}
+
+/// The issuer's metrics.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    requests: [[AtomicU64; 5]; ROUTES.len()],
+    latency: [Histogram; ROUTES.len()],
+    /// accepted, rejected, blocked
+    verify: [AtomicU64; 3],
+    /// Cards blocked.
+    pub(crate) blocks: AtomicU64,
+    /// succeeded, refused
+    activations: [AtomicU64; 2],
+    /// Enrollments.
+    pub(crate) enrollments: AtomicU64,
+    /// Activation-code burns.
+    pub(crate) burns: AtomicU64,
+    /// SMS messages sent, failed.
+    sms: [AtomicU64; 2],
+}
+
+/// A verification verdict, for counting.
+#[derive(Clone, Copy)]
+pub(crate) enum VerifyCount {
+    Accepted,
+    Rejected,
+    Blocked,
+}
+
+impl Metrics {
+    pub(crate) fn request(&self, route: &str, status: u16, micros: u64) {
+        let r = ROUTES
+            .iter()
+            .position(|x| *x == route)
+            .unwrap_or(ROUTES.len() - 1);
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[r][class].fetch_add(1, Relaxed);
+        self.latency[r].observe(micros);
+    }
+
+    pub(crate) fn verify(&self, v: VerifyCount) {
+        self.verify[v as usize].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn activation(&self, ok: bool) {
+        self.activations[usize::from(!ok)].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn sms(&self, ok: bool) {
+        self.sms[usize::from(!ok)].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn render(&self, writer: &WriterStats) -> String {
+        let mut o = String::with_capacity(8192);
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_http_requests_total HTTP requests by route and status class.\n# TYPE pooya_issuer_http_requests_total counter"
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            for (c, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+                let n = self.requests[r][c].load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        o,
+                        "pooya_issuer_http_requests_total{{route=\"{route}\",status=\"{class}\"}} {n}"
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_http_request_duration_seconds Time to answer, by route.\n# TYPE pooya_issuer_http_request_duration_seconds histogram"
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            let h = &self.latency[r];
+            let count = h.count.load(Relaxed);
+            if count == 0 {
+                continue;
+            }
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "pooya_issuer_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}",
+                    h.buckets[i].load(Relaxed)
+                );
+            }
+            let _ = writeln!(
+                o,
+                "pooya_issuer_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                o,
+                "pooya_issuer_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum_micros.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                o,
+                "pooya_issuer_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_verifications_total Verification verdicts.\n# TYPE pooya_issuer_verifications_total counter"
+        );
+        for (i, r) in ["accepted", "rejected", "blocked"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "pooya_issuer_verifications_total{{result=\"{r}\"}} {}",
+                self.verify[i].load(Relaxed)
+            );
+        }
+        let simple = [
+            (
+                "pooya_issuer_card_blocks_total",
+                "Cards whose dynamic PINs were blocked after repeated failures.",
+                self.blocks.load(Relaxed),
+            ),
+            (
+                "pooya_issuer_enrollments_total",
+                "Enrollments from ATMs.",
+                self.enrollments.load(Relaxed),
+            ),
+            (
+                "pooya_issuer_activation_code_burns_total",
+                "Phones whose pending activation codes were burned after wrong guesses.",
+                self.burns.load(Relaxed),
+            ),
+            (
+                "pooya_issuer_writer_commits_total",
+                "Write transactions committed (group commits).",
+                writer.commits.load(Relaxed),
+            ),
+            (
+                "pooya_issuer_writer_jobs_total",
+                "Write jobs committed.",
+                writer.jobs.load(Relaxed),
+            ),
+        ];
+        for (name, help, v) in simple {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_activations_total Activation attempts by result.\n# TYPE pooya_issuer_activations_total counter"
+        );
+        for (i, r) in ["succeeded", "refused"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "pooya_issuer_activations_total{{result=\"{r}\"}} {}",
+                self.activations[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_sms_total SMS messages handed to the sender.\n# TYPE pooya_issuer_sms_total counter"
+        );
+        for (i, r) in ["sent", "failed"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "pooya_issuer_sms_total{{result=\"{r}\"}} {}",
+                self.sms[i].load(Relaxed)
+            );
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.request("/v1/verify", 200, 1500);
+        m.request("/nope", 404, 10);
+        m.verify(VerifyCount::Blocked);
+        let text = m.render(&WriterStats::default());
+        assert!(
+            text.contains(
+                "pooya_issuer_http_requests_total{route=\"/v1/verify\",status=\"2xx\"} 1"
+            )
+        );
+        assert!(text.contains("route=\"other\",status=\"4xx\"} 1"));
+        assert!(text.contains(
+            "pooya_issuer_http_request_duration_seconds_bucket{route=\"/v1/verify\",le=\"0.001\"} 0"
+        ));
+        assert!(text.contains(
+            "pooya_issuer_http_request_duration_seconds_bucket{route=\"/v1/verify\",le=\"0.0025\"} 1"
+        ));
+        assert!(text.contains("pooya_issuer_verifications_total{result=\"blocked\"} 1"));
+    }
+}

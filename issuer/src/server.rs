@@ -1,0 +1,310 @@
+//! Starting and stopping the HTTP server: in a caller's tokio runtime
+//! ([`serve`]) or on a thread of its own ([`spawn_on_thread`]).
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::IssuerError;
+use crate::clock::{Clock, SystemClock};
+use crate::keys::KeyProvider;
+use crate::service::Issuer;
+use crate::settings::Settings;
+use crate::sms::SmsSender;
+use crate::writer::WriterThread;
+
+/// How long a shutdown waits for open requests before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything [`serve`] needs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The data directory made by [`init`](crate::init).
+    pub data_dir: PathBuf,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Policies, lifetimes, thresholds, language.
+    pub settings: Settings,
+    /// The clock (tests inject a [`ManualClock`](crate::ManualClock)).
+    pub clock: Arc<dyn Clock>,
+    /// The SMS sender; `None` writes to the outbox table.
+    pub sms_sender: Option<Arc<dyn SmsSender>>,
+    /// The key provider; `None` loads `master.key` from the data directory.
+    pub key_provider: Option<Arc<dyn KeyProvider>>,
+}
+
+impl ServerConfig {
+    /// Defaults: `127.0.0.1:0`, default settings, the system clock, the
+    /// outbox, the key file.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            settings: Settings::default(),
+            clock: Arc::new(SystemClock),
+            sms_sender: None,
+            key_provider: None,
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("settings", &self.settings)
+            .field("custom_sms_sender", &self.sms_sender.is_some())
+            .field("custom_key_provider", &self.key_provider.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running server inside the caller's tokio runtime.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    public_key: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), IssuerError>>>,
+    writer: Option<WriterThread>,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the issuer in `config.data_dir`, binds `config.listen` and serves
+/// until [`ServerHandle::shutdown`]. Must be called inside a tokio runtime.
+///
+/// # Errors
+/// [`IssuerError::NotInitialized`], [`IssuerError::WrongMasterKey`],
+/// [`IssuerError::InvalidSettings`], storage errors, or
+/// [`IssuerError::Server`] when the address cannot be bound.
+pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
+    let listen = config.listen;
+    let (issuer, writer) = tokio::task::spawn_blocking(move || {
+        Issuer::open(
+            &config.data_dir,
+            config.settings,
+            config.clock,
+            config.sms_sender,
+            config.key_provider,
+        )
+    })
+    .await
+    .map_err(|e| IssuerError::Server(format!("opening the issuer: {e}")))??;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| IssuerError::Server(format!("binding {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| IssuerError::Server(format!("local address: {e}")))?;
+    let public_key = issuer.public_key_hex();
+    let app = crate::http::router(issuer);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+            .map_err(|e| IssuerError::Server(e.to_string()))
+    });
+    tracing::info!(%addr, "listening");
+    Ok(ServerHandle {
+        addr,
+        public_key,
+        stop: Some(stop_tx),
+        task: Some(task),
+        writer: Some(writer),
+    })
+}
+
+impl ServerHandle {
+    /// The bound address (the real port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The issuer's Ed25519 public key, hex.
+    pub fn issuer_public_key(&self) -> &str {
+        &self.public_key
+    }
+
+    /// Stops accepting connections, lets open requests finish (up to five
+    /// seconds), then stops the writer after its queued jobs, so everything
+    /// answered is on disk.
+    ///
+    /// # Errors
+    /// [`IssuerError::Server`] when the server task failed.
+    pub async fn shutdown(mut self) -> Result<(), IssuerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let mut result = Ok(());
+        if let Some(mut task) = self.task.take() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+                Ok(Ok(r)) => result = r,
+                Ok(Err(e)) => result = Err(IssuerError::Server(e.to_string())),
+                Err(_) => {
+                    task.abort();
+                    tracing::warn!("requests still open after the grace period were dropped");
+                }
+            }
+        }
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        // Dropping the writer thread handle stops and joins it.
+    }
+}
+
+/// A server running on its own thread with its own tokio runtime, for
+/// synchronous callers (`pooya demo`, tests). Stopped by
+/// [`BackgroundServer::shutdown`] or on drop.
+pub struct BackgroundServer {
+    addr: SocketAddr,
+    public_key: String,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), IssuerError>>>,
+}
+
+impl fmt::Debug for BackgroundServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackgroundServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts [`serve`] on a new thread with a two-worker tokio runtime and
+/// returns once it listens.
+///
+/// # Errors
+/// What [`serve`] returns, or [`IssuerError::Server`] when the thread or
+/// runtime cannot start.
+pub fn spawn_on_thread(config: ServerConfig) -> Result<BackgroundServer, IssuerError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("pooya-issuer".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("pooya-issuer-rt")
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let e = IssuerError::Server(format!("tokio runtime: {e}"));
+                    let _ = ready_tx.send(Err(e.clone()));
+                    return Err(e);
+                }
+            };
+            rt.block_on(async move {
+                match serve(config).await {
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.clone()));
+                        Err(e)
+                    }
+                    Ok(handle) => {
+                        let _ = ready_tx.send(Ok((
+                            handle.local_addr(),
+                            handle.issuer_public_key().to_owned(),
+                        )));
+                        let _ = stop_rx.await;
+                        handle.shutdown().await
+                    }
+                }
+            })
+        })
+        .map_err(|e| IssuerError::Server(format!("spawning the server thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok((addr, public_key))) => Ok(BackgroundServer {
+            addr,
+            public_key,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(IssuerError::Server("the server thread ended early".into()))
+        }
+    }
+}
+
+impl BackgroundServer {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The issuer's Ed25519 public key, hex.
+    pub fn issuer_public_key(&self) -> &str {
+        &self.public_key
+    }
+
+    /// Stops the server as [`ServerHandle::shutdown`] does and waits for
+    /// its thread.
+    ///
+    /// # Errors
+    /// What the server's shutdown returned.
+    pub fn shutdown(mut self) -> Result<(), IssuerError> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), IssuerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(IssuerError::Server("the server thread panicked".into()))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}

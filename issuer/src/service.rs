@@ -1,0 +1,915 @@
+//! The issuer's operations, apart from HTTP: enrollment, activation,
+//! verification, outbox. Handlers parse and authorise; these functions
+//! decide.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pooya_protocol::pin::normalize_payee;
+use pooya_protocol::wire::{
+    ActivationRequest, ActivationResponse, ActivationTranscript, VerifyKind, VerifyRequest,
+    VerifyResponse, VerifyResult, decode_hex_array, derive_card_seed,
+};
+use pooya_protocol::{
+    CardSeed, Claim, Outcome, Pan, PinKind, Verified, normalize_activation_code, normalize_digits,
+    normalize_phone, verify,
+};
+use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::Ed25519KeyPair;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::IssuerError;
+use crate::auth::{Role, Tokens};
+use crate::clock::Clock;
+use crate::db::{DB_FILE, KEY_FILE, ReadPool, open_writer};
+use crate::error::ApiError;
+use crate::init::{
+    CANARY, META_CANARY, META_PUBLIC_KEY, META_SIGNING_KEY, PURPOSE_CANARY, PURPOSE_SIGNING_KEY,
+};
+use crate::keys::{FileKeyProvider, HashDomain, KeyProvider};
+use crate::messages::Message;
+use crate::metrics::{Metrics, VerifyCount};
+use crate::settings::{Language, Settings};
+use crate::sms::{OutboxEntry, OutboxSender, Sms, SmsSender, read_outbox_with};
+use crate::writer::{Writer, WriterStats, WriterThread};
+
+const PURPOSE_PAN: &str = "pan";
+const PURPOSE_SEED: &str = "seed";
+/// Longest code accepted for verification, in digits.
+const MAX_CODE_LEN: usize = 16;
+/// Longest device label, in characters.
+const MAX_LABEL_CHARS: usize = 64;
+
+/// `POST /v1/enrollments` body.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentRequest {
+    /// The card number (16 digits, Luhn).
+    pub pan: String,
+    /// The customer's mobile number.
+    pub phone: String,
+    /// `app` or `sms`.
+    pub channel: Channel,
+}
+
+/// How the customer gets dynamic PINs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The phone app (activation code by SMS).
+    App,
+    /// The SMS version (one-time PINs by SMS).
+    Sms,
+}
+
+/// `POST /v1/enrollments` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentResponse {
+    /// The issuer's card id.
+    pub card_id: String,
+    /// The channel enrolled.
+    pub channel: Channel,
+    /// The masked card number.
+    pub masked_pan: String,
+    /// When the activation code expires (Unix seconds; `app` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_expires_at: Option<u64>,
+}
+
+/// The shared state of a running issuer.
+pub(crate) struct Issuer {
+    pub(crate) settings: Settings,
+    pub(crate) keys: Arc<dyn KeyProvider>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sms: Arc<dyn SmsSender>,
+    pub(crate) writer: Writer,
+    pub(crate) readers: ReadPool,
+    pub(crate) tokens: Tokens,
+    pub(crate) metrics: Metrics,
+    pub(crate) writer_stats: Arc<WriterStats>,
+    signing_key: Ed25519KeyPair,
+    issuer_public_key: Vec<u8>,
+    rng: SystemRandom,
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, IssuerError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn housekeeping(clock: Arc<dyn Clock>) -> crate::writer::Housekeeping {
+    Box::new(move |c: &Connection| {
+        let now = clock.now() as i64;
+        // Spent steps past every acceptable window can never match again.
+        c.execute("DELETE FROM used_steps WHERE expires_at <= ?1", [now])?;
+        // Failure counts of phones that have not tried for a day.
+        c.execute(
+            "DELETE FROM activation_failures WHERE updated_at < ?1",
+            [now - 24 * 3600],
+        )?;
+        Ok(())
+    })
+}
+
+impl Issuer {
+    /// Opens an initialised data directory and starts the writer.
+    pub(crate) fn open(
+        data_dir: &Path,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        sms: Option<Arc<dyn SmsSender>>,
+        keys: Option<Arc<dyn KeyProvider>>,
+    ) -> Result<(Arc<Issuer>, WriterThread), IssuerError> {
+        settings.validate()?;
+        let db_path = data_dir.join(DB_FILE);
+        if !db_path.exists() {
+            return Err(IssuerError::NotInitialized);
+        }
+        let keys: Arc<dyn KeyProvider> = match keys {
+            Some(k) => k,
+            None => Arc::new(FileKeyProvider::load(&data_dir.join(KEY_FILE))?),
+        };
+        let conn = open_writer(&db_path)?;
+        let canary = meta(&conn, META_CANARY)?.ok_or(IssuerError::NotInitialized)?;
+        match keys.open(PURPOSE_CANARY, b"", &canary) {
+            Ok(v) if &v[..] == CANARY => {}
+            _ => return Err(IssuerError::WrongMasterKey),
+        }
+        let sealed = meta(&conn, META_SIGNING_KEY)?.ok_or(IssuerError::NotInitialized)?;
+        let pkcs8 = keys.open(PURPOSE_SIGNING_KEY, b"", &sealed)?;
+        let signing_key = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|_| IssuerError::Crypto("loading the signing key"))?;
+        let issuer_public_key = meta(&conn, META_PUBLIC_KEY)?.ok_or(IssuerError::NotInitialized)?;
+        let mut tokens = HashMap::new();
+        {
+            let mut stmt =
+                conn.prepare("SELECT token_hash, role FROM api_tokens WHERE revoked_at IS NULL")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (hash, role) = row?;
+                if let (Ok(h), Some(role)) =
+                    (<[u8; 32]>::try_from(hash.as_slice()), Role::parse(&role))
+                {
+                    tokens.insert(h, role);
+                }
+            }
+        }
+        let stats = Arc::new(WriterStats::default());
+        let (writer, thread) = Writer::start(
+            conn,
+            settings.writer_batch_max,
+            Arc::clone(&stats),
+            housekeeping(Arc::clone(&clock)),
+            Duration::from_secs(60),
+        )?;
+        let sms: Arc<dyn SmsSender> = match sms {
+            Some(s) => s,
+            None => Arc::new(OutboxSender::new(writer.clone(), Arc::clone(&keys))),
+        };
+        let readers = ReadPool::new(&db_path, settings.read_connections);
+        Ok((
+            Arc::new(Issuer {
+                settings,
+                keys,
+                clock,
+                sms,
+                writer,
+                readers,
+                tokens: Tokens(tokens),
+                metrics: Metrics::default(),
+                writer_stats: stats,
+                signing_key,
+                issuer_public_key,
+                rng: SystemRandom::new(),
+            }),
+            thread,
+        ))
+    }
+
+    /// The issuer's Ed25519 public key, hex.
+    pub(crate) fn public_key_hex(&self) -> String {
+        hex::encode(&self.issuer_public_key)
+    }
+
+    fn random_bytes<const N: usize>(&self) -> Result<[u8; N], IssuerError> {
+        let mut b = [0u8; N];
+        self.rng
+            .fill(&mut b)
+            .map_err(|_| IssuerError::Crypto("random"))?;
+        Ok(b)
+    }
+
+    fn new_card_id(&self) -> Result<String, IssuerError> {
+        Ok(format!("crd_{}", hex::encode(self.random_bytes::<10>()?)))
+    }
+
+    /// A uniformly random activation code: `digits - 1` random digits and
+    /// a Luhn check digit.
+    fn new_activation_code(&self) -> Result<Zeroizing<String>, IssuerError> {
+        let n = self.settings.activation_code_digits - 1;
+        let mut code = Zeroizing::new(String::with_capacity(n + 1));
+        while code.len() < n {
+            let bytes = Zeroizing::new(self.random_bytes::<32>()?);
+            // Rejection sampling: 250 = 25 × 10 keeps the digits uniform.
+            for b in bytes.iter().filter(|b| **b < 250) {
+                if code.len() == n {
+                    break;
+                }
+                code.push(char::from(b'0' + b % 10));
+            }
+        }
+        let check = pooya_protocol::ids::luhn_check_digit(&code);
+        code.push(check);
+        Ok(code)
+    }
+
+    fn code_hash(&self, phone: &str, code: &str) -> Result<[u8; 32], IssuerError> {
+        let mut data = Zeroizing::new(Vec::with_capacity(phone.len() + 1 + code.len()));
+        data.extend_from_slice(phone.as_bytes());
+        data.push(0);
+        data.extend_from_slice(code.as_bytes());
+        self.keys.keyed_hash(HashDomain::ActivationCode, &data)
+    }
+
+    fn bank_name(&self, pan: &Pan) -> String {
+        match (pan.bank(), self.settings.language) {
+            (Some(b), Language::Fa) => b.name_fa.to_owned(),
+            (Some(b), Language::En) => b.name_en.to_owned(),
+            (None, _) => self.settings.bank_name.clone(),
+        }
+    }
+
+    /// Hands a message to the SMS sender on a blocking thread.
+    pub(crate) async fn send_sms(&self, to: &str, message: Message<'_>) -> Result<(), IssuerError> {
+        let sms = Sms {
+            to: to.to_owned(),
+            from: self.settings.sms_sender.clone(),
+            body: Zeroizing::new(message.render(self.settings.language)),
+            created_at: self.clock.now(),
+        };
+        let sender = Arc::clone(&self.sms);
+        let r = tokio::task::spawn_blocking(move || sender.send(&sms))
+            .await
+            .unwrap_or_else(|_| Err(IssuerError::Sms("the sender panicked".into())));
+        self.metrics.sms(r.is_ok());
+        if let Err(e) = &r {
+            tracing::warn!(code = e.code(), "SMS delivery failed");
+        }
+        r
+    }
+
+    /// `POST /v1/enrollments`.
+    pub(crate) async fn enroll(
+        self: &Arc<Self>,
+        req: EnrollmentRequest,
+    ) -> Result<EnrollmentResponse, ApiError> {
+        let pan = Pan::parse(&req.pan).map_err(|e| ApiError::from_protocol("invalid_pan", &e))?;
+        let phone = normalize_phone(&req.phone)
+            .map_err(|e| ApiError::from_protocol("invalid_phone", &e))?;
+        let now = self.clock.now();
+        let pan_hash = self
+            .keys
+            .keyed_hash(HashDomain::Pan, pan.expose_secret().as_bytes())?;
+        let new_id = self.new_card_id()?;
+        let pan_sealed = self.keys.seal(
+            PURPOSE_PAN,
+            new_id.as_bytes(),
+            pan.expose_secret().as_bytes(),
+        )?;
+        let last4 = pan.last4().to_owned();
+        let channel = req.channel;
+        let ttl = self.settings.activation_ttl_secs;
+        let code = match channel {
+            Channel::App => Some(self.new_activation_code()?),
+            Channel::Sms => None,
+        };
+        let code_hash = match &code {
+            Some(c) => Some(self.code_hash(&phone, c)?),
+            None => None,
+        };
+        let job_phone = phone.clone();
+        let card_id = self
+            .writer
+            .run(move |c| {
+                let existing: Option<String> = c
+                    .prepare_cached("SELECT id FROM cards WHERE pan_hash = ?1")?
+                    .query_row([&pan_hash[..]], |r| r.get(0))
+                    .optional()?;
+                let card_id = match existing {
+                    Some(id) => {
+                        c.execute(
+                            "UPDATE cards SET phone = ?2, updated_at = ?3 WHERE id = ?1",
+                            params![id, job_phone, now as i64],
+                        )?;
+                        id
+                    }
+                    None => {
+                        c.execute(
+                            "INSERT INTO cards (id, pan_hash, pan_sealed, last4, phone, created_at, updated_at) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                            params![new_id, &pan_hash[..], pan_sealed, last4, job_phone, now as i64],
+                        )?;
+                        new_id
+                    }
+                };
+                match code_hash {
+                    Some(hash) => {
+                        c.execute(
+                            "UPDATE activation_codes SET state = 'superseded', closed_at = ?2 \
+                             WHERE card_id = ?1 AND state = 'pending'",
+                            params![card_id, now as i64],
+                        )?;
+                        c.execute(
+                            "INSERT INTO activation_codes (card_id, phone, code_hash, state, created_at, expires_at) \
+                             VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+                            params![card_id, job_phone, &hash[..], now as i64, (now + ttl) as i64],
+                        )?;
+                        c.execute("DELETE FROM activation_failures WHERE phone = ?1", [&job_phone])?;
+                    }
+                    None => {
+                        c.execute(
+                            "UPDATE cards SET sms_enabled = 1 WHERE id = ?1",
+                            [&card_id],
+                        )?;
+                    }
+                }
+                c.execute(
+                    "INSERT INTO events (at, card_id, phone, kind, detail) VALUES (?1, ?2, ?3, 'enrolled', ?4)",
+                    params![now as i64, card_id, job_phone, if code_hash.is_some() { "app" } else { "sms" }],
+                )?;
+                Ok(card_id)
+            })
+            .await?;
+        self.metrics
+            .enrollments
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(card_id = %card_id, channel = ?channel, "enrolled");
+        let grouped;
+        let message = match &code {
+            Some(code) => {
+                grouped = Zeroizing::new(pooya_protocol::ids::format_activation_code(code));
+                Message::ActivationCode {
+                    code: &grouped,
+                    minutes: ttl.div_ceil(60),
+                    last4: pan.last4(),
+                }
+            }
+            None => Message::SmsChannelEnabled {
+                last4: pan.last4(),
+                short_code: &self.settings.sms_sender,
+            },
+        };
+        self.send_sms(&phone, message).await?;
+        Ok(EnrollmentResponse {
+            card_id,
+            channel,
+            masked_pan: pan.masked(),
+            activation_expires_at: code.as_ref().map(|_| now + ttl),
+        })
+    }
+
+    /// `POST /v1/activations` (RFC 7748 §6.1 X25519, RFC 5869 HKDF,
+    /// RFC 8032 Ed25519; docs/protocol.md, "Activation").
+    pub(crate) async fn activate(
+        self: &Arc<Self>,
+        req: ActivationRequest,
+    ) -> Result<ActivationResponse, ApiError> {
+        let phone = normalize_phone(&req.phone)
+            .map_err(|e| ApiError::from_protocol("invalid_phone", &e))?;
+        let code = Zeroizing::new(
+            normalize_activation_code(&req.code)
+                .map_err(|e| ApiError::from_protocol("invalid_code", &e))?,
+        );
+        let device_key: [u8; 32] = decode_hex_array("device_public_key", &req.device_public_key)
+            .map_err(|e| ApiError::from_protocol("invalid_device_key", &e))?;
+        let label = req.device_label.trim().to_owned();
+        if label.is_empty()
+            || label.chars().count() > MAX_LABEL_CHARS
+            || label.chars().any(char::is_control)
+        {
+            return Err(ApiError::bad_request(
+                "invalid_device_label",
+                "device_label must be 1 to 64 characters without control characters",
+            ));
+        }
+        // Key agreement before the code is looked at, so its failure says
+        // nothing about the code.
+        let eph = EphemeralPrivateKey::generate(&X25519, &self.rng)
+            .map_err(|_| IssuerError::Crypto("ephemeral key"))?;
+        let eph_public = eph
+            .compute_public_key()
+            .map_err(|_| IssuerError::Crypto("ephemeral public key"))?
+            .as_ref()
+            .to_vec();
+        let shared: Zeroizing<[u8; 32]> =
+            agreement::agree_ephemeral(eph, &UnparsedPublicKey::new(&X25519, device_key), |ss| {
+                let mut out = Zeroizing::new([0u8; 32]);
+                if ss.len() == 32 {
+                    out.copy_from_slice(ss);
+                }
+                out
+            })
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_device_key",
+                    "device_public_key is not a usable X25519 public key",
+                )
+            })?;
+        let code_hash = self.code_hash(&phone, &code)?;
+        let now = self.clock.now();
+        let this = Arc::clone(self);
+        let outcome = self
+            .writer
+            .run(move |c| {
+                this.activate_job(
+                    c,
+                    &phone,
+                    &code,
+                    &code_hash,
+                    &device_key,
+                    &label,
+                    &eph_public,
+                    &shared,
+                    now,
+                )
+            })
+            .await?;
+        self.metrics.activation(outcome.is_ok());
+        match outcome {
+            Ok(resp) => {
+                tracing::info!(card_id = %resp.card_id, "activated");
+                Ok(resp)
+            }
+            Err(burned) => {
+                if burned {
+                    self.metrics
+                        .burns
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!("activation codes burned after repeated wrong guesses");
+                }
+                Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "activation_refused",
+                    "the phone number or the activation code is wrong, expired or already used",
+                ))
+            }
+        }
+    }
+
+    /// The activation's write job. `Ok(Err(burned))` is a refusal that is
+    /// still committed (the failure count, the burn).
+    #[allow(clippy::too_many_arguments)]
+    fn activate_job(
+        &self,
+        c: &Connection,
+        phone: &str,
+        code: &str,
+        code_hash: &[u8; 32],
+        device_key: &[u8; 32],
+        label: &str,
+        eph_public: &[u8],
+        shared: &[u8; 32],
+        now: u64,
+    ) -> Result<Result<ActivationResponse, bool>, IssuerError> {
+        let max = i64::from(self.settings.activation_max_failures);
+        let failures: i64 = c
+            .prepare_cached("SELECT failures FROM activation_failures WHERE phone = ?1")?
+            .query_row([phone], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let found: Option<(i64, String, Vec<u8>)> = if failures >= max {
+            None
+        } else {
+            c.prepare_cached(
+                "SELECT a.id, a.card_id, c.pan_sealed FROM activation_codes a \
+                 JOIN cards c ON c.id = a.card_id \
+                 WHERE a.code_hash = ?1 AND a.phone = ?2 AND a.state = 'pending' AND a.expires_at > ?3",
+            )?
+            .query_row(params![&code_hash[..], phone, now as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?
+        };
+        let Some((code_id, card_id, pan_sealed)) = found else {
+            let failures = failures + 1;
+            c.execute(
+                "INSERT INTO activation_failures (phone, failures, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (phone) DO UPDATE SET failures = ?2, updated_at = ?3",
+                params![phone, failures, now as i64],
+            )?;
+            let burned = failures == max;
+            if burned {
+                c.execute(
+                    "UPDATE activation_codes SET state = 'burned', closed_at = ?2 \
+                     WHERE phone = ?1 AND state = 'pending'",
+                    params![phone, now as i64],
+                )?;
+                c.execute(
+                    "INSERT INTO events (at, phone, kind, detail) VALUES (?1, ?2, 'activation_burned', '')",
+                    params![now as i64, phone],
+                )?;
+            }
+            return Ok(Err(burned));
+        };
+        let pan_bytes = self
+            .keys
+            .open(PURPOSE_PAN, card_id.as_bytes(), &pan_sealed)?;
+        let pan_text = Zeroizing::new(
+            String::from_utf8(pan_bytes.to_vec()).map_err(|_| IssuerError::Crypto("sealed PAN"))?,
+        );
+        let pan = Pan::parse(&pan_text)?;
+        let masked = pan.masked();
+        let bank_name = self.bank_name(&pan);
+        let policies = self.settings.policies.clone();
+        let transcript = ActivationTranscript {
+            phone,
+            code,
+            device_public_key: device_key,
+            device_label: label,
+            issuer_ephemeral_public_key: eph_public,
+            card_id: &card_id,
+            masked_pan: &masked,
+            last4: pan.last4(),
+            bank_name: &bank_name,
+            policies: &policies,
+            server_time: now,
+        };
+        let bytes = transcript.to_bytes();
+        let seed = derive_card_seed(shared, &bytes);
+        let signature = self.signing_key.sign(&bytes);
+        let seed_sealed = self
+            .keys
+            .seal(PURPOSE_SEED, card_id.as_bytes(), seed.expose_secret())?;
+        c.execute(
+            "UPDATE activation_codes SET state = 'used', closed_at = ?2 WHERE id = ?1",
+            params![code_id, now as i64],
+        )?;
+        c.execute(
+            "UPDATE activation_codes SET state = 'superseded', closed_at = ?2 \
+             WHERE card_id = ?1 AND state = 'pending'",
+            params![card_id, now as i64],
+        )?;
+        c.execute(
+            "UPDATE cards SET seed_sealed = ?2, seed_generation = seed_generation + 1, \
+             device_label = ?3, device_public_key = ?4, activated_at = ?5, \
+             drift_first = 0, drift_second = 0, failures = 0, updated_at = ?5 WHERE id = ?1",
+            params![card_id, seed_sealed, label, &device_key[..], now as i64],
+        )?;
+        c.execute("DELETE FROM used_steps WHERE card_id = ?1", [&card_id])?;
+        c.execute("DELETE FROM activation_failures WHERE phone = ?1", [phone])?;
+        c.execute(
+            "INSERT INTO events (at, card_id, phone, kind, detail) VALUES (?1, ?2, ?3, 'activated', ?4)",
+            params![now as i64, card_id, phone, label],
+        )?;
+        Ok(Ok(ActivationResponse {
+            card_id: card_id.clone(),
+            masked_pan: masked.clone(),
+            last4: pan.last4().to_owned(),
+            bank_name,
+            policies,
+            server_time: now,
+            issuer_ephemeral_public_key: hex::encode(eph_public),
+            signature: hex::encode(signature.as_ref()),
+        }))
+    }
+
+    /// `POST /v1/verify`.
+    pub(crate) async fn verify(
+        self: &Arc<Self>,
+        req: VerifyRequest,
+    ) -> Result<VerifyResponse, ApiError> {
+        let pan = Pan::parse(&req.pan).map_err(|e| ApiError::from_protocol("invalid_pan", &e))?;
+        let code = normalize_code(&req.code)?;
+        let payee = match &req.payee {
+            None => None,
+            Some(p) => Some(
+                normalize_payee(p)
+                    .map_err(|e| ApiError::from_protocol("invalid_payee", &e))?
+                    .to_owned(),
+            ),
+        };
+        match req.kind {
+            VerifyKind::First if payee.is_some() => {
+                return Err(ApiError::bad_request(
+                    "invalid_payee",
+                    "payee is only for second PINs",
+                ));
+            }
+            VerifyKind::Second if req.amount == 0 => {
+                return Err(ApiError::bad_request(
+                    "invalid_amount",
+                    "amount must be a positive number of Rials",
+                ));
+            }
+            _ => {}
+        }
+        let now = self.clock.now();
+        let pan_hash = self
+            .keys
+            .keyed_hash(HashDomain::Pan, pan.expose_secret().as_bytes())?;
+        let card = self.readers.with(|c| load_card(c, &pan_hash))?;
+        let Some(card) = card else {
+            return Ok(self.count(verdict(VerifyResult::Rejected, "not_enrolled", None)));
+        };
+        if card.blocked_until > now as i64 {
+            return Ok(self.count(verdict(VerifyResult::Blocked, "too_many_failures", None)));
+        }
+        // Cards enrolled for the SMS channel only have no seed; their
+        // one-time codes are checked by the SMS channel (issue 6) here.
+        let Some(sealed) = card.seed_sealed.as_deref() else {
+            return Ok(self.count(verdict(VerifyResult::Rejected, "not_enrolled", None)));
+        };
+        let seed_bytes = self.keys.open(PURPOSE_SEED, card.id.as_bytes(), sealed)?;
+        let seed = CardSeed::from_slice(&seed_bytes)?;
+        let keys = seed.derive_keys();
+        let policies = &self.settings.policies;
+        let matched: Option<Verified> = match req.kind {
+            VerifyKind::First => accepted(verify(
+                &keys,
+                policies,
+                Claim::First,
+                &code,
+                now,
+                card.drift_first,
+            )?),
+            VerifyKind::Second => {
+                // Both are always computed, so the work does not tell which
+                // one matched.
+                let tx = match &payee {
+                    Some(p) => accepted(verify(
+                        &keys,
+                        policies,
+                        Claim::Transaction {
+                            amount: req.amount,
+                            payee: p,
+                        },
+                        &code,
+                        now,
+                        card.drift_second,
+                    )?),
+                    None => None,
+                };
+                let cap = accepted(verify(
+                    &keys,
+                    policies,
+                    Claim::Second { amount: req.amount },
+                    &code,
+                    now,
+                    card.drift_second,
+                )?);
+                tx.or(cap)
+            }
+        };
+        let settle = matched.map(|v| {
+            let step_len = policies.policy(v.kind).step;
+            let w = i64::from(policies.policy(v.kind).window);
+            let horizon = v.step as i64 + self.settings.max_drift_steps + w + 1;
+            SpentStep {
+                kind: v.kind,
+                step: v.step,
+                drift: v.drift.clamp(
+                    -self.settings.max_drift_steps,
+                    self.settings.max_drift_steps,
+                ),
+                expires_at: horizon.saturating_mul(step_len as i64),
+            }
+        });
+        let rules = Lockout {
+            max_failures: i64::from(self.settings.max_failures),
+            lockout_secs: self.settings.lockout_secs as i64,
+        };
+        let card_id = card.id.clone();
+        let generation = card.seed_generation;
+        let (resp, notice) = self
+            .writer
+            .run(move |c| settle_verification(c, &card_id, generation, settle, now as i64, rules))
+            .await?;
+        if let Some(n) = notice {
+            self.metrics
+                .blocks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(card_id = %card.id, "card blocked after repeated failures");
+            // The block is committed whether or not the SMS goes out.
+            let _ = self
+                .send_sms(
+                    &n.phone,
+                    Message::CardBlocked {
+                        last4: &n.last4,
+                        minutes: self.settings.lockout_secs.div_ceil(60),
+                    },
+                )
+                .await;
+        }
+        Ok(self.count(resp))
+    }
+
+    fn count(&self, resp: VerifyResponse) -> VerifyResponse {
+        self.metrics.verify(match resp.result {
+            VerifyResult::Accepted => VerifyCount::Accepted,
+            VerifyResult::Rejected => VerifyCount::Rejected,
+            VerifyResult::Blocked => VerifyCount::Blocked,
+        });
+        resp
+    }
+
+    /// `GET /v1/sms/outbox`.
+    pub(crate) fn outbox(&self, phone: Option<&str>) -> Result<Vec<OutboxEntry>, ApiError> {
+        let phone = phone
+            .map(normalize_phone)
+            .transpose()
+            .map_err(|e| ApiError::from_protocol("invalid_phone", &e))?;
+        Ok(self
+            .readers
+            .with(|c| read_outbox_with(c, self.keys.as_ref(), phone.as_deref()))?)
+    }
+
+    /// `GET /healthz`: the database answers and the writer runs.
+    pub(crate) async fn health(&self) -> Result<(), IssuerError> {
+        self.readers
+            .with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))?;
+        self.writer.run(|_| Ok(())).await
+    }
+}
+
+fn accepted(o: Outcome) -> Option<Verified> {
+    match o {
+        Outcome::Accepted(v) => Some(v),
+        Outcome::Rejected { .. } => None,
+    }
+}
+
+fn verdict(result: VerifyResult, reason: &str, matched: Option<PinKind>) -> VerifyResponse {
+    VerifyResponse {
+        result,
+        reason: reason.to_owned(),
+        matched,
+    }
+}
+
+/// A code as typed: ASCII or Persian digits, spaces allowed, at most 16.
+fn normalize_code(text: &str) -> Result<Zeroizing<String>, ApiError> {
+    let compact = Zeroizing::new(text.chars().filter(|c| *c != ' ').collect::<String>());
+    let digits = normalize_digits(&compact).map(Zeroizing::new);
+    match digits {
+        Some(d) if !d.is_empty() && d.len() <= MAX_CODE_LEN => Ok(d),
+        _ => Err(ApiError::bad_request(
+            "invalid_code",
+            "code must be 1 to 16 digits",
+        )),
+    }
+}
+
+struct CardRow {
+    id: String,
+    seed_sealed: Option<Vec<u8>>,
+    seed_generation: i64,
+    drift_first: i64,
+    drift_second: i64,
+    blocked_until: i64,
+}
+
+fn load_card(c: &Connection, pan_hash: &[u8; 32]) -> Result<Option<CardRow>, IssuerError> {
+    Ok(c.prepare_cached(
+        "SELECT id, seed_sealed, seed_generation, drift_first, drift_second, blocked_until \
+         FROM cards WHERE pan_hash = ?1",
+    )?
+    .query_row([&pan_hash[..]], |r| {
+        Ok(CardRow {
+            id: r.get(0)?,
+            seed_sealed: r.get(1)?,
+            seed_generation: r.get(2)?,
+            drift_first: r.get(3)?,
+            drift_second: r.get(4)?,
+            blocked_until: r.get(5)?,
+        })
+    })
+    .optional()?)
+}
+
+/// A matched code to spend.
+#[derive(Debug, Clone, Copy)]
+struct SpentStep {
+    kind: PinKind,
+    step: u64,
+    drift: i64,
+    expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lockout {
+    max_failures: i64,
+    lockout_secs: i64,
+}
+
+struct BlockNotice {
+    phone: String,
+    last4: String,
+}
+
+/// The verification's write job: decides against the committed state.
+/// A blocked card stays blocked; a matched (card, kind, step) is spent once
+/// (RFC 6238 §5.2); failures count up to a block (RFC 4226 §7.3).
+fn settle_verification(
+    c: &Connection,
+    card_id: &str,
+    generation: i64,
+    spent: Option<SpentStep>,
+    now: i64,
+    rules: Lockout,
+) -> Result<(VerifyResponse, Option<BlockNotice>), IssuerError> {
+    let row: Option<(i64, i64, i64, i64, i64, String, String)> = c
+        .prepare_cached(
+            "SELECT failures, blocked_until, seed_generation, drift_first, drift_second, phone, last4 \
+             FROM cards WHERE id = ?1",
+        )?
+        .query_row([card_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })
+        .optional()?;
+    let Some((failures, blocked_until, gen_now, drift_first, drift_second, phone, last4)) = row
+    else {
+        return Ok((verdict(VerifyResult::Rejected, "not_enrolled", None), None));
+    };
+    if blocked_until > now {
+        return Ok((
+            verdict(VerifyResult::Blocked, "too_many_failures", None),
+            None,
+        ));
+    }
+    if gen_now != generation {
+        // Re-activated while this code was checked against the old seed.
+        return Ok((verdict(VerifyResult::Rejected, "wrong_code", None), None));
+    }
+    let reason = match spent {
+        Some(s) => {
+            let inserted = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO used_steps (card_id, kind, step, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![card_id, s.kind.as_str(), s.step as i64, s.expires_at])?;
+            if inserted == 1 {
+                let old_drift = if s.kind == PinKind::First {
+                    drift_first
+                } else {
+                    drift_second
+                };
+                if failures != 0 || old_drift != s.drift {
+                    let sql = if s.kind == PinKind::First {
+                        "UPDATE cards SET failures = 0, drift_first = ?2 WHERE id = ?1"
+                    } else {
+                        "UPDATE cards SET failures = 0, drift_second = ?2 WHERE id = ?1"
+                    };
+                    c.prepare_cached(sql)?.execute(params![card_id, s.drift])?;
+                }
+                return Ok((verdict(VerifyResult::Accepted, "ok", Some(s.kind)), None));
+            }
+            "replayed"
+        }
+        None => "wrong_code",
+    };
+    let failures = failures + 1;
+    if failures >= rules.max_failures {
+        c.prepare_cached("UPDATE cards SET failures = 0, blocked_until = ?2 WHERE id = ?1")?
+            .execute(params![card_id, now + rules.lockout_secs])?;
+        c.prepare_cached(
+            "INSERT INTO events (at, card_id, kind, detail) VALUES (?1, ?2, 'blocked', ?3)",
+        )?
+        .execute(params![
+            now,
+            card_id,
+            format!("until {}", now + rules.lockout_secs)
+        ])?;
+        return Ok((
+            verdict(VerifyResult::Rejected, reason, None),
+            Some(BlockNotice { phone, last4 }),
+        ));
+    }
+    c.prepare_cached("UPDATE cards SET failures = ?2 WHERE id = ?1")?
+        .execute(params![card_id, failures])?;
+    Ok((verdict(VerifyResult::Rejected, reason, None), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_normalise() {
+        assert_eq!(&*normalize_code("۱۲۳ ۴۵۶").unwrap(), "123456");
+        assert_eq!(normalize_code("").unwrap_err().code, "invalid_code");
+        assert_eq!(normalize_code("12a4").unwrap_err().code, "invalid_code");
+        assert_eq!(
+            normalize_code(&"1".repeat(17)).unwrap_err().code,
+            "invalid_code"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Operational settings: PIN policies, lifetimes, lockout thresholds,
+//! language. Loaded from a JSON file (`serve --config FILE`); every field
+//! has a default, unknown fields are refused.
+
+use pooya_protocol::Policies;
+use pooya_protocol::ids::{ACTIVATION_CODE_MAX_LEN, ACTIVATION_CODE_MIN_LEN};
+use serde::{Deserialize, Serialize};
+
+use crate::IssuerError;
+
+/// Language of the SMS messages and bank names the issuer sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// Persian (the default).
+    #[default]
+    Fa,
+    /// English.
+    En,
+}
+
+/// The issuer's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// PIN policies and cap ladder handed to every card at activation.
+    pub policies: Policies,
+    /// Digits of an activation code, Luhn check digit included (10–16).
+    pub activation_code_digits: usize,
+    /// Seconds an activation code stays valid (default 15 minutes).
+    pub activation_ttl_secs: u64,
+    /// Wrong activation codes for one phone before all of that phone's
+    /// pending codes are burned.
+    pub activation_max_failures: u32,
+    /// Consecutive verification failures that block a card's dynamic PINs
+    /// (RFC 4226 §7.3).
+    pub max_failures: u32,
+    /// Seconds a card stays blocked (default 15 minutes).
+    pub lockout_secs: u64,
+    /// Largest clock drift, in time steps, tracked for a card (RFC 6238 §6).
+    pub max_drift_steps: i64,
+    /// Language of SMS messages and bank names.
+    pub language: Language,
+    /// The sender shown on the bank's SMS messages.
+    pub sms_sender: String,
+    /// The bank name used for cards whose BIN is not in the table.
+    pub bank_name: String,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// SQLite connections kept for reads.
+    pub read_connections: usize,
+    /// Most write jobs committed in one transaction (group commit).
+    pub writer_batch_max: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            policies: Policies::default(),
+            activation_code_digits: 10,
+            activation_ttl_secs: 15 * 60,
+            activation_max_failures: 5,
+            max_failures: 5,
+            lockout_secs: 15 * 60,
+            max_drift_steps: 5,
+            language: Language::Fa,
+            sms_sender: "30003303".to_owned(),
+            bank_name: "Pooya Bank".to_owned(),
+            body_limit_bytes: 16 * 1024,
+            read_connections: 4,
+            writer_batch_max: 512,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks every bound.
+    ///
+    /// # Errors
+    /// [`IssuerError::InvalidSettings`] naming the first broken bound.
+    pub fn validate(&self) -> Result<(), IssuerError> {
+        let bad = |s: &str| Err(IssuerError::InvalidSettings(s.to_owned()));
+        self.policies
+            .validate()
+            .map_err(|e| IssuerError::InvalidSettings(e.to_string()))?;
+        if !(ACTIVATION_CODE_MIN_LEN..=ACTIVATION_CODE_MAX_LEN)
+            .contains(&self.activation_code_digits)
+        {
+            return bad("activation_code_digits must be 10 to 16");
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.activation_ttl_secs) {
+            return bad("activation_ttl_secs must be 60 s to 7 days");
+        }
+        if !(1..=20).contains(&self.activation_max_failures) {
+            return bad("activation_max_failures must be 1 to 20");
+        }
+        if !(1..=20).contains(&self.max_failures) {
+            return bad("max_failures must be 1 to 20");
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.lockout_secs) {
+            return bad("lockout_secs must be 1 s to 30 days");
+        }
+        if !(0..=20).contains(&self.max_drift_steps) {
+            return bad("max_drift_steps must be 0 to 20");
+        }
+        if self.sms_sender.trim().is_empty() || self.sms_sender.len() > 32 {
+            return bad("sms_sender must be 1 to 32 bytes");
+        }
+        if self.bank_name.trim().is_empty() || self.bank_name.len() > 64 {
+            return bad("bank_name must be 1 to 64 bytes");
+        }
+        if !(1024..=1024 * 1024).contains(&self.body_limit_bytes) {
+            return bad("body_limit_bytes must be 1 KiB to 1 MiB");
+        }
+        if !(1..=64).contains(&self.read_connections) {
+            return bad("read_connections must be 1 to 64");
+        }
+        if !(1..=10_000).contains(&self.writer_batch_max) {
+            return bad("writer_batch_max must be 1 to 10000");
+        }
+        Ok(())
+    }
+
+    /// Reads settings from a JSON file and validates them.
+    ///
+    /// # Errors
+    /// [`IssuerError::Io`] or [`IssuerError::InvalidSettings`].
+    pub fn from_file(path: &std::path::Path) -> Result<Self, IssuerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| IssuerError::io("reading the settings file", &e))?;
+        let s: Self =
+            serde_json::from_str(&text).map_err(|e| IssuerError::InvalidSettings(e.to_string()))?;
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_valid_and_partial_json() {
+        Settings::default().validate().unwrap();
+        let s: Settings = serde_json::from_str(r#"{"language":"en","lockout_secs":60}"#).unwrap();
+        assert_eq!(s.language, Language::En);
+        assert_eq!(s.lockout_secs, 60);
+        assert_eq!(s.max_failures, 5);
+        assert!(serde_json::from_str::<Settings>(r#"{"nope":1}"#).is_err());
+        let s = Settings {
+            activation_code_digits: 9,
+            ..Settings::default()
+        };
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! Sending SMS: the [`SmsSender`] trait and its default, the outbox table.
+//!
+//! The default [`OutboxSender`] stores each message (body sealed, since it
+//! may carry a code) in `sms_outbox`, where operators read it through
+//! `GET /v1/sms/outbox` and tests through [`read_outbox`]. A real SMS
+//! provider implements [`SmsSender`] and is passed to the server instead.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags, params};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::IssuerError;
+use crate::keys::{FileKeyProvider, KeyProvider};
+use crate::writer::Writer;
+
+/// One SMS message.
+#[derive(Clone)]
+pub struct Sms {
+    /// The recipient, `+989…`.
+    pub to: String,
+    /// The sender shown to the recipient (the bank's number).
+    pub from: String,
+    /// The text; may carry a code, so wiped on drop and never logged.
+    pub body: Zeroizing<String>,
+    /// When it was handed over, Unix seconds.
+    pub created_at: u64,
+}
+
+impl fmt::Debug for Sms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sms")
+            .field("to", &self.to)
+            .field("from", &self.from)
+            .field("body", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Something that delivers SMS messages. Called from a blocking thread,
+/// after the state change the message reports is committed.
+pub trait SmsSender: Send + Sync + 'static {
+    /// Hands one message over for delivery.
+    ///
+    /// # Errors
+    /// [`IssuerError::Sms`] when the provider refuses it.
+    fn send(&self, sms: &Sms) -> Result<(), IssuerError>;
+}
+
+const OUTBOX_PURPOSE: &str = "sms-body";
+
+/// The default sender: the `sms_outbox` table.
+pub struct OutboxSender {
+    writer: Writer,
+    keys: Arc<dyn KeyProvider>,
+}
+
+impl OutboxSender {
+    pub(crate) fn new(writer: Writer, keys: Arc<dyn KeyProvider>) -> Self {
+        Self { writer, keys }
+    }
+}
+
+impl SmsSender for OutboxSender {
+    fn send(&self, sms: &Sms) -> Result<(), IssuerError> {
+        let sealed = self
+            .keys
+            .seal(OUTBOX_PURPOSE, sms.to.as_bytes(), sms.body.as_bytes())?;
+        let to = sms.to.clone();
+        let from = sms.from.clone();
+        let at = sms.created_at;
+        self.writer.run_blocking(move |c| {
+            c.prepare_cached(
+                "INSERT INTO sms_outbox (to_phone, sender, body_sealed, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![to, from, sealed, at as i64])?;
+            Ok(())
+        })
+    }
+}
+
+/// A message as `GET /v1/sms/outbox` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxEntry {
+    /// The recipient.
+    pub to: String,
+    /// The sender.
+    pub from: String,
+    /// The text.
+    pub body: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// Most messages one outbox read returns (the newest ones).
+pub const OUTBOX_LIMIT: i64 = 1000;
+
+/// Reads the outbox, oldest first (newest last), for one phone (`+989…`)
+/// or for everyone; at most [`OUTBOX_LIMIT`] newest messages.
+///
+/// # Errors
+/// [`IssuerError::Storage`], or [`IssuerError::Crypto`] for a body the key
+/// does not open.
+pub fn read_outbox_with(
+    conn: &Connection,
+    keys: &dyn KeyProvider,
+    phone: Option<&str>,
+) -> Result<Vec<OutboxEntry>, IssuerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT to_phone, sender, body_sealed, created_at FROM ( \
+           SELECT id, to_phone, sender, body_sealed, created_at FROM sms_outbox \
+           WHERE ?1 IS NULL OR to_phone = ?1 ORDER BY id DESC LIMIT ?2 \
+         ) ORDER BY id ASC",
+    )?;
+    let rows = stmt.query_map(params![phone, OUTBOX_LIMIT], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (to, from, sealed, at) = row?;
+        let body = keys.open(OUTBOX_PURPOSE, to.as_bytes(), &sealed)?;
+        let body = String::from_utf8(body.to_vec())
+            .map_err(|_| IssuerError::Crypto("outbox body is not UTF-8"))?;
+        out.push(OutboxEntry {
+            to,
+            from,
+            body,
+            created_at: u64::try_from(at).unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the outbox of a data directory made by [`init`](crate::init) with
+/// the default key file: what tests and demos use to play the customer
+/// reading their SMS. `phone` in any form [`pooya_protocol::normalize_phone`]
+/// accepts.
+///
+/// # Errors
+/// [`IssuerError`] when the directory, key or database cannot be read, or
+/// the phone number is invalid.
+pub fn read_outbox(data_dir: &Path, phone: Option<&str>) -> Result<Vec<OutboxEntry>, IssuerError> {
+    let keys = FileKeyProvider::load(&data_dir.join(crate::db::KEY_FILE))?;
+    let phone = phone.map(pooya_protocol::normalize_phone).transpose()?;
+    let conn = Connection::open_with_flags(
+        data_dir.join(crate::db::DB_FILE),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    read_outbox_with(&conn, &keys, phone.as_deref())
+}

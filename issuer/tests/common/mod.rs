@@ -1,0 +1,323 @@
+//! Shared helpers of the issuer's HTTP tests: a client, a running issuer in
+//! a temporary directory, and a phone played with pooya-protocol and ring.
+// Test-only helpers: a failed step should stop the test loudly.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pooya_issuer::{
+    BackgroundServer, InitOptions, InitOutput, ManualClock, ServerConfig, Settings,
+};
+use pooya_protocol::wire::{ActivationResponse, ActivationTranscript, derive_card_seed};
+use pooya_protocol::{CardKeys, Pan, ids, normalize_phone};
+use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{ED25519, UnparsedPublicKey as SigKey};
+use serde_json::{Value, json};
+
+/// A fixed starting time, at the start of a 60 s step.
+pub const T0: u64 = 1_800_000_000;
+pub const PHONE: &str = "09121234567";
+
+/// A test card number: a Bank Mellat BIN, `n` in the middle, Luhn digit.
+pub fn pan(n: u64) -> String {
+    let payload = format!("610433{n:09}");
+    format!("{payload}{}", ids::luhn_check_digit(&payload))
+}
+
+/// An HTTP answer.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn error_code(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// A client that reports every status as an answer.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            base: base.to_owned(),
+            agent,
+        }
+    }
+
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Answer {
+        let url = format!("{}{}", self.base, path);
+        let mut resp = match method {
+            "GET" => {
+                let mut r = self.agent.get(&url);
+                if let Some(t) = token {
+                    r = r.header("Authorization", format!("Bearer {t}"));
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = match method {
+                    "POST" => self.agent.post(&url),
+                    "PUT" => self.agent.put(&url),
+                    other => panic!("method {other}"),
+                };
+                if let Some(t) = token {
+                    r = r.header("Authorization", format!("Bearer {t}"));
+                }
+                if let Some(ct) = content_type {
+                    r = r.content_type(ct);
+                }
+                r.send(body.unwrap_or_default())
+            }
+        }
+        .expect("HTTP exchange");
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        Answer { status, body }
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.raw("POST", path, token, Some("application/json"), Some(&bytes))
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.raw("GET", path, token, None, None)
+    }
+}
+
+/// A running issuer in a temporary directory, with a manual clock.
+pub struct Bank {
+    pub dir: tempfile::TempDir,
+    pub init: InitOutput,
+    pub clock: ManualClock,
+    pub settings: Settings,
+    pub server: Option<BackgroundServer>,
+    pub client: Client,
+}
+
+impl Bank {
+    pub fn start() -> Self {
+        Self::start_with(Settings::default())
+    }
+
+    pub fn start_with(settings: Settings) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let init = pooya_issuer::init(dir.path(), &InitOptions::default()).unwrap();
+        let clock = ManualClock::new(T0);
+        let server = spawn(dir.path(), &clock, &settings);
+        let client = Client::new(&server.base_url());
+        Self {
+            dir,
+            init,
+            clock,
+            settings,
+            server: Some(server),
+            client,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    pub fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().unwrap();
+        }
+        let server = spawn(self.dir.path(), &self.clock, &self.settings);
+        self.client = Client::new(&server.base_url());
+        self.server = Some(server);
+    }
+
+    pub fn atm(&self) -> &str {
+        self.init.tokens.atm.expose_secret()
+    }
+    pub fn gateway(&self) -> &str {
+        self.init.tokens.gateway.expose_secret()
+    }
+    pub fn ops(&self) -> &str {
+        self.init.tokens.ops.expose_secret()
+    }
+
+    pub fn enroll(&self, pan: &str, phone: &str, channel: &str) -> Answer {
+        self.client.post(
+            "/v1/enrollments",
+            Some(self.atm()),
+            &json!({"pan": pan, "phone": phone, "channel": channel}),
+        )
+    }
+
+    /// The SMS messages to `phone`, oldest first, read over HTTP.
+    pub fn outbox(&self, phone: &str) -> Vec<Value> {
+        let a = self.client.get(
+            &format!("/v1/sms/outbox?phone={}", phone.replace('+', "%2B")),
+            Some(self.ops()),
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()["messages"].as_array().unwrap().clone()
+    }
+
+    /// The activation code in the newest SMS to `phone`.
+    pub fn last_activation_code(&self, phone: &str) -> String {
+        let msgs = self.outbox(phone);
+        let body = msgs.last().unwrap()["body"].as_str().unwrap().to_owned();
+        pooya_issuer::messages::find_activation_code(&body)
+            .unwrap_or_else(|| panic!("no code in {body}"))
+    }
+
+    pub fn verify(
+        &self,
+        pan: &str,
+        code: &str,
+        amount: u64,
+        payee: Option<&str>,
+        kind: &str,
+    ) -> Answer {
+        let mut body = json!({"pan": pan, "code": code, "amount": amount, "kind": kind});
+        if let Some(p) = payee {
+            body["payee"] = json!(p);
+        }
+        self.client.post("/v1/verify", Some(self.gateway()), &body)
+    }
+
+    /// Enrolls and activates `pan` for `phone`, returning the phone's card.
+    pub fn enroll_and_activate(&self, pan: &str, phone: &str) -> PhoneCard {
+        let a = self.enroll(pan, phone, "app");
+        assert_eq!(a.status, 201, "{}", a.body);
+        let code = self.last_activation_code(phone);
+        let phone_side = Phone::new();
+        let (status, card) =
+            phone_side.activate(&self.client, phone, &code, &self.init.issuer_public_key);
+        assert_eq!(status, 201);
+        card.unwrap()
+    }
+}
+
+impl Drop for Bank {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = s.shutdown();
+        }
+    }
+}
+
+pub fn spawn(dir: &Path, clock: &ManualClock, settings: &Settings) -> BackgroundServer {
+    let mut cfg = ServerConfig::new(dir);
+    cfg.clock = Arc::new(clock.clone());
+    cfg.settings = settings.clone();
+    pooya_issuer::spawn_on_thread(cfg).unwrap()
+}
+
+/// The phone's side of an activation.
+pub struct Phone {
+    key: EphemeralPrivateKey,
+    public: Vec<u8>,
+}
+
+/// What the phone keeps after activation.
+pub struct PhoneCard {
+    pub response: ActivationResponse,
+    pub keys: CardKeys,
+}
+
+impl Phone {
+    pub fn new() -> Self {
+        let rng = SystemRandom::new();
+        let key = EphemeralPrivateKey::generate(&X25519, &rng).unwrap();
+        let public = key.compute_public_key().unwrap().as_ref().to_vec();
+        Self { key, public }
+    }
+
+    pub fn public_hex(&self) -> String {
+        hex::encode(&self.public)
+    }
+
+    /// Sends the activation; on 201 checks the signature against the
+    /// pinned issuer key and derives the seed as the phone does.
+    pub fn activate(
+        self,
+        client: &Client,
+        phone: &str,
+        code: &str,
+        issuer_public_key: &str,
+    ) -> (u16, Option<PhoneCard>) {
+        let label = "Test phone";
+        let a = client.post(
+            "/v1/activations",
+            None,
+            &json!({"phone": phone, "code": code, "device_public_key": self.public_hex(), "device_label": label}),
+        );
+        if a.status != 201 {
+            return (a.status, None);
+        }
+        let resp: ActivationResponse = serde_json::from_str(&a.body).unwrap();
+        let norm_phone = normalize_phone(phone).unwrap();
+        let norm_code = pooya_protocol::normalize_activation_code(code).unwrap();
+        let eph: Vec<u8> = hex::decode(&resp.issuer_ephemeral_public_key).unwrap();
+        let transcript = ActivationTranscript {
+            phone: &norm_phone,
+            code: &norm_code,
+            device_public_key: &self.public,
+            device_label: label,
+            issuer_ephemeral_public_key: &eph,
+            card_id: &resp.card_id,
+            masked_pan: &resp.masked_pan,
+            last4: &resp.last4,
+            bank_name: &resp.bank_name,
+            policies: &resp.policies,
+            server_time: resp.server_time,
+        };
+        let bytes = transcript.to_bytes();
+        let sig = hex::decode(&resp.signature).unwrap();
+        SigKey::new(&ED25519, hex::decode(issuer_public_key).unwrap())
+            .verify(&bytes, &sig)
+            .expect("issuer signature over the transcript");
+        let seed =
+            agreement::agree_ephemeral(self.key, &UnparsedPublicKey::new(&X25519, &eph), |ss| {
+                derive_card_seed(ss, &bytes)
+            })
+            .unwrap();
+        let keys = seed.derive_keys();
+        (
+            a.status,
+            Some(PhoneCard {
+                response: resp,
+                keys,
+            }),
+        )
+    }
+}
+
+/// A random code of `digits` digits.
+pub fn random_code(rng: &SystemRandom, digits: usize) -> String {
+    let mut b = vec![0u8; digits];
+    rng.fill(&mut b).unwrap();
+    b.iter().map(|x| char::from(b'0' + x % 10)).collect()
+}
+
+/// Masks a PAN as the issuer shows it.
+pub fn masked(p: &str) -> String {
+    Pan::parse(p).unwrap().masked()
+}
