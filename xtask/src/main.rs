@@ -1,8 +1,10 @@
 //! `cargo xtask`: build and test automation for the Pooya workspace.
 //!
 //! - `cargo xtask test`: what CI runs. Installs what a fresh machine lacks,
-//!   then formatting, clippy, the workspace tests, the fuzz target, the
-//!   Kotlin binding tests and the Swift binding generation.
+//!   (Debian's Chromium and ChromeDriver, cargo-fuzz, the Kotlin compiler),
+//!   then formatting, clippy, the workspace tests (the browser test among
+//!   them), the fuzz target, the Kotlin binding tests and the Swift binding
+//!   generation.
 //! - `cargo xtask fuzz [SECONDS]`: runs the parser fuzz target.
 
 use std::env;
@@ -126,7 +128,12 @@ fn fuzz(ctx: &Context, seconds: u32) -> Result<(), String> {
     run(&format!("fuzz parsers for {seconds}s"), &mut c)
 }
 
+/// Debian packages the tests need: Chromium and ChromeDriver for the
+/// payment-page browser test.
+const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
+
 fn test(ctx: &Context) -> Result<(), String> {
+    apt_install(ctx, APT_PACKAGES)?;
     run(
         "cargo fmt --check",
         ctx.cmd("cargo").args(["fmt", "--all", "--", "--check"]),
