@@ -441,6 +441,7 @@ impl Vault {
         }
         let mut conn = open_connection(path)?;
         schema::migrate(&mut conn)?;
+        schema::verify_schema(&conn)?;
         let hooks = Hooks {
             keystore,
             biometric,
@@ -507,6 +508,7 @@ impl Vault {
             return Err(CoreError::NoVault);
         }
         schema::migrate(&mut conn)?;
+        schema::verify_schema(&conn)?;
         if !vault_row_exists(&conn)? {
             return Err(CoreError::NoVault);
         }
@@ -749,8 +751,8 @@ impl Vault {
             &slot.wrapped_key,
         ) {
             Ok(bytes) => {
-                let key = SecretKey::from_slice(&bytes).ok_or(CoreError::VaultCorrupted)?;
-                self.check_canary(&key)?;
+                // The password was right: reset the count even if what
+                // follows finds damage.
                 write_counter(
                     &self.conn,
                     &Counter {
@@ -759,6 +761,8 @@ impl Vault {
                         wiped: false,
                     },
                 )?;
+                let key = SecretKey::from_slice(&bytes).ok_or(CoreError::VaultCorrupted)?;
+                self.check_canary(&key)?;
                 Ok(key)
             }
             Err(envelope::OpenError::Malformed) => Err(CoreError::VaultCorrupted),

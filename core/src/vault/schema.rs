@@ -25,6 +25,42 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/001_initial.sql"),
 }];
 
+/// The schema objects of a connection: `(type, name, table, sql)` of
+/// every table, index and trigger, sorted by name.
+///
+/// # Errors
+/// Storage errors, or [`CoreError::VaultCorrupted`] for a damaged schema.
+pub fn schema_objects(conn: &Connection) -> Result<Vec<[String; 4]>, CoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, COALESCE(sql, '') FROM sqlite_schema ORDER BY name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Checks that the file's schema is exactly what the migrations create
+/// (a damaged or altered schema is refused before any query runs on it).
+///
+/// # Errors
+/// [`CoreError::VaultCorrupted`] when it differs.
+pub fn verify_schema(conn: &Connection) -> Result<(), CoreError> {
+    static EXPECTED: std::sync::OnceLock<Option<Vec<[String; 4]>>> = std::sync::OnceLock::new();
+    let expected = EXPECTED.get_or_init(|| {
+        let mut mem = Connection::open_in_memory().ok()?;
+        migrate(&mut mem).ok()?;
+        schema_objects(&mem).ok()
+    });
+    let expected = expected
+        .as_ref()
+        .ok_or_else(|| CoreError::Storage("cannot build the reference schema".into()))?;
+    if &schema_objects(conn).map_err(|_| CoreError::VaultCorrupted)? != expected {
+        return Err(CoreError::VaultCorrupted);
+    }
+    Ok(())
+}
+
 /// The newest schema version this build knows.
 pub fn latest_version() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
@@ -115,6 +151,15 @@ mod tests {
         }
         // Migrating again is a no-op.
         migrate(&mut fresh).unwrap();
+    }
+
+    #[test]
+    fn altered_schemas_are_refused() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        verify_schema(&c).unwrap();
+        c.execute_batch("CREATE TABLE extra (x)").unwrap();
+        assert_eq!(verify_schema(&c).unwrap_err(), CoreError::VaultCorrupted);
     }
 
     #[test]
