@@ -297,7 +297,10 @@ fn idle_auto_lock_after_five_minutes() {
     v.card(id).unwrap(); // activity
     env.clock.advance(299);
     v.card_secret(id).unwrap();
-    env.clock.advance(300);
+    env.clock.advance(299);
+    assert!(!v.lock_if_idle());
+    env.clock.advance(1);
+    assert!(v.lock_if_idle());
     assert!(!v.is_unlocked());
     assert!(v.status().unwrap().locked);
     assert_eq!(v.card_secret(id).unwrap_err(), CoreError::Locked);
@@ -629,4 +632,11 @@ fn derived_card_keys_and_data_key_are_dropped_on_lock() {
     v.lock();
     assert_eq!(v.card_secret(id).unwrap_err(), CoreError::Locked);
     assert!(!format!("{v:?}").contains("key:"));
+}
+
+#[test]
+fn vault_and_hooks_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Vault>();
+    send::<pooya_core::Hooks>();
 }

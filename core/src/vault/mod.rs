@@ -610,6 +610,17 @@ impl Vault {
         self.session = None;
     }
 
+    /// Locks the vault if it has been idle for the timeout, wiping the key
+    /// from memory now rather than at the next call. Hosts call this from
+    /// a timer and when the app goes to the background. Returns whether
+    /// the vault is (now) locked.
+    pub fn lock_if_idle(&mut self) -> bool {
+        if !self.session_alive(self.now()) {
+            self.session = None;
+        }
+        self.session.is_none()
+    }
+
     /// The vault's state for the lock screen.
     ///
     /// # Errors
