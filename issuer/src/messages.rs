@@ -27,6 +27,12 @@ pub enum Message<'a> {
         /// The short code to text.
         short_code: &'a str,
     },
+    /// The card was enrolled for another phone number (sent to the old
+    /// number).
+    PhoneChanged {
+        /// Last four digits of the card.
+        last4: &'a str,
+    },
     /// The card's dynamic PINs were blocked after repeated failures.
     CardBlocked {
         /// Last four digits of the card.
@@ -42,6 +48,7 @@ impl std::fmt::Debug for Message<'_> {
         match self {
             Self::ActivationCode { .. } => f.write_str("Message::ActivationCode(<redacted>)"),
             Self::SmsChannelEnabled { .. } => f.write_str("Message::SmsChannelEnabled"),
+            Self::PhoneChanged { .. } => f.write_str("Message::PhoneChanged"),
             Self::CardBlocked { .. } => f.write_str("Message::CardBlocked"),
         }
     }
@@ -90,6 +97,13 @@ impl Message<'_> {
             ),
             (Self::SmsChannelEnabled { last4, short_code }, Language::En) => format!(
                 "Bank: SMS dynamic PINs are on for card {last4}. To get a PIN, text the card's last four digits to {short_code}."
+            ),
+            (Self::PhoneChanged { last4 }, Language::Fa) => format!(
+                "بانک: رمز پویای کارت {} برای شماره همراه دیگری ثبت شد. اگر این کار شما نبوده، فوراً با بانک تماس بگیرید.",
+                persian_digits(last4)
+            ),
+            (Self::PhoneChanged { last4 }, Language::En) => format!(
+                "Bank: dynamic PINs of card {last4} were registered to another mobile number. If this was not you, call the bank at once."
             ),
             (Self::CardBlocked { last4, minutes }, Language::Fa) => format!(
                 "بانک: به دلیل چند رمز پویای نادرست پیاپی، رمز پویای کارت {} به مدت {} دقیقه مسدود شد. اگر این تلاش‌ها از شما نبوده، با بانک تماس بگیرید.",

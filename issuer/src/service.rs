@@ -170,6 +170,7 @@ impl Issuer {
             Arc::clone(&stats),
             housekeeping(Arc::clone(&clock)),
             Duration::from_secs(60),
+            Some(Duration::from_millis(100)),
         )?;
         let sms: Arc<dyn SmsSender> = match sms {
             Some(s) => s,
@@ -297,15 +298,19 @@ impl Issuer {
             None => None,
         };
         let job_phone = phone.clone();
-        let card_id = self
+        let (card_id, old_phone) = self
             .writer
             .run(move |c| {
-                let existing: Option<String> = c
-                    .prepare_cached("SELECT id FROM cards WHERE pan_hash = ?1")?
-                    .query_row([&pan_hash[..]], |r| r.get(0))
+                let existing: Option<(String, String)> = c
+                    .prepare_cached("SELECT id, phone FROM cards WHERE pan_hash = ?1")?
+                    .query_row([&pan_hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
+                let mut old_phone = None;
                 let card_id = match existing {
-                    Some(id) => {
+                    Some((id, phone)) => {
+                        if phone != job_phone {
+                            old_phone = Some(phone);
+                        }
                         c.execute(
                             "UPDATE cards SET phone = ?2, updated_at = ?3 WHERE id = ?1",
                             params![id, job_phone, now as i64],
@@ -346,7 +351,7 @@ impl Issuer {
                     "INSERT INTO events (at, card_id, phone, kind, detail) VALUES (?1, ?2, ?3, 'enrolled', ?4)",
                     params![now as i64, card_id, job_phone, if code_hash.is_some() { "app" } else { "sms" }],
                 )?;
-                Ok(card_id)
+                Ok((card_id, old_phone))
             })
             .await?;
         self.metrics
@@ -369,6 +374,13 @@ impl Issuer {
             },
         };
         self.send_sms(&phone, message).await?;
+        if let Some(old) = old_phone {
+            // The previous number learns that the card moved; a failure here
+            // does not undo the enrollment.
+            let _ = self
+                .send_sms(&old, Message::PhoneChanged { last4: pan.last4() })
+                .await;
+        }
         Ok(EnrollmentResponse {
             card_id,
             channel,

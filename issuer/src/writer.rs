@@ -96,10 +96,37 @@ pub struct Writer {
     tx: mpsc::Sender<Msg>,
 }
 
-/// Owner of the writer thread, for stopping it.
+/// Owner of the writer thread (and its checkpointer), for stopping it.
 pub struct WriterThread {
     tx: mpsc::Sender<Msg>,
     handle: Option<JoinHandle<()>>,
+    checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+fn start_checkpointer(
+    path: std::path::PathBuf,
+    interval: Duration,
+) -> Result<(mpsc::Sender<()>, JoinHandle<()>), IssuerError> {
+    let conn = Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let (tx, rx) = mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("pooya-issuer-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
+                // PASSIVE copies what it can without waiting for the writer
+                // or readers (SQLite, "Write-Ahead Logging", §4).
+                let r =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "passive checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| IssuerError::Server(format!("spawning the checkpointer: {e}")))?;
+    Ok((tx, handle))
 }
 
 /// Counters the writer keeps for `/metrics`.
@@ -117,13 +144,26 @@ impl Writer {
     ///
     /// # Errors
     /// [`IssuerError::Server`] when the thread cannot be spawned.
+    /// With `checkpoint_every`, SQLite's automatic WAL checkpoint (which
+    /// would run inside a commit and stall every waiting job) is turned off
+    /// on this connection and a separate thread runs passive checkpoints at
+    /// that interval on its own connection, beside the writer.
     pub fn start(
         mut conn: Connection,
         batch_max: usize,
         stats: std::sync::Arc<WriterStats>,
         mut housekeeping: Housekeeping,
         every: Duration,
+        checkpoint_every: Option<Duration>,
     ) -> Result<(Writer, WriterThread), IssuerError> {
+        let checkpointer = match (checkpoint_every, conn.path()) {
+            (Some(interval), Some(path)) if !path.is_empty() => {
+                let c = start_checkpointer(std::path::PathBuf::from(path), interval)?;
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+                Some(c)
+            }
+            _ => None,
+        };
         let (tx, rx) = mpsc::channel::<Msg>();
         let handle = std::thread::Builder::new()
             .name("pooya-issuer-writer".into())
@@ -178,6 +218,7 @@ impl Writer {
             WriterThread {
                 tx,
                 handle: Some(handle),
+                checkpointer,
             },
         ))
     }
@@ -267,6 +308,10 @@ impl WriterThread {
     }
 
     fn stop_inner(&mut self) {
+        if let Some((tx, h)) = self.checkpointer.take() {
+            let _ = tx.send(());
+            let _ = h.join();
+        }
         let _ = self.tx.send(Msg::Stop);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
@@ -295,6 +340,7 @@ mod tests {
             Arc::new(WriterStats::default()),
             Box::new(|_| Ok(())),
             Duration::from_secs(60),
+            Some(Duration::from_millis(10)),
         )
         .unwrap()
     }

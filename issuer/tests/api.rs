@@ -381,6 +381,41 @@ fn activation_codes_expire_and_are_superseded() {
 }
 
 #[test]
+fn moving_a_card_to_another_phone_tells_the_old_one() {
+    let bank = Bank::start();
+    let p = pan(11);
+    let card = bank.enroll_and_activate(&p, PHONE);
+    assert_eq!(bank.enroll(&p, "09351112233", "app").status, 201);
+    let old = bank.outbox(PHONE);
+    assert!(
+        old.last().unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .contains("شماره همراه دیگری")
+    );
+    // The new phone's code activates a new device; the old seed stops working.
+    let code = bank.last_activation_code("09351112233");
+    let (status, new_card) = Phone::new().activate(
+        &bank.client,
+        "09351112233",
+        &code,
+        &bank.init.issuer_public_key,
+    );
+    assert_eq!(status, 201);
+    let pol = &card.response.policies;
+    let old_pin = first_pin(&card.keys, pol, T0).unwrap().code;
+    assert_eq!(
+        bank.verify(&p, &old_pin, 0, None, "first").json()["result"],
+        "rejected"
+    );
+    let new_pin = first_pin(&new_card.unwrap().keys, pol, T0).unwrap().code;
+    assert_eq!(
+        bank.verify(&p, &new_pin, 0, None, "first").json()["result"],
+        "accepted"
+    );
+}
+
+#[test]
 fn sms_channel_enrollment_and_english() {
     let settings = Settings {
         language: Language::En,
