@@ -1,0 +1,29 @@
+import Foundation
+import PooyaCore
+import PooyaShells
+import XCTest
+
+/// Mirrors JvmShellsTest.kt for the URLSession transport and the clock.
+final class ShellTests: XCTestCase {
+    func testRefusesCleartextOffLoopbackBeforeConnecting() {
+        // 192.0.2.0/24 is TEST-NET-1: refused before any connection is attempted.
+        XCTAssertThrowsError(try URLSessionTransport().postJson(url: "http://192.0.2.1/v1/activate", body: Data("{}".utf8), timeoutMs: 100)) { error in
+            guard case let HostError.Failed(details) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(details.contains("loopback"), details)
+        }
+        XCTAssertThrowsError(try URLSessionTransport().postJson(url: "ftp://127.0.0.1/x", body: Data(), timeoutMs: 100))
+    }
+
+    func testNoAnswerThrowsHostError() {
+        // Port 9 (discard) on loopback: nothing listens in a test run.
+        XCTAssertThrowsError(try URLSessionTransport().postJson(url: "http://127.0.0.1:9/x", body: Data("{}".utf8), timeoutMs: 2_000)) { error in
+            guard case HostError.Failed = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testSystemClockIsTheWallClock() {
+        let now = UInt64(Date().timeIntervalSince1970)
+        let t = SystemClock().nowUnix()
+        XCTAssertTrue(t + 2 >= now && t <= now + 2, "\(t) vs \(now)")
+    }
+}
