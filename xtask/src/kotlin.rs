@@ -24,9 +24,12 @@ use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use crate::Context;
 
 /// The pinned Kotlin compiler (npm package `kotlin-compiler`).
 const KOTLIN_VERSION: &str = "2.4.20";
@@ -59,8 +62,6 @@ const GENERATED_SWIFT: [&str; 3] = [
 ];
 /// Library file name on Linux.
 const LIB_NAME: &str = "libpooya_ffi.so";
-
-use crate::Context;
 
 fn fail(msg: impl Into<String>) -> io::Error {
     io::Error::other(msg.into())
@@ -325,7 +326,9 @@ fn install_kotlinc(tools_dir: &Path, home: &Path) -> io::Result<()> {
     let bin = package.join("bin");
     for entry in fs::read_dir(&bin)? {
         let path = entry?.path();
-        exec(Command::new("chmod").arg("+x").arg(&path))?;
+        let mut perms = fs::metadata(&path)?.permissions();
+        perms.set_mode(perms.mode() | 0o755);
+        fs::set_permissions(&path, perms)?;
     }
     if !bin.join("kotlinc").is_file() || !package.join("lib").join("kotlin-stdlib.jar").is_file() {
         return Err(fail(
