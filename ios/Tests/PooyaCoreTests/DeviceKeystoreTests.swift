@@ -44,7 +44,7 @@ final class DeviceKeystoreTests: XCTestCase {
         func `open`(sealed: Data) throws -> Data { sealed }
     }
 
-    final class ForgetfulKeystore: GcmKeystore, @unchecked Sendable {
+    final class ForgetfulKeystore: GcmKeystore {
         override func `open`(sealed: Data) throws -> Data { Data(count: 32) }
     }
 
@@ -114,7 +114,7 @@ final class DeviceKeystoreTests: XCTestCase {
         let ks = SecureEnclaveDeviceKeystore(tag: "ir.pooya.tests.\(UUID().uuidString)")
         do {
             try checkDeviceKeystore(keystore: ks)
-        } catch let PooyaError.HostFailure(details) where details.contains("-34018") {
+        } catch PooyaError.HostFailure(let details) where details.contains("-34018") {
             throw XCTSkip("no Keychain entitlement in this test host (errSecMissingEntitlement)")
         }
     }
