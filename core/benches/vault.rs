@@ -100,6 +100,12 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(unlocked.cards().unwrap()))
     });
 
+    // One card read from storage and opened (3 envelopes, JSON): what the
+    // first PIN of a card costs on top of the cached path below.
+    g.bench_function("read_one_card_from_storage", |b| {
+        b.iter(|| black_box(unlocked.card(black_box(id)).unwrap()))
+    });
+
     // Baseline: the protocol crate's second PIN from keys already derived.
     let keys = CardSeed::from_bytes([0; 32]).derive_keys();
     let policies = Policies::default();
@@ -122,7 +128,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| v.unlock_with_password(black_box(PASSWORD)).unwrap())
     });
     let mut v = default.open();
-    g.bench_function("unlock_default_64MiB_t4", |b| {
+    g.bench_function("unlock_default_64MiB_t12", |b| {
         b.iter(|| v.unlock_with_password(black_box(PASSWORD)).unwrap())
     });
     g.finish();
