@@ -130,6 +130,7 @@ fn lockout_schedule_then_wipe() {
     let mut v = env.create();
     v.add_card(&new_card(1)).unwrap();
     v.set_phone("09121234567").unwrap();
+    v.enable_biometrics(PASSWORD).unwrap();
     v.lock();
     for n in 1..=5u32 {
         assert_eq!(
@@ -172,7 +173,8 @@ fn lockout_schedule_then_wipe() {
         CoreError::Wiped
     );
     let st = v.status().unwrap();
-    assert!(st.wiped && st.locked);
+    assert!(st.wiped && st.locked && !st.biometric_enabled);
+    assert!(!env.gate.is_enrolled(), "the platform key goes too");
     assert_eq!(
         (st.card_count, st.phone_set, st.attempts_left),
         (0, false, 0)
