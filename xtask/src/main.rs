@@ -6,11 +6,16 @@
 //!   them), the fuzz target, the Kotlin binding tests and the Swift binding
 //!   generation.
 //! - `cargo xtask fuzz [SECONDS]`: runs the parser fuzz target.
+//! - `cargo xtask kotlin`: builds the cdylib, generates the Kotlin and Swift
+//!   bindings and runs the Kotlin tests on the JVM.
+//! - `cargo xtask kotlin-bench`: the Kotlin → Rust call benchmark.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
+
+mod kotlin;
 
 /// Where the workspace is and where tools are installed.
 pub struct Context {
@@ -156,6 +161,7 @@ fn test(ctx: &Context) -> Result<(), String> {
     )?;
     run("cargo test", ctx.cmd("cargo").args(["test", "--workspace"]))?;
     fuzz(ctx, 15)?;
+    kotlin::run(ctx)?;
     Ok(())
 }
 
@@ -170,11 +176,13 @@ fn main() -> ExitCode {
     };
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&ctx),
+        Some("kotlin") => kotlin::run(&ctx),
+        Some("kotlin-bench") => kotlin::bench(&ctx),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(&ctx, secs)
         }
-        _ => Err("usage: cargo xtask test | fuzz [SECONDS]".into()),
+        _ => Err("usage: cargo xtask test | fuzz [SECONDS] | kotlin | kotlin-bench".into()),
     };
     match result {
         Ok(()) => {
