@@ -9,6 +9,7 @@
 
 use pooya_core::hooks::HostError as CoreHostError;
 use pooya_core::protocol::{AmountError, ProtocolError};
+use pooya_core::{CoreError, WeakPasswordReason};
 
 /// What is wrong with an amount the user typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -43,12 +44,59 @@ impl AmountProblem {
     }
 }
 
+/// Why a new app password was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PasswordProblem {
+    /// Fewer than 6 characters.
+    TooShort,
+    /// More than 128 characters.
+    TooLong,
+    /// One character repeated (`111111`).
+    AllSame,
+    /// A straight run up or down (`123456`, `654321`, `abcdef`).
+    Sequence,
+    /// A control character.
+    ControlCharacter,
+    /// A reason this build of the bindings does not know by name.
+    Other,
+}
+
+impl PasswordProblem {
+    /// A stable code for this problem: `too_short`, `too_long`,
+    /// `all_same`, `sequence`, `control_character`, `other`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TooShort => "too_short",
+            Self::TooLong => "too_long",
+            Self::AllSame => "all_same",
+            Self::Sequence => "sequence",
+            Self::ControlCharacter => "control_character",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl From<WeakPasswordReason> for PasswordProblem {
+    fn from(r: WeakPasswordReason) -> Self {
+        match r {
+            WeakPasswordReason::TooShort => Self::TooShort,
+            WeakPasswordReason::TooLong => Self::TooLong,
+            WeakPasswordReason::AllSame => Self::AllSame,
+            WeakPasswordReason::Sequence => Self::Sequence,
+            WeakPasswordReason::ControlCharacter => Self::ControlCharacter,
+            // Non-exhaustive in the core: still a weak password.
+            _ => Self::Other,
+        }
+    }
+}
+
 /// Every error the Pooya library reports to Kotlin and Swift.
 ///
-/// Phase 2 (the vault) adds `WrongPassword { attempts_left }`,
-/// `LockedOut { seconds_left }`, `Wiped`, `WeakPassword`,
-/// `BiometricInvalidated` and the others of `pooya-core`'s public error,
-/// each mapped in [`From`] impls in this file only.
+/// The variants mirror `pooya-core`'s `CoreError` (same stable codes,
+/// same fields, so the apps can say "3 attempts left" or "try again in
+/// 30 s" in their own language), plus the input, host and keystore-check
+/// errors of the bindings themselves. All of it is mapped in [`From`]
+/// impls in this file only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 #[uniffi::export(Display)]
 pub enum PooyaError {
@@ -87,13 +135,130 @@ pub enum PooyaError {
         /// Description for logs and bug reports.
         details: String,
     },
+    /// The app password was wrong; after `attempts_left` more wrong
+    /// passwords the vault is wiped.
+    #[error("wrong password ({attempts_left} attempts left before the vault is wiped)")]
+    WrongPassword {
+        /// Wrong passwords left before the wipe.
+        attempts_left: u32,
+    },
+    /// Too many wrong passwords: the next try is allowed in
+    /// `seconds_left` seconds.
+    #[error("too many wrong passwords: try again in {seconds_left} s")]
+    LockedOut {
+        /// Seconds until the next password attempt is allowed.
+        seconds_left: u64,
+    },
+    /// The vault was wiped after too many wrong passwords: reset it and
+    /// activate the cards again.
+    #[error("the vault was wiped after too many wrong passwords")]
+    Wiped,
+    /// The vault file is damaged or was altered.
+    #[error("the vault is corrupted")]
+    VaultCorrupted,
+    /// There is no vault yet: create one.
+    #[error("no vault at this path")]
+    NoVault,
+    /// A vault already exists at this path.
+    #[error("a vault already exists at this path")]
+    VaultExists,
+    /// The vault was written by a newer version of the app.
+    #[error(
+        "the vault was written by a newer app version (schema {found}, this app knows {supported})"
+    )]
+    VaultTooNew {
+        /// Schema version in the file.
+        found: u32,
+        /// Newest schema version this build knows.
+        supported: u32,
+    },
+    /// The vault is locked (by `lock()`, by the idle timeout, or never
+    /// unlocked): show the lock screen.
+    #[error("the vault is locked")]
+    Locked,
+    /// The operation needs the app password again (raising a cap).
+    #[error("this needs the app password")]
+    PasswordRequired,
+    /// The new app password is too weak.
+    #[error("password refused: {}", reason.code())]
+    WeakPassword {
+        /// Why.
+        reason: PasswordProblem,
+    },
+    /// A host setting (`VaultSettings`) below the security floors or
+    /// out of range.
+    #[error("configuration refused: {reason}")]
+    InvalidConfig {
+        /// Which bound (English, for logs).
+        reason: String,
+    },
+    /// The biometric key was invalidated by an enrollment change: the
+    /// biometric slot was deleted; unlock with the password and enable
+    /// biometrics again.
+    #[error("biometric key invalidated: use the password and enable biometrics again")]
+    BiometricInvalidated,
+    /// The user cancelled the biometric prompt.
+    #[error("biometric prompt cancelled")]
+    BiometricCancelled,
+    /// The platform locked the biometric sensor.
+    #[error("biometrics locked out by the platform")]
+    BiometricLockout,
+    /// No biometric hardware, no enrolled biometrics, or no gate given.
+    #[error("biometrics unavailable")]
+    BiometricUnavailable,
+    /// Biometric unlock is not enabled for this vault.
+    #[error("biometric unlock is not enabled")]
+    BiometricNotEnabled,
+    /// The biometric gate failed for another reason.
+    #[error("biometric hook failed: {details}")]
+    BiometricFailed {
+        /// What the platform reported.
+        details: String,
+    },
+    /// The device keystore failed (for example the vault was copied
+    /// from another device).
+    #[error("device keystore failed: {details}")]
+    Keystore {
+        /// What the keystore reported.
+        details: String,
+    },
+    /// No card with this id.
+    #[error("no such card")]
+    CardNotFound,
+    /// No issuer with this name.
+    #[error("no such issuer")]
+    IssuerNotFound,
+    /// An issuer with this name is already stored.
+    #[error("issuer already stored")]
+    IssuerExists,
+    /// The phone number is set once per vault and already is.
+    #[error("the phone number is already set")]
+    PhoneAlreadySet,
+    /// A cap that is not a tier of the card's cap ladder.
+    #[error("the cap is not a tier of this card's cap ladder")]
+    InvalidCap,
+    /// The storage failed for a reason other than corruption (disk full,
+    /// permissions).
+    #[error("storage failed: {details}")]
+    Storage {
+        /// The storage's description (never contains field values).
+        details: String,
+    },
 }
 
 #[uniffi::export]
 impl PooyaError {
-    /// The stable, machine-readable code of this error (never renamed):
-    /// `invalid_amount`, `invalid_input`, `host_failure`,
-    /// `keystore_unusable`, `internal`.
+    /// The stable, machine-readable code of this error (never renamed;
+    /// the vault's codes are those of `pooya-core`): `invalid_amount`,
+    /// `invalid_input`, `host_failure`, `keystore_unusable`, `internal`,
+    /// `wrong_password`, `locked_out`, `wiped`, `vault_corrupted`,
+    /// `no_vault`, `vault_exists`, `vault_too_new`, `locked`,
+    /// `password_required`, `weak_password`, `invalid_config`,
+    /// `biometric_invalidated`, `biometric_cancelled`,
+    /// `biometric_lockout`, `biometric_unavailable`,
+    /// `biometric_not_enabled`, `biometric_failed`, `keystore`,
+    /// `card_not_found`, `issuer_not_found`, `issuer_exists`,
+    /// `phone_already_set`, `invalid_cap`, `storage`.
     pub fn code(&self) -> String {
         match self {
             Self::InvalidAmount { .. } => "invalid_amount",
@@ -101,8 +266,81 @@ impl PooyaError {
             Self::HostFailure { .. } => "host_failure",
             Self::KeystoreUnusable { .. } => "keystore_unusable",
             Self::Internal { .. } => "internal",
+            Self::WrongPassword { .. } => "wrong_password",
+            Self::LockedOut { .. } => "locked_out",
+            Self::Wiped => "wiped",
+            Self::VaultCorrupted => "vault_corrupted",
+            Self::NoVault => "no_vault",
+            Self::VaultExists => "vault_exists",
+            Self::VaultTooNew { .. } => "vault_too_new",
+            Self::Locked => "locked",
+            Self::PasswordRequired => "password_required",
+            Self::WeakPassword { .. } => "weak_password",
+            Self::InvalidConfig { .. } => "invalid_config",
+            Self::BiometricInvalidated => "biometric_invalidated",
+            Self::BiometricCancelled => "biometric_cancelled",
+            Self::BiometricLockout => "biometric_lockout",
+            Self::BiometricUnavailable => "biometric_unavailable",
+            Self::BiometricNotEnabled => "biometric_not_enabled",
+            Self::BiometricFailed { .. } => "biometric_failed",
+            Self::Keystore { .. } => "keystore",
+            Self::CardNotFound => "card_not_found",
+            Self::IssuerNotFound => "issuer_not_found",
+            Self::IssuerExists => "issuer_exists",
+            Self::PhoneAlreadySet => "phone_already_set",
+            Self::InvalidCap => "invalid_cap",
+            Self::Storage { .. } => "storage",
         }
         .to_owned()
+    }
+}
+
+impl From<CoreError> for PooyaError {
+    /// The one mapping of the core's error: same codes, same fields.
+    /// `WeakKdfParams` and `InvalidConfig` both become
+    /// [`PooyaError::InvalidConfig`] (both refuse a `VaultSettings`);
+    /// `InvalidField` and `Protocol` become [`PooyaError::InvalidInput`]
+    /// (or [`PooyaError::InvalidAmount`]).
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::WrongPassword { attempts_left } => Self::WrongPassword { attempts_left },
+            CoreError::LockedOut { seconds_left } => Self::LockedOut { seconds_left },
+            CoreError::Wiped => Self::Wiped,
+            CoreError::VaultCorrupted => Self::VaultCorrupted,
+            CoreError::NoVault => Self::NoVault,
+            CoreError::VaultExists => Self::VaultExists,
+            CoreError::VaultTooNew { found, supported } => Self::VaultTooNew { found, supported },
+            CoreError::Locked => Self::Locked,
+            CoreError::PasswordRequired => Self::PasswordRequired,
+            CoreError::WeakPassword(r) => Self::WeakPassword { reason: r.into() },
+            CoreError::WeakKdfParams(r) | CoreError::InvalidConfig(r) => Self::InvalidConfig {
+                reason: r.to_owned(),
+            },
+            CoreError::BiometricInvalidated => Self::BiometricInvalidated,
+            CoreError::BiometricCancelled => Self::BiometricCancelled,
+            CoreError::BiometricLockout => Self::BiometricLockout,
+            CoreError::BiometricUnavailable => Self::BiometricUnavailable,
+            CoreError::BiometricNotEnabled => Self::BiometricNotEnabled,
+            CoreError::BiometricFailed(details) => Self::BiometricFailed { details },
+            CoreError::Keystore(details) => Self::Keystore { details },
+            CoreError::CardNotFound => Self::CardNotFound,
+            CoreError::IssuerNotFound => Self::IssuerNotFound,
+            CoreError::IssuerExists => Self::IssuerExists,
+            CoreError::PhoneAlreadySet => Self::PhoneAlreadySet,
+            CoreError::InvalidCap => Self::InvalidCap,
+            CoreError::InvalidField { field, reason } => Self::InvalidInput {
+                field: field.to_owned(),
+                reason: reason.to_owned(),
+            },
+            CoreError::Protocol(p) => p.into(),
+            CoreError::Storage(details) => Self::Storage { details },
+            // `CoreError` is non-exhaustive; the test
+            // `every_core_error_has_its_own_variant` fails when a variant
+            // known to this build lands here.
+            other => Self::Internal {
+                details: format!("{other} ({})", other.code()),
+            },
+        }
     }
 }
 
@@ -205,9 +443,108 @@ mod tests {
         assert!(e.to_string().contains("invalid_digits"));
     }
 
+    /// Every `CoreError` variant this build knows, one of each.
+    fn all_core_errors() -> Vec<CoreError> {
+        vec![
+            CoreError::WrongPassword { attempts_left: 3 },
+            CoreError::LockedOut { seconds_left: 30 },
+            CoreError::Wiped,
+            CoreError::VaultCorrupted,
+            CoreError::NoVault,
+            CoreError::VaultExists,
+            CoreError::VaultTooNew {
+                found: 9,
+                supported: 1,
+            },
+            CoreError::Locked,
+            CoreError::PasswordRequired,
+            CoreError::WeakPassword(WeakPasswordReason::Sequence),
+            CoreError::WeakKdfParams("memory below 19 MiB"),
+            CoreError::InvalidConfig("idle timeout"),
+            CoreError::BiometricInvalidated,
+            CoreError::BiometricCancelled,
+            CoreError::BiometricLockout,
+            CoreError::BiometricUnavailable,
+            CoreError::BiometricNotEnabled,
+            CoreError::BiometricFailed("sensor".into()),
+            CoreError::Keystore("KeyStoreException".into()),
+            CoreError::CardNotFound,
+            CoreError::IssuerNotFound,
+            CoreError::IssuerExists,
+            CoreError::PhoneAlreadySet,
+            CoreError::InvalidCap,
+            CoreError::InvalidField {
+                field: "label",
+                reason: "empty",
+            },
+            CoreError::Protocol(ProtocolError::InvalidField {
+                field: "phone",
+                reason: "not a mobile number",
+            }),
+            CoreError::Storage("disk full".into()),
+        ]
+    }
+
+    #[test]
+    fn every_core_error_has_its_own_variant() {
+        for core in all_core_errors() {
+            let ffi = PooyaError::from(core.clone());
+            assert_ne!(ffi.code(), "internal", "{core:?} fell through to Internal");
+            // Same code as the core, except where two core variants are
+            // deliberately merged.
+            let want = match core.code() {
+                "weak_kdf_params" => "invalid_config",
+                "invalid_field" => "invalid_input",
+                c => c,
+            };
+            assert_eq!(ffi.code(), want, "{core:?}");
+        }
+    }
+
+    #[test]
+    fn core_error_fields_survive() {
+        assert_eq!(
+            PooyaError::from(CoreError::WrongPassword { attempts_left: 4 }),
+            PooyaError::WrongPassword { attempts_left: 4 }
+        );
+        assert_eq!(
+            PooyaError::from(CoreError::LockedOut { seconds_left: 29 }),
+            PooyaError::LockedOut { seconds_left: 29 }
+        );
+        assert_eq!(
+            PooyaError::from(CoreError::WeakPassword(WeakPasswordReason::TooShort)),
+            PooyaError::WeakPassword {
+                reason: PasswordProblem::TooShort
+            }
+        );
+        assert_eq!(
+            PooyaError::from(CoreError::VaultTooNew {
+                found: 3,
+                supported: 1
+            }),
+            PooyaError::VaultTooNew {
+                found: 3,
+                supported: 1
+            }
+        );
+        let e = PooyaError::from(CoreError::Protocol(ProtocolError::InvalidField {
+            field: "phone",
+            reason: "not a mobile number",
+        }));
+        assert!(matches!(&e, PooyaError::InvalidInput { field, .. } if field == "phone"));
+        assert_eq!(
+            PooyaError::from(CoreError::Protocol(ProtocolError::InvalidAmount(
+                AmountError::Zero
+            ))),
+            PooyaError::InvalidAmount {
+                reason: AmountProblem::Zero
+            }
+        );
+    }
+
     #[test]
     fn codes_are_distinct() {
-        let all = [
+        let mut all = vec![
             PooyaError::InvalidAmount {
                 reason: AmountProblem::Zero,
             },
@@ -225,6 +562,17 @@ mod tests {
                 details: String::new(),
             },
         ];
+        all.extend(
+            all_core_errors()
+                .into_iter()
+                .filter(|e| {
+                    !matches!(
+                        e.code(),
+                        "weak_kdf_params" | "invalid_field" | "invalid_input"
+                    )
+                })
+                .map(PooyaError::from),
+        );
         let mut codes: Vec<String> = all.iter().map(PooyaError::code).collect();
         codes.sort();
         codes.dedup();

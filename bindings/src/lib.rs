@@ -14,12 +14,9 @@
 //! - [`text`]: input parsing and display formatting for the UI (amounts in
 //!   Rials, phone numbers, activation codes);
 //! - [`diagnostics`]: the no-op call (FFI baseline) and the device-keystore
-//!   self-check.
-//!
-//! The vault, cards and PINs will be wrapped in a `vault` module as one
-//! `PooyaApp` object holding the core's vault and the adapted hooks, with
-//! records for card display data (masked PAN, bank, label, cap) and PINs
-//! (code, validity window, seconds left).
+//!   self-check;
+//! - [`vault`]: [`PooyaApp`], the vault, app lock, issuers and cards as one
+//!   thread-safe object, with records of display data only.
 
 uniffi::setup_scaffolding!();
 
@@ -27,9 +24,13 @@ pub mod diagnostics;
 pub mod error;
 pub mod hooks;
 pub mod text;
+pub mod vault;
 
 pub use diagnostics::{check_device_keystore, noop};
-pub use error::{AmountProblem, PooyaError};
+pub use error::{AmountProblem, PasswordProblem, PooyaError};
 pub use hooks::{
     BiometricError, BiometricGate, Clock, DeviceKeystore, HostError, HttpResponse, Transport,
+};
+pub use vault::{
+    CardInfo, IssuerInfo, PooyaApp, VaultSettings, VaultState, default_vault_settings,
 };

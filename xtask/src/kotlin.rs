@@ -441,6 +441,9 @@ fn check_kotlin_generated(dir: &Path) -> io::Result<()> {
         "public interface BiometricGate",
         "public interface Transport",
         "public interface Clock",
+        "open class PooyaApp",
+        "data class CardInfo",
+        "data class VaultState",
     ] {
         if !text.contains(needle) {
             return Err(fail(format!("generated Kotlin lacks `{needle}`")));
@@ -472,6 +475,9 @@ fn check_swift_generated(dir: &Path) -> io::Result<()> {
         "public func parseAmount(",
         "public func checkDeviceKeystore(",
         "public func noop(",
+        "open class PooyaApp",
+        "public struct CardInfo",
+        "public struct VaultState",
     ] {
         if !swift.contains(needle) {
             return Err(fail(format!("generated Swift lacks `{needle}`")));

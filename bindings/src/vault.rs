@@ -1,0 +1,773 @@
+//! [`PooyaApp`]: the phone vault, its app lock and the cards, as one
+//! object for Kotlin and Swift.
+//!
+//! `pooya_core::Vault` is `Send` but not `Sync` (one SQLite connection,
+//! `&mut self` methods); the object holds it behind a [`Mutex`], so calls
+//! from several threads run one at a time. Calls block (Argon2id for the
+//! password, the biometric prompt, the network): apps call them off the
+//! main thread.
+//!
+//! Only display data crosses: [`VaultState`], [`CardInfo`],
+//! [`IssuerInfo`]. Passwords come in as `String`s and are moved into
+//! [`Zeroizing`] buffers at once; card seeds and keys stay in the core.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pooya_core::hooks::{
+    BiometricGate as CoreGate, Clock as CoreClock, DeviceKeystore as CoreKeystore,
+    Transport as CoreTransport,
+};
+use pooya_core::protocol::wire::decode_hex_array;
+use pooya_core::{
+    CardRecord, CoreError, IssuerProfile, KdfParams, LockoutPolicy, Vault, VaultConfig, VaultStatus,
+};
+use zeroize::Zeroizing;
+
+use crate::PooyaError;
+use crate::hooks::{
+    BiometricAdapter, BiometricGate, Clock, ClockAdapter, DeviceKeystore, KeystoreAdapter,
+    Transport, TransportAdapter,
+};
+
+/// The host's vault settings. Each may only be tightened from the
+/// default: the core refuses Argon2id parameters below 19 MiB / 2 passes
+/// and idle timeouts of 0 or above 300 s (`InvalidConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VaultSettings {
+    /// Argon2id memory for new password slots, in KiB (default 65,536).
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes (default 12).
+    pub kdf_iterations: u32,
+    /// Argon2id lanes (default 1).
+    pub kdf_parallelism: u32,
+    /// Idle seconds before the vault locks itself (1–300, default 300).
+    pub idle_timeout_secs: u64,
+}
+
+/// The default settings (what `null`/`nil` settings mean): Argon2id
+/// 64 MiB × 12 passes × 1 lane, idle lock after 5 minutes.
+#[uniffi::export]
+pub fn default_vault_settings() -> VaultSettings {
+    let d = VaultConfig::default();
+    VaultSettings {
+        kdf_memory_kib: d.kdf().memory_kib(),
+        kdf_iterations: d.kdf().iterations(),
+        kdf_parallelism: d.kdf().parallelism(),
+        idle_timeout_secs: d.idle_timeout_secs(),
+    }
+}
+
+impl TryFrom<VaultSettings> for VaultConfig {
+    type Error = PooyaError;
+
+    fn try_from(s: VaultSettings) -> Result<Self, PooyaError> {
+        let kdf = KdfParams::new(s.kdf_memory_kib, s.kdf_iterations, s.kdf_parallelism)?;
+        Ok(VaultConfig::new(
+            kdf,
+            LockoutPolicy::default(),
+            s.idle_timeout_secs,
+        )?)
+    }
+}
+
+/// The vault's state for the lock screen (needs no password).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VaultState {
+    /// Whether a vault exists (false: show onboarding, call
+    /// `createVault`). When false, every other field is zero/false.
+    pub has_vault: bool,
+    /// Whether the vault is locked now (idle time counted).
+    pub locked: bool,
+    /// Whether the vault was wiped after too many wrong passwords.
+    pub wiped: bool,
+    /// Consecutive wrong passwords so far.
+    pub failed_attempts: u32,
+    /// Wrong passwords left before the wipe.
+    pub attempts_left: u32,
+    /// Seconds until the next password attempt is allowed (0: now).
+    pub lockout_seconds_left: u64,
+    /// Whether biometric unlock is enabled.
+    pub biometric_enabled: bool,
+    /// How many cards are stored.
+    pub card_count: u32,
+    /// Whether the phone number is set.
+    pub phone_set: bool,
+}
+
+impl VaultState {
+    fn absent() -> Self {
+        Self {
+            has_vault: false,
+            locked: true,
+            wiped: false,
+            failed_attempts: 0,
+            attempts_left: 0,
+            lockout_seconds_left: 0,
+            biometric_enabled: false,
+            card_count: 0,
+            phone_set: false,
+        }
+    }
+}
+
+impl From<VaultStatus> for VaultState {
+    fn from(s: VaultStatus) -> Self {
+        Self {
+            has_vault: true,
+            locked: s.locked,
+            wiped: s.wiped,
+            failed_attempts: s.failed_attempts,
+            attempts_left: s.attempts_left,
+            lockout_seconds_left: s.lockout_seconds_left,
+            biometric_enabled: s.biometric_enabled,
+            card_count: s.card_count,
+            phone_set: s.phone_set,
+        }
+    }
+}
+
+/// A card as shown to the customer: no seed, no key, no full card
+/// number.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CardInfo {
+    /// Local id (what the other calls take).
+    pub id: i64,
+    /// Name of the issuer profile the card belongs to.
+    pub issuer: String,
+    /// The customer's label.
+    pub label: String,
+    /// The card number as shown: `6104 33•• •••• 1234`.
+    pub masked_pan: String,
+    /// The last four digits.
+    pub last4: String,
+    /// The bank's name (from the issuer, or the BIN table).
+    pub bank_name: String,
+    /// The current cap for second PINs, in Rials.
+    pub cap: u64,
+    /// The caps the customer may choose from, in Rials, ascending.
+    pub cap_tiers: Vec<u64>,
+    /// Digits of a first PIN.
+    pub first_pin_digits: u32,
+    /// Digits of a second PIN.
+    pub second_pin_digits: u32,
+    /// Seconds a second PIN stays valid (its time step).
+    pub second_pin_step_secs: u64,
+    /// When the card was added (Unix seconds).
+    pub added_at: u64,
+}
+
+impl From<CardRecord> for CardInfo {
+    fn from(c: CardRecord) -> Self {
+        Self {
+            id: c.id,
+            issuer: c.issuer,
+            label: c.label,
+            masked_pan: c.masked_pan,
+            last4: c.last4,
+            bank_name: c.bank_name,
+            cap: c.cap,
+            cap_tiers: c.policies.cap_ladder.tiers().to_vec(),
+            first_pin_digits: c.policies.first.digits,
+            second_pin_digits: c.policies.second.digits,
+            second_pin_step_secs: c.policies.second.step,
+            added_at: c.added_at,
+        }
+    }
+}
+
+/// An issuer (bank) profile.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct IssuerInfo {
+    /// Unique name.
+    pub name: String,
+    /// Base URL of its API.
+    pub base_url: String,
+    /// The pinned Ed25519 public key, 64 lowercase hex digits.
+    pub public_key: String,
+    /// Issuer time minus phone time, in seconds, measured at activation.
+    pub time_offset_secs: i64,
+}
+
+impl From<IssuerProfile> for IssuerInfo {
+    fn from(p: IssuerProfile) -> Self {
+        Self {
+            name: p.name,
+            base_url: p.base_url,
+            public_key: p.public_key.iter().map(|b| format!("{b:02x}")).collect(),
+            time_offset_secs: p.time_offset_secs,
+        }
+    }
+}
+
+/// The host hooks, adapted into the core's traits once.
+struct Hooks {
+    keystore: Arc<dyn CoreKeystore>,
+    biometric: Option<Arc<dyn CoreGate>>,
+    clock: Arc<dyn CoreClock>,
+    #[allow(dead_code)] // used by activation (issue 5)
+    transport: Arc<dyn CoreTransport>,
+}
+
+/// The Pooya phone library: one vault file, its app lock, issuers and
+/// cards. Construct one per vault path and keep it for the app's life
+/// (Kotlin `PooyaApp(...)`, Swift `PooyaApp(...)`; it is thread-safe).
+///
+/// The vault is opened lazily (opening runs no KDF) and stays open; a
+/// vault that does not exist yet makes the calls that need it fail with
+/// `NoVault` until [`PooyaApp::create_vault`].
+#[derive(uniffi::Object)]
+pub struct PooyaApp {
+    path: PathBuf,
+    hooks: Hooks,
+    config: VaultConfig,
+    vault: Mutex<Option<Vault>>,
+}
+
+impl std::fmt::Debug for PooyaApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooyaApp")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Moves a password handed over the FFI into a buffer wiped on drop.
+fn secret(password: String) -> Zeroizing<String> {
+    Zeroizing::new(password)
+}
+
+impl PooyaApp {
+    /// The vault slot, recovering from a poisoned lock: a panic in an
+    /// earlier call (reported to the host as an exception) must not brick
+    /// the app. SQLite kept the file consistent; the session is ended so
+    /// the user unlocks again.
+    fn guard(&self) -> MutexGuard<'_, Option<Vault>> {
+        match self.vault.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                let mut g = poisoned.into_inner();
+                if let Some(v) = g.as_mut() {
+                    v.lock();
+                }
+                self.vault.clear_poison();
+                g
+            }
+        }
+    }
+
+    fn open_vault(&self) -> Result<Vault, CoreError> {
+        Vault::open(
+            &self.path,
+            self.hooks.keystore.clone(),
+            self.hooks.biometric.clone(),
+            self.hooks.clock.clone(),
+            self.config.clone(),
+        )
+    }
+
+    /// Runs `f` on the vault, opening it first if needed.
+    fn with_vault<T>(
+        &self,
+        f: impl FnOnce(&mut Vault) -> Result<T, CoreError>,
+    ) -> Result<T, PooyaError> {
+        let mut g = self.guard();
+        if g.is_none() {
+            *g = Some(self.open_vault()?);
+        }
+        match g.as_mut() {
+            Some(v) => f(v).map_err(PooyaError::from),
+            None => Err(PooyaError::NoVault),
+        }
+    }
+}
+
+#[uniffi::export]
+impl PooyaApp {
+    /// A library instance for the vault file at `vault_path`, with the
+    /// host's hooks: the device keystore (required), the biometric gate
+    /// (`null` on devices without biometrics), the network and the clock.
+    /// `settings` `null` means [`default_vault_settings`]. Nothing is read
+    /// or written yet.
+    ///
+    /// # Errors
+    /// `InvalidConfig` when `settings` are below the floors.
+    #[uniffi::constructor]
+    pub fn new(
+        vault_path: String,
+        keystore: Arc<dyn DeviceKeystore>,
+        biometric: Option<Arc<dyn BiometricGate>>,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+        settings: Option<VaultSettings>,
+    ) -> Result<Arc<Self>, PooyaError> {
+        let config = match settings {
+            Some(s) => VaultConfig::try_from(s)?,
+            None => VaultConfig::default(),
+        };
+        let biometric = biometric.map(|b| Arc::new(BiometricAdapter(b)) as Arc<dyn CoreGate>);
+        Ok(Arc::new(Self {
+            path: PathBuf::from(vault_path),
+            hooks: Hooks {
+                keystore: Arc::new(KeystoreAdapter(keystore)),
+                biometric,
+                clock: Arc::new(ClockAdapter(clock)),
+                transport: Arc::new(TransportAdapter(transport)),
+            },
+            config,
+            vault: Mutex::new(None),
+        }))
+    }
+
+    /// Whether a vault exists at the path (a finished one).
+    ///
+    /// # Errors
+    /// `VaultCorrupted`, `VaultTooNew` or `Storage` when the file is
+    /// there but cannot be opened.
+    pub fn has_vault(&self) -> Result<bool, PooyaError> {
+        match self.with_vault(|_| Ok(())) {
+            Ok(()) => Ok(true),
+            Err(PooyaError::NoVault) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the vault protected by `password` and leaves it unlocked
+    /// (onboarding). Runs Argon2id once.
+    ///
+    /// # Errors
+    /// `WeakPassword`, `VaultExists`, `Keystore`, `Storage`.
+    pub fn create_vault(&self, password: String) -> Result<(), PooyaError> {
+        let password = secret(password);
+        let mut g = self.guard();
+        if g.is_some() {
+            return Err(PooyaError::VaultExists);
+        }
+        let v = Vault::create(
+            &self.path,
+            &password,
+            self.hooks.keystore.clone(),
+            self.hooks.biometric.clone(),
+            self.hooks.clock.clone(),
+            self.config.clone(),
+        )?;
+        *g = Some(v);
+        Ok(())
+    }
+
+    /// Deletes the vault's files (after a wipe, or when the customer
+    /// starts over having forgotten the password: every card must be
+    /// activated again). Like clearing the app's data, it needs no
+    /// password.
+    ///
+    /// # Errors
+    /// `Storage` when a file cannot be removed.
+    pub fn reset_vault(&self) -> Result<(), PooyaError> {
+        let mut g = self.guard();
+        // Close the connection before removing its files.
+        *g = None;
+        Vault::destroy(&self.path)?;
+        Ok(())
+    }
+
+    /// The state for the lock screen; never needs the password.
+    ///
+    /// # Errors
+    /// `VaultCorrupted`, `VaultTooNew`, `Storage`.
+    pub fn status(&self) -> Result<VaultState, PooyaError> {
+        match self.with_vault(|v| v.status()) {
+            Ok(s) => Ok(s.into()),
+            Err(PooyaError::NoVault) => Ok(VaultState::absent()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Unlocks with the app password (a counted attempt).
+    ///
+    /// # Errors
+    /// `WrongPassword { attemptsLeft }`, `LockedOut { secondsLeft }`,
+    /// `Wiped` (this was the last attempt, or it happened before),
+    /// `NoVault`, `Keystore`, `VaultCorrupted`.
+    pub fn unlock_with_password(&self, password: String) -> Result<(), PooyaError> {
+        let password = secret(password);
+        self.with_vault(|v| v.unlock_with_password(&password))
+    }
+
+    /// Unlocks with biometrics: the host's gate prompts the user (the
+    /// call blocks meanwhile). Does not count as a password attempt.
+    ///
+    /// # Errors
+    /// `BiometricNotEnabled`, `BiometricUnavailable`, `BiometricCancelled`,
+    /// `BiometricLockout`, `BiometricFailed`, `BiometricInvalidated` (the
+    /// biometric slot was deleted: ask for the password), `Wiped`.
+    pub fn unlock_with_biometrics(&self) -> Result<(), PooyaError> {
+        self.with_vault(Vault::unlock_with_biometrics)
+    }
+
+    /// Enables biometric unlock: needs the vault unlocked and the
+    /// password again; the gate enrolls (and may prompt).
+    ///
+    /// # Errors
+    /// `Locked`, the password errors of
+    /// [`PooyaApp::unlock_with_password`], `BiometricUnavailable` and the
+    /// other biometric errors.
+    pub fn enable_biometrics(&self, password: String) -> Result<(), PooyaError> {
+        let password = secret(password);
+        self.with_vault(|v| v.enable_biometrics(&password))
+    }
+
+    /// Disables biometric unlock and deletes the platform key.
+    ///
+    /// # Errors
+    /// `Storage`, `NoVault`.
+    pub fn disable_biometrics(&self) -> Result<(), PooyaError> {
+        self.with_vault(Vault::disable_biometrics)
+    }
+
+    /// Changes the app password (needs the vault unlocked and the old
+    /// password).
+    ///
+    /// # Errors
+    /// `WeakPassword` (checked first, costs no attempt), `Locked`, the
+    /// password errors of [`PooyaApp::unlock_with_password`].
+    pub fn change_password(
+        &self,
+        old_password: String,
+        new_password: String,
+    ) -> Result<(), PooyaError> {
+        let old = secret(old_password);
+        let new = secret(new_password);
+        self.with_vault(|v| v.change_password(&old, &new))
+    }
+
+    /// Locks the vault now: keys are wiped from memory.
+    pub fn lock(&self) {
+        if let Some(v) = self.guard().as_mut() {
+            v.lock();
+        }
+    }
+
+    /// Locks the vault if it was idle for the timeout; returns whether it
+    /// is locked. Call from a timer and when the app goes to the
+    /// background.
+    pub fn lock_if_idle(&self) -> bool {
+        self.guard().as_mut().is_none_or(Vault::lock_if_idle)
+    }
+
+    /// Whether the vault is unlocked now (idle time counted; not counted
+    /// as activity).
+    pub fn is_unlocked(&self) -> bool {
+        self.guard().as_ref().is_some_and(Vault::is_unlocked)
+    }
+
+    /// Sets the customer's phone number, once; returns it normalised
+    /// (`+989…`). Persian and Arabic-Indic digits are accepted.
+    ///
+    /// # Errors
+    /// `Locked`, `InvalidInput { field: "phone" }`, `PhoneAlreadySet`.
+    pub fn set_phone(&self, phone: String) -> Result<String, PooyaError> {
+        self.with_vault(|v| v.set_phone(&phone))
+    }
+
+    /// The phone number (`+989…`), if set.
+    ///
+    /// # Errors
+    /// `Locked`, `VaultCorrupted`.
+    pub fn phone(&self) -> Result<Option<String>, PooyaError> {
+        self.with_vault(Vault::phone)
+    }
+
+    /// Stores an issuer (bank) profile: a unique name, the base URL of
+    /// its API (`https://`, or `http://` to a loopback address) and its
+    /// Ed25519 public key as 64 hex digits, pinned for activations.
+    ///
+    /// # Errors
+    /// `Locked`, `InvalidInput` (`public_key`, `name`, `base_url`),
+    /// `IssuerExists`.
+    pub fn add_issuer(
+        &self,
+        name: String,
+        base_url: String,
+        public_key: String,
+    ) -> Result<(), PooyaError> {
+        let public_key = decode_hex_array::<32>("public_key", public_key.trim())?;
+        let profile = IssuerProfile {
+            name,
+            base_url,
+            public_key,
+            time_offset_secs: 0,
+        };
+        self.with_vault(|v| v.add_issuer(&profile))
+    }
+
+    /// The stored issuer profiles.
+    ///
+    /// # Errors
+    /// `Locked`, `VaultCorrupted`.
+    pub fn issuers(&self) -> Result<Vec<IssuerInfo>, PooyaError> {
+        Ok(self
+            .with_vault(Vault::issuers)?
+            .into_iter()
+            .map(IssuerInfo::from)
+            .collect())
+    }
+
+    /// Every card's display data, in the order added.
+    ///
+    /// # Errors
+    /// `Locked`, `VaultCorrupted`.
+    pub fn cards(&self) -> Result<Vec<CardInfo>, PooyaError> {
+        Ok(self
+            .with_vault(Vault::cards)?
+            .into_iter()
+            .map(CardInfo::from)
+            .collect())
+    }
+
+    /// One card's display data.
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`.
+    pub fn card(&self, card_id: i64) -> Result<CardInfo, PooyaError> {
+        Ok(self.with_vault(|v| v.card(card_id))?.into())
+    }
+
+    /// Renames a card.
+    ///
+    /// # Errors
+    /// `Locked`, `InvalidInput { field: "label" }`, `CardNotFound`.
+    pub fn rename_card(&self, card_id: i64, label: String) -> Result<(), PooyaError> {
+        self.with_vault(|v| v.rename_card(card_id, &label))
+    }
+
+    /// Sets a card's cap for second PINs, in Rials: one of its
+    /// `cap_tiers`. Lowering it is free; raising it needs the password
+    /// (`password` is ignored when lowering).
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`, `InvalidCap`, `PasswordRequired` when
+    /// raising without a password, and the password errors of
+    /// [`PooyaApp::unlock_with_password`].
+    pub fn set_cap(
+        &self,
+        card_id: i64,
+        cap: u64,
+        password: Option<String>,
+    ) -> Result<(), PooyaError> {
+        let password = password.map(secret);
+        self.with_vault(|v| v.set_cap(card_id, cap, password.as_deref().map(String::as_str)))
+    }
+
+    /// Removes a card; needs the password again.
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`, the password errors of
+    /// [`PooyaApp::unlock_with_password`].
+    pub fn remove_card(&self, card_id: i64, password: String) -> Result<(), PooyaError> {
+        let password = secret(password);
+        self.with_vault(|v| v.remove_card(card_id, &password))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The object with Rust implementations of the foreign traits (what a
+    //! Kotlin implementation becomes); the Kotlin tests cover the JVM side.
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::hooks::{BiometricError, HostError, HttpResponse};
+
+    struct XorKeystore;
+
+    impl DeviceKeystore for XorKeystore {
+        fn seal(&self, plaintext: Vec<u8>) -> Result<Vec<u8>, HostError> {
+            Ok(plaintext.iter().map(|b| b ^ 0x5A).collect())
+        }
+        fn open(&self, sealed: Vec<u8>) -> Result<Vec<u8>, HostError> {
+            Ok(sealed.iter().map(|b| b ^ 0x5A).collect())
+        }
+    }
+
+    struct Gate {
+        invalidated: std::sync::atomic::AtomicBool,
+    }
+
+    impl BiometricGate for Gate {
+        fn enroll(&self, plaintext: Vec<u8>) -> Result<Vec<u8>, BiometricError> {
+            Ok(plaintext.into_iter().rev().collect())
+        }
+        fn open(&self, sealed: Vec<u8>) -> Result<Vec<u8>, BiometricError> {
+            if self.invalidated.load(Ordering::SeqCst) {
+                return Err(BiometricError::Invalidated);
+            }
+            Ok(sealed.into_iter().rev().collect())
+        }
+        fn remove(&self) -> Result<(), BiometricError> {
+            Ok(())
+        }
+    }
+
+    struct NoNetwork;
+
+    impl Transport for NoNetwork {
+        fn post_json(&self, _: String, _: Vec<u8>, _: u64) -> Result<HttpResponse, HostError> {
+            Err(HostError::Failed {
+                details: "offline".into(),
+            })
+        }
+    }
+
+    struct TestClock(AtomicU64);
+
+    impl Clock for TestClock {
+        fn now_unix(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn fast() -> VaultSettings {
+        VaultSettings {
+            kdf_memory_kib: KdfParams::FLOOR.memory_kib(),
+            kdf_iterations: KdfParams::FLOOR.iterations(),
+            kdf_parallelism: KdfParams::FLOOR.parallelism(),
+            idle_timeout_secs: 60,
+        }
+    }
+
+    fn app(dir: &std::path::Path, gate: Option<Arc<Gate>>, clock: Arc<TestClock>) -> Arc<PooyaApp> {
+        PooyaApp::new(
+            dir.join("vault.db").display().to_string(),
+            Arc::new(XorKeystore),
+            gate.map(|g| g as Arc<dyn BiometricGate>),
+            Arc::new(NoNetwork),
+            clock,
+            Some(fast()),
+        )
+        .unwrap()
+    }
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "pooya-ffi-vault-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn weak_settings_are_refused() {
+        let dir = tempdir();
+        let mut s = fast();
+        s.kdf_memory_kib = 1024;
+        let e = PooyaApp::new(
+            dir.join("v").display().to_string(),
+            Arc::new(XorKeystore),
+            None,
+            Arc::new(NoNetwork),
+            Arc::new(TestClock(AtomicU64::new(1))),
+            Some(s),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "invalid_config");
+        let mut s = fast();
+        s.idle_timeout_secs = 3600;
+        assert!(VaultConfig::try_from(s).is_err());
+        assert_eq!(default_vault_settings().kdf_memory_kib, 64 * 1024);
+    }
+
+    #[test]
+    fn lifecycle_errors_and_biometric_invalidation() {
+        let dir = tempdir();
+        let clock = Arc::new(TestClock(AtomicU64::new(1_800_000_000)));
+        let gate = Arc::new(Gate {
+            invalidated: false.into(),
+        });
+        let a = app(&dir, Some(gate.clone()), clock.clone());
+        assert!(!a.has_vault().unwrap());
+        assert!(!a.status().unwrap().has_vault);
+        assert_eq!(
+            a.unlock_with_password("x".into()).unwrap_err(),
+            PooyaError::NoVault
+        );
+        assert_eq!(
+            a.create_vault("123456".into()).unwrap_err().code(),
+            "weak_password"
+        );
+        a.create_vault("correct horse".into()).unwrap();
+        assert_eq!(
+            a.create_vault("correct horse".into()).unwrap_err(),
+            PooyaError::VaultExists
+        );
+        assert!(a.is_unlocked());
+        assert_eq!(a.set_phone("۰۹۱۲۱۲۳۴۵۶۷".into()).unwrap(), "+989121234567");
+        a.enable_biometrics("correct horse".into()).unwrap();
+        a.lock();
+        assert_eq!(a.cards().unwrap_err(), PooyaError::Locked);
+
+        // A second instance on the same file sees the same vault.
+        let b = app(&dir, Some(gate.clone()), clock.clone());
+        let st = b.status().unwrap();
+        assert!(st.has_vault && st.locked && st.biometric_enabled && st.phone_set);
+        assert_eq!(
+            b.unlock_with_password("wrong one".into()).unwrap_err(),
+            PooyaError::WrongPassword { attempts_left: 9 }
+        );
+        b.unlock_with_biometrics().unwrap();
+        assert!(b.cards().unwrap().is_empty());
+        b.lock();
+
+        gate.invalidated.store(true, Ordering::SeqCst);
+        assert_eq!(
+            b.unlock_with_biometrics().unwrap_err(),
+            PooyaError::BiometricInvalidated
+        );
+        assert!(!b.status().unwrap().biometric_enabled);
+        assert_eq!(
+            b.unlock_with_biometrics().unwrap_err(),
+            PooyaError::BiometricNotEnabled
+        );
+        b.unlock_with_password("correct horse".into()).unwrap();
+
+        // Idle lock through the foreign clock.
+        clock.0.fetch_add(61, Ordering::SeqCst);
+        assert!(b.lock_if_idle());
+        assert!(!b.is_unlocked());
+
+        b.reset_vault().unwrap();
+        assert!(!b.has_vault().unwrap());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn issuers_round_trip_with_a_hex_key() {
+        let dir = tempdir();
+        let a = app(
+            &dir,
+            None,
+            Arc::new(TestClock(AtomicU64::new(1_800_000_000))),
+        );
+        a.create_vault("correct horse".into()).unwrap();
+        let key = "ab".repeat(32);
+        a.add_issuer("bank".into(), "http://127.0.0.1:9/".into(), key.clone())
+            .unwrap();
+        let e = a
+            .add_issuer("other".into(), "http://127.0.0.1:9/".into(), "abcd".into())
+            .unwrap_err();
+        assert!(matches!(&e, PooyaError::InvalidInput { field, .. } if field == "public_key"));
+        let list = a.issuers().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].public_key, key);
+        assert_eq!(
+            a.enable_biometrics("correct horse".into()).unwrap_err(),
+            PooyaError::BiometricUnavailable
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

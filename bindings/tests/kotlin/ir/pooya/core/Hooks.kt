@@ -1,0 +1,89 @@
+package ir.pooya.core
+
+import java.nio.file.Files
+import java.nio.file.Path
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicLong
+import javax.crypto.AEADBadTagException
+import javax.crypto.Cipher
+import javax.crypto.KeyGenerator
+import javax.crypto.SecretKey
+import javax.crypto.spec.GCMParameterSpec
+
+/** A clock the test moves by hand (the core reads time only through this hook). */
+class ManualClock(start: Long) : Clock {
+    private val now = AtomicLong(start)
+    override fun nowUnix(): ULong = now.get().toULong()
+    fun advance(seconds: Long) { now.addAndGet(seconds) }
+    fun set(seconds: Long) { now.set(seconds) }
+    fun now(): Long = now.get()
+}
+
+/**
+ * A software BiometricGate shaped like the Android one: an AES-256-GCM key standing in for
+ * the user-authentication-bound Keystore key, a "prompt" per open. The test scripts what the
+ * next prompt answers; [invalidate] deletes the key, as a new fingerprint enrollment does.
+ */
+class ScriptedBiometricGate : BiometricGate {
+    @Volatile private var key: SecretKey? = null
+    @Volatile var nextAnswer: BiometricException? = null
+    val enrolls = AtomicInteger()
+    val prompts = AtomicInteger()
+    val removes = AtomicInteger()
+
+    override fun enroll(plaintext: ByteArray): ByteArray {
+        enrolls.incrementAndGet()
+        val k = KeyGenerator.getInstance("AES").apply { init(256) }.generateKey()
+        key = k
+        val cipher = Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(Cipher.ENCRYPT_MODE, k)
+        return cipher.iv + cipher.doFinal(plaintext)
+    }
+
+    override fun open(sealed: ByteArray): ByteArray {
+        prompts.incrementAndGet()
+        nextAnswer?.let { nextAnswer = null; throw it }
+        // KeyPermanentlyInvalidatedException on Android: the key is gone.
+        val k = key ?: throw BiometricException.Invalidated()
+        val cipher = Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(Cipher.DECRYPT_MODE, k, GCMParameterSpec(128, sealed, 0, 12))
+        return try {
+            cipher.doFinal(sealed, 12, sealed.size - 12)
+        } catch (e: AEADBadTagException) {
+            throw BiometricException.Failed("AEADBadTagException")
+        }
+    }
+
+    override fun remove() {
+        removes.incrementAndGet()
+        key = null
+    }
+
+    /** A new biometric enrollment on the device: the platform key is permanently invalidated. */
+    fun invalidate() { key = null }
+
+    val hasKey: Boolean get() = key != null
+}
+
+/** A Transport that never reaches anything: the app is offline. */
+class OfflineTransport : Transport {
+    val calls = AtomicInteger()
+    override fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
+        calls.incrementAndGet()
+        throw HostException.Failed("UnknownHostException: no network")
+    }
+}
+
+/** The fastest KDF the core accepts (tests run many password attempts), idle lock after 60 s. */
+fun fastSettings(): VaultSettings = defaultVaultSettings().copy(
+    kdfMemoryKib = 19u * 1024u,
+    kdfIterations = 2u,
+    idleTimeoutSecs = 60uL,
+)
+
+/** A fresh temporary directory, deleted by [deleteTree]. */
+fun tempDir(prefix: String): Path = Files.createTempDirectory(prefix)
+
+fun deleteTree(dir: Path) {
+    dir.toFile().deleteRecursively()
+}
