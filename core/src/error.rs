@@ -167,6 +167,67 @@ pub enum CoreError {
     /// permissions, I/O).
     #[error("storage failed: {0}")]
     Storage(String),
+    /// An activation code that is not 10–16 digits or whose check digit is
+    /// wrong (a typo): caught before any network call.
+    #[error("activation code refused: {0}")]
+    InvalidActivationCode(&'static str),
+    /// Cards can only be added once the phone number is set.
+    #[error("set the phone number first")]
+    PhoneNotSet,
+    /// No HTTP answer arrived (the host's transport failed: no network,
+    /// timeout, TLS). Nothing was stored.
+    #[error("network failed: {0}")]
+    Network(String),
+    /// The issuer refused the activation code: wrong, expired, already
+    /// used, superseded, or the phone number is not the one registered at
+    /// the ATM. Nothing was stored.
+    #[error("the bank refused the activation code (wrong, expired or already used)")]
+    ActivationRefused,
+    /// The issuer answered with another HTTP error. `code` is the issuer's
+    /// error code (letters, digits and `_` only), empty when it sent none.
+    #[error("the bank answered HTTP {status} ({code})")]
+    IssuerError {
+        /// The HTTP status.
+        status: u16,
+        /// The issuer's error code, sanitised.
+        code: String,
+    },
+    /// The issuer's answer is malformed: not JSON, unknown or missing
+    /// fields, bad hex, inconsistent card data. Nothing was stored.
+    #[error("the bank's answer is malformed: {0}")]
+    BadResponse(&'static str),
+    /// The issuer's signature over the activation transcript does not
+    /// verify against the pinned key: a tampered answer or another issuer.
+    /// Nothing was stored.
+    #[error("the bank's answer is not signed by the pinned issuer key")]
+    BadSignature,
+    /// The issuer's signed PIN policies are outside the bounds the phone
+    /// accepts. Nothing was stored.
+    #[error("the bank's PIN policies are refused: {0}")]
+    PolicyRefused(String),
+    /// The issuer's clock differs from the phone's by more than a day.
+    /// Nothing was stored.
+    #[error("the bank's clock differs from this phone's by {skew_secs} s (more than a day)")]
+    ServerTimeImplausible {
+        /// Issuer time minus phone time, in seconds.
+        skew_secs: i64,
+    },
+    /// A requested cap below the smallest tier of the card's ladder.
+    #[error("the cap is below the smallest tier ({lowest_tier} Rials)")]
+    CapBelowLowestTier {
+        /// The smallest tier, in Rials.
+        lowest_tier: u64,
+    },
+    /// A transaction-bound PIN for more than the card's cap; raise the cap
+    /// first (that needs the password).
+    #[error("the amount is above the card's cap ({cap} Rials)")]
+    AmountAboveCap {
+        /// The card's cap, in Rials.
+        cap: u64,
+    },
+    /// More than one card ends in these four digits: use the card id.
+    #[error("more than one card ends in these digits: use the card id")]
+    AmbiguousCard,
 }
 
 impl CoreError {
@@ -201,6 +262,18 @@ impl CoreError {
             Self::InvalidField { .. } => "invalid_field",
             Self::Protocol(_) => "invalid_input",
             Self::Storage(_) => "storage",
+            Self::InvalidActivationCode(_) => "invalid_activation_code",
+            Self::PhoneNotSet => "phone_not_set",
+            Self::Network(_) => "network",
+            Self::ActivationRefused => "activation_refused",
+            Self::IssuerError { .. } => "issuer_error",
+            Self::BadResponse(_) => "bad_response",
+            Self::BadSignature => "bad_signature",
+            Self::PolicyRefused(_) => "policy_refused",
+            Self::ServerTimeImplausible { .. } => "server_time_implausible",
+            Self::CapBelowLowestTier { .. } => "cap_below_lowest_tier",
+            Self::AmountAboveCap { .. } => "amount_above_cap",
+            Self::AmbiguousCard => "ambiguous_card",
         }
     }
 }
@@ -302,6 +375,21 @@ mod tests {
             },
             CoreError::Protocol(ProtocolError::TimeOutOfRange),
             CoreError::Storage("disk full".into()),
+            CoreError::InvalidActivationCode("x"),
+            CoreError::PhoneNotSet,
+            CoreError::Network("x".into()),
+            CoreError::ActivationRefused,
+            CoreError::IssuerError {
+                status: 500,
+                code: "internal".into(),
+            },
+            CoreError::BadResponse("x"),
+            CoreError::BadSignature,
+            CoreError::PolicyRefused("x".into()),
+            CoreError::ServerTimeImplausible { skew_secs: 1 },
+            CoreError::CapBelowLowestTier { lowest_tier: 1 },
+            CoreError::AmountAboveCap { cap: 1 },
+            CoreError::AmbiguousCard,
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(CoreError::code).collect();
         assert_eq!(codes.len(), all.len());

@@ -4,20 +4,28 @@
 //!
 //! - [`vault`]: the encrypted SQLite vault and the app lock (key slots,
 //!   lockout, session, idle auto-lock); start at [`Vault`].
+//! - [`Phone`]: the vault plus the network hook: activate cards with the
+//!   SMS code ([`activation`] checks the bank's answer), list, rename and
+//!   remove them, set caps, read PINs offline ([`pins`]).
 //! - [`KeyFileKeystore`]: the desktop device keystore (a key file, weaker
 //!   than a phone's hardware keystore).
 //! - [`CoreError`]: the one public error type, with stable codes.
 //! - `testing` (feature `testing`): in-memory hooks for tests.
 
+pub mod activation;
 mod error;
 pub mod hooks;
 mod keyfile;
+mod phone;
+pub mod pins;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;
 
 pub use error::{CoreError, WeakPasswordReason};
 pub use keyfile::KeyFileKeystore;
+pub use phone::{AddedCard, CardView, IssuerView, Phone};
+pub use pins::{CapChange, PinView};
 pub use vault::kdf::KdfParams;
 pub use vault::lockout::LockoutPolicy;
 pub use vault::{

@@ -554,6 +554,12 @@ impl Vault {
         Ok(())
     }
 
+    /// The time of the vault's clock (the host's [`Clock`] hook), Unix
+    /// seconds: the phone's own clock, before any issuer time offset.
+    pub fn now_unix(&self) -> u64 {
+        self.now()
+    }
+
     /// The path of the vault file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -1109,7 +1115,35 @@ impl Vault {
     /// [`CoreError::Locked`], [`CoreError::InvalidField`],
     /// [`CoreError::InvalidCap`], [`CoreError::Protocol`] for bad policies.
     pub fn add_card(&mut self, card: &NewCard) -> Result<CardId, CoreError> {
+        self.store_card(card, None, None)
+    }
+
+    /// Stores a card in one transaction with the changes activation makes
+    /// beside it: the card it replaces (the same issuer card activated
+    /// again) is deleted and the issuer profile (its new time offset) is
+    /// rewritten. Either all of it is stored or none. Used by
+    /// [`crate::Phone::add_card`].
+    pub(crate) fn store_card(
+        &mut self,
+        card: &NewCard,
+        replaces: Option<CardId>,
+        issuer: Option<&IssuerProfile>,
+    ) -> Result<CardId, CoreError> {
         card.validate()?;
+        if let Some(p) = issuer {
+            p.validate()?;
+        }
+        let issuer_row = match issuer {
+            Some(p) => Some((
+                self.all_issuers()?
+                    .into_iter()
+                    .find(|(_, q)| q.name == p.name)
+                    .map(|(id, _)| id)
+                    .ok_or(CoreError::IssuerNotFound)?,
+                json(p)?,
+            )),
+            None => None,
+        };
         let now = self.now();
         let info = json(&CardInfo {
             issuer: card.issuer.clone(),
@@ -1121,6 +1155,9 @@ impl Vault {
             added_at: now,
         })?;
         self.touch()?;
+        if let Some(old) = replaces {
+            self.forget_cached(old);
+        }
         let key = self
             .session
             .as_ref()
@@ -1129,6 +1166,11 @@ impl Vault {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(old) = replaces
+            && tx.execute("DELETE FROM cards WHERE id = ?1", [old])? != 1
+        {
+            return Err(CoreError::CardNotFound);
+        }
         tx.execute(
             "INSERT INTO cards (info, label, cap, seed) VALUES (x'', x'', x'', x'')",
             [],
@@ -1145,6 +1187,13 @@ impl Vault {
                 id
             ],
         )?;
+        if let Some((row, plain)) = issuer_row {
+            let sealed = seal(key, Place::new("issuers", row, "profile"), &plain)?;
+            tx.execute(
+                "UPDATE issuers SET profile = ?1 WHERE id = ?2",
+                params![sealed, row],
+            )?;
+        }
         tx.commit()?;
         Ok(id)
     }

@@ -116,6 +116,9 @@ mod tests {
                 .filter_map(|i| char::from_u32(if down { start + 40 - i } else { start + i }))
                 .collect();
             prop_assume!(s.chars().count() == len);
+            // Persian and Arabic-Indic digits normalise to ASCII, which
+            // breaks a run that crosses into them (start = 0x6E8 did).
+            prop_assume!(*normalize(&s) == s);
             prop_assume!(s.chars().all(|c| !c.is_control() && c.to_lowercase().count() == 1 && c.to_lowercase().next() == Some(c)));
             prop_assert_eq!(check_strength(&s), Err(Sequence));
         }

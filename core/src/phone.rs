@@ -1,0 +1,593 @@
+//! [`Phone`]: the customer's side of Pooya in one object: the vault plus
+//! the network hook. Activate cards with the SMS code, list and manage
+//! them, set caps, and read PINs offline (docs/phone.md).
+//!
+//! Every returned type is a plain record without secrets (PIN codes are
+//! the only codes that leave, and only on request), so the FFI crate can
+//! mirror them one to one.
+
+use std::sync::Arc;
+
+use pooya_protocol::{PinKind, bank_for_bin, normalize_activation_code, normalize_digits};
+
+use crate::CoreError;
+use crate::activation::{self, ACTIVATION_PATH, DEFAULT_TIMEOUT_MS};
+use crate::hooks::Transport;
+use crate::pins::{self, CapChange, PinView};
+use crate::vault::{CardId, CardRecord, IssuerProfile, NewCard, Vault, check_label};
+
+/// Longest device label, in characters (the issuer's bound).
+const MAX_DEVICE_LABEL_CHARS: usize = 64;
+
+/// A card as the customer sees it: display data and cap, never the seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardView {
+    /// Local id (what `CARD` means on the command line, besides the last
+    /// four digits).
+    pub id: CardId,
+    /// The issuer profile's name.
+    pub issuer: String,
+    /// The customer's label.
+    pub label: String,
+    /// `6104 33•• •••• 1234`.
+    pub masked_pan: String,
+    /// The last four digits.
+    pub last4: String,
+    /// The bank's Persian name from the table of Iranian card BINs, or the
+    /// issuer's name for the bank when the BIN is not in the table.
+    pub bank_name_fa: String,
+    /// The bank's English name from the BIN table, or the issuer's name.
+    pub bank_name_en: String,
+    /// The bank name the issuer signed at activation.
+    pub issuer_bank_name: String,
+    /// The current cap for second PINs, in Rials (a tier of `cap_ladder`).
+    pub cap: u64,
+    /// The issuer's cap tiers, smallest first.
+    pub cap_ladder: Vec<u64>,
+    /// Digits of first PINs.
+    pub first_digits: u32,
+    /// Digits of second PINs.
+    pub second_digits: u32,
+    /// When the card was added (phone clock, Unix seconds).
+    pub added_at: u64,
+}
+
+impl CardView {
+    fn from_record(r: CardRecord) -> Self {
+        // The BIN is in the clear in the masked number: `DDDD DD•• …`.
+        let bin: String = r
+            .masked_pan
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(6)
+            .collect();
+        let bank = bank_for_bin(&bin);
+        Self {
+            id: r.id,
+            bank_name_fa: bank.map_or_else(|| r.bank_name.clone(), |b| b.name_fa.to_owned()),
+            bank_name_en: bank.map_or_else(|| r.bank_name.clone(), |b| b.name_en.to_owned()),
+            issuer_bank_name: r.bank_name,
+            cap: r.cap,
+            cap_ladder: r.policies.cap_ladder.tiers().to_vec(),
+            first_digits: r.policies.first.digits,
+            second_digits: r.policies.second.digits,
+            issuer: r.issuer,
+            label: r.label,
+            masked_pan: r.masked_pan,
+            last4: r.last4,
+            added_at: r.added_at,
+        }
+    }
+}
+
+/// An issuer profile as shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerView {
+    /// Unique name.
+    pub name: String,
+    /// Base URL of its API.
+    pub base_url: String,
+    /// The pinned Ed25519 public key, hex.
+    pub public_key_hex: String,
+    /// Issuer time minus phone time, seconds, measured at the last
+    /// activation with this issuer (0 before the first).
+    pub time_offset_secs: i64,
+}
+
+impl From<IssuerProfile> for IssuerView {
+    fn from(p: IssuerProfile) -> Self {
+        Self {
+            name: p.name,
+            base_url: p.base_url,
+            public_key_hex: hex::encode(p.public_key),
+            time_offset_secs: p.time_offset_secs,
+        }
+    }
+}
+
+/// What [`Phone::add_card`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedCard {
+    /// The card as stored.
+    pub card: CardView,
+    /// The local id of the card this activation replaced (the same issuer
+    /// card activated again: its old seed no longer works at the bank).
+    pub replaced: Option<CardId>,
+    /// The issuer's time offset measured now, seconds.
+    pub time_offset_secs: i64,
+}
+
+/// The phone: a [`Vault`] and the host's [`Transport`]. Everything but
+/// [`Phone::add_card`] works offline.
+pub struct Phone {
+    vault: Vault,
+    transport: Arc<dyn Transport>,
+    device_label: String,
+    timeout_ms: u64,
+}
+
+impl core::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Phone")
+            .field("vault", &self.vault)
+            .field("device_label", &self.device_label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Issuer time for a phone time and an offset, saturating at the ends.
+fn corrected(phone_time: u64, offset: i64) -> u64 {
+    phone_time.saturating_add_signed(offset)
+}
+
+impl Phone {
+    /// A phone over `vault` (locked or not). `device_label` names this
+    /// device to the bank's operators (1–64 characters, no control
+    /// characters), e.g. "Pixel 8" or the computer's name.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidField`] (`device_label`).
+    pub fn new(
+        vault: Vault,
+        transport: Arc<dyn Transport>,
+        device_label: &str,
+    ) -> Result<Self, CoreError> {
+        let label = device_label.trim();
+        if label.is_empty()
+            || label.chars().count() > MAX_DEVICE_LABEL_CHARS
+            || label.chars().any(char::is_control)
+        {
+            return Err(CoreError::InvalidField {
+                field: "device_label",
+                reason: "must be 1 to 64 characters without control characters",
+            });
+        }
+        Ok(Self {
+            vault,
+            transport,
+            device_label: label.to_owned(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+        })
+    }
+
+    /// The vault (status, lock, unlock, biometrics, password change).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The vault, mutably.
+    pub fn vault_mut(&mut self) -> &mut Vault {
+        &mut self.vault
+    }
+
+    /// Gives the vault back.
+    pub fn into_vault(self) -> Vault {
+        self.vault
+    }
+
+    /// Sets how long an activation waits for the bank (default
+    /// [`DEFAULT_TIMEOUT_MS`], at least 1 s).
+    pub fn set_timeout_ms(&mut self, timeout_ms: u64) {
+        self.timeout_ms = timeout_ms.max(1_000);
+    }
+
+    /// Sets the customer's mobile number, once (the number registered at
+    /// the ATM). Returns it normalised (`+989…`).
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::Protocol`] for a number that is
+    /// not an Iranian mobile number, [`CoreError::PhoneAlreadySet`].
+    pub fn set_phone_number(&mut self, phone: &str) -> Result<String, CoreError> {
+        self.vault.set_phone(phone)
+    }
+
+    /// The phone number, if set.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`].
+    pub fn phone_number(&mut self) -> Result<Option<String>, CoreError> {
+        self.vault.phone()
+    }
+
+    /// Stores an issuer profile: a unique `name`, the API's `base_url`
+    /// (`https://`, or `http://` on a loopback address) and the issuer's
+    /// Ed25519 public key as 64 hex digits, which every activation answer
+    /// must be signed with.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::InvalidField`] (`public_key`,
+    /// `name`, `base_url`), [`CoreError::IssuerExists`].
+    pub fn add_issuer(
+        &mut self,
+        name: &str,
+        base_url: &str,
+        public_key_hex: &str,
+    ) -> Result<IssuerView, CoreError> {
+        let key = hex::decode(public_key_hex.trim())
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or(CoreError::InvalidField {
+                field: "public_key",
+                reason: "must be 64 hex digits (an Ed25519 public key)",
+            })?;
+        let profile = IssuerProfile {
+            name: name.trim().to_owned(),
+            base_url: base_url.trim().trim_end_matches('/').to_owned(),
+            public_key: key,
+            time_offset_secs: 0,
+        };
+        self.vault.add_issuer(&profile)?;
+        Ok(profile.into())
+    }
+
+    /// Every issuer profile, in the order added.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`].
+    pub fn issuers(&mut self) -> Result<Vec<IssuerView>, CoreError> {
+        Ok(self
+            .vault
+            .issuers()?
+            .into_iter()
+            .map(IssuerView::from)
+            .collect())
+    }
+
+    /// Activates a card with the code the bank sent by SMS and stores it.
+    ///
+    /// The code may have Persian or Arabic-Indic digits, spaces and dashes;
+    /// its check digit is verified before any network call. The phone then
+    /// makes a fresh X25519 key, posts `wire::ActivationRequest` to
+    /// `{base_url}/v1/activations`, checks the answer (status, JSON,
+    /// signature against the pinned key, policies, server time; see
+    /// [`crate::activation`]), derives the card seed and stores the card
+    /// and the issuer's new time offset in one transaction. The new card's
+    /// cap is the smallest tier. `label` defaults to the bank's name and
+    /// the last four digits. Activating a card already in the vault again
+    /// replaces it (keeping its label unless a new one is given, and its
+    /// cap when the new ladder has that tier).
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidActivationCode`] (no network call was made),
+    /// [`CoreError::Locked`], [`CoreError::PhoneNotSet`],
+    /// [`CoreError::IssuerNotFound`], [`CoreError::InvalidField`] (label),
+    /// [`CoreError::Network`], [`CoreError::ActivationRefused`],
+    /// [`CoreError::IssuerError`], [`CoreError::BadResponse`],
+    /// [`CoreError::BadSignature`], [`CoreError::PolicyRefused`],
+    /// [`CoreError::ServerTimeImplausible`]; storage errors. On any error
+    /// nothing is stored.
+    pub fn add_card(
+        &mut self,
+        issuer: &str,
+        code: &str,
+        label: Option<&str>,
+    ) -> Result<AddedCard, CoreError> {
+        let code = zeroize::Zeroizing::new(normalize_activation_code(code).map_err(|e| {
+            CoreError::InvalidActivationCode(match e {
+                pooya_protocol::ProtocolError::InvalidField { reason, .. } => reason,
+                _ => "not an activation code",
+            })
+        })?);
+        if let Some(l) = label {
+            check_label(l)?;
+        }
+        let phone = self.vault.phone()?.ok_or(CoreError::PhoneNotSet)?;
+        let mut profile = self.vault.issuer(issuer)?;
+
+        let prepared = activation::prepare(&phone, &code, &self.device_label)?;
+        let url = format!("{}{ACTIVATION_PATH}", profile.base_url);
+        let sent_at = self.vault.now_unix();
+        let answer = self
+            .transport
+            .post_json(&url, &prepared.body, self.timeout_ms)
+            .map_err(|e| CoreError::Network(e.message))?;
+        let received_at = self.vault.now_unix();
+        // The issuer read its clock somewhere between sending and
+        // receiving: the midpoint halves the error a slow network makes.
+        let phone_time = sent_at + received_at.saturating_sub(sent_at) / 2;
+        let got = activation::check_answer(
+            prepared,
+            &profile.public_key,
+            answer.status,
+            &answer.body,
+            phone_time,
+        )?;
+
+        let offset =
+            i64::try_from(i128::from(got.server_time) - i128::from(phone_time)).map_err(|_| {
+                CoreError::ServerTimeImplausible {
+                    skew_secs: i64::MAX,
+                }
+            })?;
+        let existing = self
+            .vault
+            .cards()?
+            .into_iter()
+            .find(|c| c.issuer == profile.name && c.issuer_card_id == got.card_id);
+        let ladder = &got.policies.cap_ladder;
+        let cap = existing
+            .as_ref()
+            .map(|c| c.cap)
+            .filter(|c| ladder.contains(*c))
+            .unwrap_or_else(|| pins::default_cap(ladder));
+        let label = match (label, &existing) {
+            (Some(l), _) => l.trim().to_owned(),
+            (None, Some(old)) => old.label.clone(),
+            (None, None) => default_label(&got.masked_pan, &got.bank_name, &got.last4),
+        };
+        let card = NewCard {
+            issuer: profile.name.clone(),
+            issuer_card_id: got.card_id,
+            label,
+            masked_pan: got.masked_pan,
+            last4: got.last4,
+            bank_name: got.bank_name,
+            policies: got.policies,
+            cap,
+            seed: got.seed,
+        };
+        profile.time_offset_secs = offset;
+        let replaced = existing.map(|c| c.id);
+        let id = self.vault.store_card(&card, replaced, Some(&profile))?;
+        Ok(AddedCard {
+            card: self.card(id)?,
+            replaced,
+            time_offset_secs: offset,
+        })
+    }
+
+    /// Every card, in the order added.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`].
+    pub fn cards(&mut self) -> Result<Vec<CardView>, CoreError> {
+        Ok(self
+            .vault
+            .cards()?
+            .into_iter()
+            .map(CardView::from_record)
+            .collect())
+    }
+
+    /// One card.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`].
+    pub fn card(&mut self, id: CardId) -> Result<CardView, CoreError> {
+        self.vault.card(id).map(CardView::from_record)
+    }
+
+    /// Finds a card by what a person types: its last four digits (ASCII or
+    /// Persian), or its local id. Four digits are matched against the last
+    /// four first; when no card ends in them they are taken as an id.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`],
+    /// [`CoreError::AmbiguousCard`] when several cards end in the digits.
+    pub fn find_card(&mut self, selector: &str) -> Result<CardView, CoreError> {
+        let digits = normalize_digits(selector.trim()).ok_or(CoreError::CardNotFound)?;
+        if digits.is_empty() {
+            return Err(CoreError::CardNotFound);
+        }
+        let cards = self.cards()?;
+        if digits.len() == 4 {
+            let mut matching = cards.iter().filter(|c| c.last4 == digits);
+            if let Some(first) = matching.next() {
+                if matching.next().is_some() {
+                    return Err(CoreError::AmbiguousCard);
+                }
+                return Ok(first.clone());
+            }
+        }
+        let id: CardId = digits.parse().map_err(|_| CoreError::CardNotFound)?;
+        cards
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(CoreError::CardNotFound)
+    }
+
+    /// Renames a card.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::InvalidField`] (label),
+    /// [`CoreError::CardNotFound`].
+    pub fn rename_card(&mut self, id: CardId, label: &str) -> Result<CardView, CoreError> {
+        self.vault.rename_card(id, label.trim())?;
+        self.card(id)
+    }
+
+    /// Removes a card from this phone; needs the password again. (The bank
+    /// still knows the card; another activation brings it back.)
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`], the password
+    /// errors of [`Vault::unlock_with_password`].
+    pub fn remove_card(&mut self, id: CardId, password: &str) -> Result<(), CoreError> {
+        self.vault.remove_card(id, password)
+    }
+
+    /// Sets a card's cap from an amount in Rials: the largest tier of its
+    /// ladder not above `amount` (the caller is told through
+    /// [`CapChange::rounded_down`]). Lowering is free; raising needs the
+    /// password (`password` is not checked when lowering).
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`],
+    /// [`CoreError::CapBelowLowestTier`], [`CoreError::PasswordRequired`]
+    /// when raising without a password, the password errors of
+    /// [`Vault::unlock_with_password`].
+    pub fn set_cap(
+        &mut self,
+        id: CardId,
+        amount: u64,
+        password: Option<&str>,
+    ) -> Result<CapChange, CoreError> {
+        let card = self.vault.card(id)?;
+        let cap = pins::tier_for(&card.policies.cap_ladder, amount)?;
+        if cap != card.cap {
+            self.vault.set_cap(id, cap, password)?;
+        }
+        Ok(CapChange {
+            card_id: id,
+            previous: card.cap,
+            requested: amount,
+            cap,
+        })
+    }
+
+    /// The issuer-corrected time for a card's issuer: the phone's clock
+    /// plus the offset measured at the last activation with that issuer.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::IssuerNotFound`].
+    pub fn issuer_time(&mut self, issuer: &str) -> Result<u64, CoreError> {
+        let offset = self.vault.issuer(issuer)?.time_offset_secs;
+        Ok(corrected(self.vault.now_unix(), offset))
+    }
+
+    fn secret_and_time(
+        &mut self,
+        id: CardId,
+    ) -> Result<(crate::vault::CardSecret, u64), CoreError> {
+        let secret = self.vault.card_secret(id)?;
+        let time = self.issuer_time(&secret.issuer)?;
+        Ok((secret, time))
+    }
+
+    /// The first dynamic PIN (ATM, POS) now. Offline.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`].
+    pub fn first_pin(&mut self, id: CardId) -> Result<PinView, CoreError> {
+        let (s, t) = self.secret_and_time(id)?;
+        pins::first_pin(&s, t)
+    }
+
+    /// The second dynamic PIN (online payments, card-to-card, bills) now,
+    /// bound to `cap` limited to the card's cap and rounded down to a tier
+    /// (the card's cap when `None`). Offline.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`],
+    /// [`CoreError::CapBelowLowestTier`].
+    pub fn second_pin(&mut self, id: CardId, cap: Option<u64>) -> Result<PinView, CoreError> {
+        let (s, t) = self.secret_and_time(id)?;
+        pins::second_pin(&s, cap, t)
+    }
+
+    /// The second dynamic PIN bound to exactly `amount` Rials and `payee`
+    /// now. Offline.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`],
+    /// [`CoreError::AmountAboveCap`], [`CoreError::Protocol`] for a zero
+    /// amount or a bad payee.
+    pub fn transaction_pin(
+        &mut self,
+        id: CardId,
+        amount: u64,
+        payee: &str,
+    ) -> Result<PinView, CoreError> {
+        let (s, t) = self.secret_and_time(id)?;
+        pins::transaction_pin(&s, amount, payee, t)
+    }
+
+    /// A PIN of `kind` for a card: shorthand for the three calls above
+    /// (`amount` and `payee` only for [`PinKind::Transaction`], `cap` only
+    /// for [`PinKind::Second`]).
+    ///
+    /// # Errors
+    /// As the three calls; [`CoreError::InvalidField`] when a transaction
+    /// PIN lacks its amount or payee.
+    pub fn pin(
+        &mut self,
+        id: CardId,
+        kind: PinKind,
+        cap: Option<u64>,
+        amount: Option<u64>,
+        payee: Option<&str>,
+    ) -> Result<PinView, CoreError> {
+        match kind {
+            PinKind::First => self.first_pin(id),
+            PinKind::Second => self.second_pin(id, cap),
+            PinKind::Transaction => {
+                let amount = amount.ok_or(CoreError::InvalidField {
+                    field: "amount",
+                    reason: "a transaction PIN needs the amount",
+                })?;
+                let payee = payee.ok_or(CoreError::InvalidField {
+                    field: "payee",
+                    reason: "a transaction PIN needs the payee",
+                })?;
+                self.transaction_pin(id, amount, payee)
+            }
+        }
+    }
+}
+
+/// "Bank Mellat 1234" from the BIN table, else the issuer's bank name.
+fn default_label(masked_pan: &str, bank_name: &str, last4: &str) -> String {
+    let bin: String = masked_pan
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    let bank = bank_for_bin(&bin).map_or(bank_name, |b| b.name_en);
+    let bank: String = bank.chars().take(50).collect();
+    let bank = bank.trim();
+    if bank.is_empty() {
+        format!("Card {last4}")
+    } else {
+        format!("{bank} {last4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(
+            default_label("6104 33•• •••• 0001", "x", "0001"),
+            "Bank Mellat 0001"
+        );
+        assert_eq!(
+            default_label("1111 11•• •••• 0001", "Pooya Bank", "0001"),
+            "Pooya Bank 0001"
+        );
+        assert_eq!(
+            default_label("1111 11•• •••• 0001", "", "0001"),
+            "Card 0001"
+        );
+        let long = "x".repeat(200);
+        assert!(check_label(&default_label("1111 11•• •••• 0001", &long, "0001")).is_ok());
+    }
+
+    #[test]
+    fn corrected_time_saturates() {
+        assert_eq!(corrected(100, -600), 0);
+        assert_eq!(corrected(1000, -600), 400);
+        assert_eq!(corrected(u64::MAX, 5), u64::MAX);
+    }
+}
