@@ -244,6 +244,75 @@ pub enum PooyaError {
         /// The storage's description (never contains field values).
         details: String,
     },
+    /// An activation code that is not 10–16 digits or whose check digit
+    /// is wrong (a typo): caught before any network call.
+    #[error("activation code refused: {reason}")]
+    InvalidActivationCode {
+        /// Why (English, for logs; the code is not echoed).
+        reason: String,
+    },
+    /// Cards can only be added once the phone number is set.
+    #[error("set the phone number first")]
+    PhoneNotSet,
+    /// No answer from the bank: the host's `Transport` threw (no network,
+    /// timeout, TLS). Nothing was stored.
+    #[error("network failed: {details}")]
+    Network {
+        /// What the transport reported.
+        details: String,
+    },
+    /// The bank refused the activation code (wrong, expired, already used,
+    /// superseded, or another phone number). Nothing was stored.
+    #[error("the bank refused the activation code (wrong, expired or already used)")]
+    ActivationRefused,
+    /// The bank answered with another HTTP error. Nothing was stored.
+    #[error("the bank answered HTTP {status} ({issuer_code})")]
+    IssuerError {
+        /// The HTTP status.
+        status: u16,
+        /// The bank's error code (letters, digits, `_`), empty if none.
+        issuer_code: String,
+    },
+    /// The bank's answer is malformed. Nothing was stored.
+    #[error("the bank's answer is malformed: {reason}")]
+    BadResponse {
+        /// What is wrong with it (English, for logs).
+        reason: String,
+    },
+    /// The bank's answer is not signed by the pinned issuer key: a
+    /// tampered answer or another server. Nothing was stored.
+    #[error("the bank's answer is not signed by the pinned issuer key")]
+    BadSignature,
+    /// The bank's signed PIN policies are outside what the phone accepts.
+    /// Nothing was stored.
+    #[error("the bank's PIN policies are refused: {reason}")]
+    PolicyRefused {
+        /// Which bound (English, for logs).
+        reason: String,
+    },
+    /// The bank's clock differs from the phone's by more than a day.
+    /// Nothing was stored.
+    #[error("the bank's clock differs from this phone's by {skew_secs} s")]
+    ServerTimeImplausible {
+        /// Bank time minus phone time, in seconds.
+        skew_secs: i64,
+    },
+    /// A cap below the smallest tier of the card's ladder.
+    #[error("the cap is below the smallest tier ({lowest_tier} Rials)")]
+    CapBelowLowestTier {
+        /// The smallest tier, in Rials.
+        lowest_tier: u64,
+    },
+    /// A transaction-bound PIN for more than the card's cap: raise the cap
+    /// first (that needs the password).
+    #[error("the amount is above the card's cap ({cap} Rials)")]
+    AmountAboveCap {
+        /// The card's cap, in Rials.
+        cap: u64,
+    },
+    /// More than one card ends in these four digits: use the card id.
+    #[error("more than one card ends in these digits")]
+    AmbiguousCard,
 }
 
 #[uniffi::export]
@@ -258,7 +327,11 @@ impl PooyaError {
     /// `biometric_lockout`, `biometric_unavailable`,
     /// `biometric_not_enabled`, `biometric_failed`, `keystore`,
     /// `card_not_found`, `issuer_not_found`, `issuer_exists`,
-    /// `phone_already_set`, `invalid_cap`, `storage`.
+    /// `phone_already_set`, `invalid_cap`, `storage`,
+    /// `invalid_activation_code`, `phone_not_set`, `network`,
+    /// `activation_refused`, `issuer_error`, `bad_response`,
+    /// `bad_signature`, `policy_refused`, `server_time_implausible`,
+    /// `cap_below_lowest_tier`, `amount_above_cap`, `ambiguous_card`.
     pub fn code(&self) -> String {
         match self {
             Self::InvalidAmount { .. } => "invalid_amount",
@@ -290,6 +363,18 @@ impl PooyaError {
             Self::PhoneAlreadySet => "phone_already_set",
             Self::InvalidCap => "invalid_cap",
             Self::Storage { .. } => "storage",
+            Self::InvalidActivationCode { .. } => "invalid_activation_code",
+            Self::PhoneNotSet => "phone_not_set",
+            Self::Network { .. } => "network",
+            Self::ActivationRefused => "activation_refused",
+            Self::IssuerError { .. } => "issuer_error",
+            Self::BadResponse { .. } => "bad_response",
+            Self::BadSignature => "bad_signature",
+            Self::PolicyRefused { .. } => "policy_refused",
+            Self::ServerTimeImplausible { .. } => "server_time_implausible",
+            Self::CapBelowLowestTier { .. } => "cap_below_lowest_tier",
+            Self::AmountAboveCap { .. } => "amount_above_cap",
+            Self::AmbiguousCard => "ambiguous_card",
         }
         .to_owned()
     }
@@ -334,6 +419,29 @@ impl From<CoreError> for PooyaError {
             },
             CoreError::Protocol(p) => p.into(),
             CoreError::Storage(details) => Self::Storage { details },
+            CoreError::InvalidActivationCode(r) => Self::InvalidActivationCode {
+                reason: r.to_owned(),
+            },
+            CoreError::PhoneNotSet => Self::PhoneNotSet,
+            CoreError::Network(details) => Self::Network { details },
+            CoreError::ActivationRefused => Self::ActivationRefused,
+            CoreError::IssuerError { status, code } => Self::IssuerError {
+                status,
+                issuer_code: code,
+            },
+            CoreError::BadResponse(r) => Self::BadResponse {
+                reason: r.to_owned(),
+            },
+            CoreError::BadSignature => Self::BadSignature,
+            CoreError::PolicyRefused(reason) => Self::PolicyRefused { reason },
+            CoreError::ServerTimeImplausible { skew_secs } => {
+                Self::ServerTimeImplausible { skew_secs }
+            }
+            CoreError::CapBelowLowestTier { lowest_tier } => {
+                Self::CapBelowLowestTier { lowest_tier }
+            }
+            CoreError::AmountAboveCap { cap } => Self::AmountAboveCap { cap },
+            CoreError::AmbiguousCard => Self::AmbiguousCard,
             // `CoreError` is non-exhaustive; the test
             // `every_core_error_has_its_own_variant` fails when a variant
             // known to this build lands here.
@@ -482,6 +590,23 @@ mod tests {
                 reason: "not a mobile number",
             }),
             CoreError::Storage("disk full".into()),
+            CoreError::InvalidActivationCode("check digit"),
+            CoreError::PhoneNotSet,
+            CoreError::Network("connection refused".into()),
+            CoreError::ActivationRefused,
+            CoreError::IssuerError {
+                status: 500,
+                code: "internal".into(),
+            },
+            CoreError::BadResponse("not JSON"),
+            CoreError::BadSignature,
+            CoreError::PolicyRefused("digits".into()),
+            CoreError::ServerTimeImplausible { skew_secs: -90_000 },
+            CoreError::CapBelowLowestTier {
+                lowest_tier: 5_000_000,
+            },
+            CoreError::AmountAboveCap { cap: 20_000_000 },
+            CoreError::AmbiguousCard,
         ]
     }
 
@@ -532,6 +657,24 @@ mod tests {
             reason: "not a mobile number",
         }));
         assert!(matches!(&e, PooyaError::InvalidInput { field, .. } if field == "phone"));
+        assert_eq!(
+            PooyaError::from(CoreError::IssuerError {
+                status: 502,
+                code: "sms_failed".into()
+            }),
+            PooyaError::IssuerError {
+                status: 502,
+                issuer_code: "sms_failed".into()
+            }
+        );
+        assert_eq!(
+            PooyaError::from(CoreError::CapBelowLowestTier { lowest_tier: 7 }),
+            PooyaError::CapBelowLowestTier { lowest_tier: 7 }
+        );
+        assert_eq!(
+            PooyaError::from(CoreError::Network("timed out".into())).to_string(),
+            "network failed: timed out"
+        );
         assert_eq!(
             PooyaError::from(CoreError::Protocol(ProtocolError::InvalidAmount(
                 AmountError::Zero

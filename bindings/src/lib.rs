@@ -15,8 +15,9 @@
 //!   Rials, phone numbers, activation codes);
 //! - [`diagnostics`]: the no-op call (FFI baseline) and the device-keystore
 //!   self-check;
-//! - [`vault`]: [`PooyaApp`], the vault, app lock, issuers and cards as one
-//!   thread-safe object, with records of display data only.
+//! - [`vault`]: [`PooyaApp`], the phone (vault, app lock, issuers, card
+//!   activation, caps, PINs) as one thread-safe object, with records of
+//!   display data only.
 
 uniffi::setup_scaffolding!();
 
@@ -32,5 +33,6 @@ pub use hooks::{
     BiometricError, BiometricGate, Clock, DeviceKeystore, HostError, HttpResponse, Transport,
 };
 pub use vault::{
-    CardInfo, IssuerInfo, PooyaApp, VaultSettings, VaultState, default_vault_settings,
+    ActivatedCard, CapInfo, CardInfo, IssuerInfo, PinInfo, PinKind, PooyaApp, VaultSettings,
+    VaultState, default_vault_settings,
 };

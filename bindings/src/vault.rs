@@ -1,15 +1,18 @@
-//! [`PooyaApp`]: the phone vault, its app lock and the cards, as one
-//! object for Kotlin and Swift.
+//! [`PooyaApp`]: the phone (`pooya_core::Phone`: the vault, its app lock,
+//! issuers, card activation, caps and PINs) as one object for Kotlin and
+//! Swift.
 //!
-//! `pooya_core::Vault` is `Send` but not `Sync` (one SQLite connection,
-//! `&mut self` methods); the object holds it behind a [`Mutex`], so calls
-//! from several threads run one at a time. Calls block (Argon2id for the
-//! password, the biometric prompt, the network): apps call them off the
-//! main thread.
+//! `pooya_core::Phone` owns a `Vault`, which is `Send` but not `Sync` (one
+//! SQLite connection, `&mut self` methods); the object holds it behind a
+//! [`Mutex`], so calls from several threads run one at a time. Calls block
+//! (Argon2id for the password, the biometric prompt, the network for
+//! activation): apps call them off the main thread.
 //!
 //! Only display data crosses: [`VaultState`], [`CardInfo`],
-//! [`IssuerInfo`]. Passwords come in as `String`s and are moved into
-//! [`Zeroizing`] buffers at once; card seeds and keys stay in the core.
+//! [`IssuerInfo`], [`ActivatedCard`], [`CapInfo`], and [`PinInfo`] (the PIN
+//! code itself, which the customer is shown). Passwords and activation
+//! codes come in as `String`s and are moved into [`Zeroizing`] buffers at
+//! once; card seeds and keys stay in the core.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,9 +21,10 @@ use pooya_core::hooks::{
     BiometricGate as CoreGate, Clock as CoreClock, DeviceKeystore as CoreKeystore,
     Transport as CoreTransport,
 };
-use pooya_core::protocol::wire::decode_hex_array;
+use pooya_core::protocol::PinKind as CorePinKind;
 use pooya_core::{
-    CardRecord, CoreError, IssuerProfile, KdfParams, LockoutPolicy, Vault, VaultConfig, VaultStatus,
+    AddedCard, CapChange, CardView, CoreError, IssuerView, KdfParams, LockoutPolicy, Phone,
+    PinView, Vault, VaultConfig, VaultStatus,
 };
 use zeroize::Zeroizing;
 
@@ -141,36 +145,40 @@ pub struct CardInfo {
     pub masked_pan: String,
     /// The last four digits.
     pub last4: String,
-    /// The bank's name (from the issuer, or the BIN table).
-    pub bank_name: String,
-    /// The current cap for second PINs, in Rials.
+    /// The bank's Persian name from the table of Iranian card BINs (the
+    /// issuer's name for the bank when the BIN is not in the table).
+    pub bank_name_fa: String,
+    /// The bank's English name from the BIN table (or the issuer's name).
+    pub bank_name_en: String,
+    /// The bank name the issuer signed at activation.
+    pub issuer_bank_name: String,
+    /// The current cap for second PINs, in Rials (a tier of `cap_ladder`).
     pub cap: u64,
-    /// The caps the customer may choose from, in Rials, ascending.
-    pub cap_tiers: Vec<u64>,
+    /// The caps the customer may choose from, in Rials, smallest first.
+    pub cap_ladder: Vec<u64>,
     /// Digits of a first PIN.
-    pub first_pin_digits: u32,
+    pub first_digits: u32,
     /// Digits of a second PIN.
-    pub second_pin_digits: u32,
-    /// Seconds a second PIN stays valid (its time step).
-    pub second_pin_step_secs: u64,
-    /// When the card was added (Unix seconds).
+    pub second_digits: u32,
+    /// When the card was added (phone clock, Unix seconds).
     pub added_at: u64,
 }
 
-impl From<CardRecord> for CardInfo {
-    fn from(c: CardRecord) -> Self {
+impl From<CardView> for CardInfo {
+    fn from(c: CardView) -> Self {
         Self {
             id: c.id,
             issuer: c.issuer,
             label: c.label,
             masked_pan: c.masked_pan,
             last4: c.last4,
-            bank_name: c.bank_name,
+            bank_name_fa: c.bank_name_fa,
+            bank_name_en: c.bank_name_en,
+            issuer_bank_name: c.issuer_bank_name,
             cap: c.cap,
-            cap_tiers: c.policies.cap_ladder.tiers().to_vec(),
-            first_pin_digits: c.policies.first.digits,
-            second_pin_digits: c.policies.second.digits,
-            second_pin_step_secs: c.policies.second.step,
+            cap_ladder: c.cap_ladder,
+            first_digits: c.first_digits,
+            second_digits: c.second_digits,
             added_at: c.added_at,
         }
     }
@@ -185,17 +193,157 @@ pub struct IssuerInfo {
     pub base_url: String,
     /// The pinned Ed25519 public key, 64 lowercase hex digits.
     pub public_key: String,
-    /// Issuer time minus phone time, in seconds, measured at activation.
+    /// Issuer time minus phone time, in seconds, measured at the last
+    /// activation (added to the phone's clock for every PIN).
     pub time_offset_secs: i64,
 }
 
-impl From<IssuerProfile> for IssuerInfo {
-    fn from(p: IssuerProfile) -> Self {
+impl From<IssuerView> for IssuerInfo {
+    fn from(p: IssuerView) -> Self {
         Self {
             name: p.name,
             base_url: p.base_url,
-            public_key: p.public_key.iter().map(|b| format!("{b:02x}")).collect(),
+            public_key: p.public_key_hex,
             time_offset_secs: p.time_offset_secs,
+        }
+    }
+}
+
+/// A card just activated.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ActivatedCard {
+    /// The card as stored.
+    pub card: CardInfo,
+    /// The local id of the card this activation replaced (the same bank
+    /// card activated again; its old PINs no longer work), if any.
+    pub replaced_card_id: Option<i64>,
+    /// The issuer's clock minus the phone's, measured now, in seconds.
+    pub time_offset_secs: i64,
+}
+
+impl From<AddedCard> for ActivatedCard {
+    fn from(a: AddedCard) -> Self {
+        Self {
+            card: a.card.into(),
+            replaced_card_id: a.replaced,
+            time_offset_secs: a.time_offset_secs,
+        }
+    }
+}
+
+/// The outcome of a cap change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct CapInfo {
+    /// The card.
+    pub card_id: i64,
+    /// The cap before, in Rials.
+    pub previous: u64,
+    /// The amount asked for.
+    pub requested: u64,
+    /// The cap now: the largest tier not above `requested`.
+    pub cap: u64,
+    /// Whether `requested` fell between tiers and was rounded down (tell
+    /// the customer).
+    pub rounded_down: bool,
+}
+
+impl From<CapChange> for CapInfo {
+    fn from(c: CapChange) -> Self {
+        Self {
+            card_id: c.card_id,
+            previous: c.previous,
+            requested: c.requested,
+            cap: c.cap,
+            rounded_down: c.rounded_down(),
+        }
+    }
+}
+
+/// Which dynamic PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PinKind {
+    /// First dynamic PIN: ATM and POS.
+    First,
+    /// Second dynamic PIN bound to a cap: online payments, card-to-card,
+    /// bills.
+    Second,
+    /// Second dynamic PIN bound to one exact amount and payee.
+    Transaction,
+}
+
+impl From<CorePinKind> for PinKind {
+    fn from(k: CorePinKind) -> Self {
+        match k {
+            CorePinKind::First => Self::First,
+            CorePinKind::Second => Self::Second,
+            CorePinKind::Transaction => Self::Transaction,
+        }
+    }
+}
+
+/// A dynamic PIN to show: the code and its validity window. Times are in
+/// the issuer's clock (the phone's clock plus the issuer's offset); show
+/// a countdown from `seconds_left`.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PinInfo {
+    /// The card.
+    pub card_id: i64,
+    /// Which PIN.
+    pub kind: PinKind,
+    /// The code, ASCII digits, leading zeros kept.
+    pub code: String,
+    /// The policy's time step, in seconds.
+    pub step_secs: u64,
+    /// First second of the code's step (issuer time, Unix seconds).
+    pub valid_from: u64,
+    /// First second after the code's step (issuer time).
+    pub valid_until: u64,
+    /// Seconds left until `valid_until` when the code was made.
+    pub seconds_left: u64,
+    /// The issuer-corrected time the code was made at.
+    pub issuer_time: u64,
+    /// The cap tier a second PIN is bound to, in Rials.
+    pub cap: Option<u64>,
+    /// The cap asked for (second PINs with a requested cap).
+    pub requested_cap: Option<u64>,
+    /// Whether the requested cap was lowered to the card's cap or
+    /// rounded down to a tier (tell the customer).
+    pub cap_adjusted: bool,
+    /// The exact amount of a transaction-bound PIN, in Rials.
+    pub amount: Option<u64>,
+    /// The payee of a transaction-bound PIN (trimmed).
+    pub payee: Option<String>,
+}
+
+impl std::fmt::Debug for PinInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinInfo")
+            .field("card_id", &self.card_id)
+            .field("kind", &self.kind)
+            .field("code", &"<redacted>")
+            .field("valid_until", &self.valid_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<PinView> for PinInfo {
+    fn from(p: PinView) -> Self {
+        // `PinView` wipes its code on drop, so the code is copied out (the
+        // copy is what the app shows).
+        Self {
+            card_id: p.card_id,
+            kind: p.kind.into(),
+            code: p.code.clone(),
+            step_secs: p.step_secs,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            seconds_left: p.seconds_left,
+            issuer_time: p.issuer_time,
+            cap: p.cap,
+            requested_cap: p.requested_cap,
+            cap_adjusted: p.cap_adjusted(),
+            amount: p.amount,
+            payee: p.payee.clone(),
         }
     }
 }
@@ -205,13 +353,13 @@ struct Hooks {
     keystore: Arc<dyn CoreKeystore>,
     biometric: Option<Arc<dyn CoreGate>>,
     clock: Arc<dyn CoreClock>,
-    #[allow(dead_code)] // used by activation (issue 5)
     transport: Arc<dyn CoreTransport>,
 }
 
-/// The Pooya phone library: one vault file, its app lock, issuers and
-/// cards. Construct one per vault path and keep it for the app's life
-/// (Kotlin `PooyaApp(...)`, Swift `PooyaApp(...)`; it is thread-safe).
+/// The Pooya phone library: one vault file, its app lock, issuers,
+/// cards, caps and PINs. Construct one per vault path and keep it for the
+/// app's life (Kotlin `PooyaApp(...)`, Swift `PooyaApp(...)`; it is
+/// thread-safe).
 ///
 /// The vault is opened lazily (opening runs no KDF) and stays open; a
 /// vault that does not exist yet makes the calls that need it fail with
@@ -219,9 +367,10 @@ struct Hooks {
 #[derive(uniffi::Object)]
 pub struct PooyaApp {
     path: PathBuf,
+    device_label: String,
     hooks: Hooks,
     config: VaultConfig,
-    vault: Mutex<Option<Vault>>,
+    phone: Mutex<Option<Phone>>,
 }
 
 impl std::fmt::Debug for PooyaApp {
@@ -238,32 +387,52 @@ fn secret(password: String) -> Zeroizing<String> {
 }
 
 impl PooyaApp {
-    /// The vault slot, recovering from a poisoned lock: a panic in an
+    /// The phone slot, recovering from a poisoned lock: a panic in an
     /// earlier call (reported to the host as an exception) must not brick
     /// the app. SQLite kept the file consistent; the session is ended so
     /// the user unlocks again.
-    fn guard(&self) -> MutexGuard<'_, Option<Vault>> {
-        match self.vault.lock() {
+    fn guard(&self) -> MutexGuard<'_, Option<Phone>> {
+        match self.phone.lock() {
             Ok(g) => g,
             Err(poisoned) => {
                 let mut g = poisoned.into_inner();
-                if let Some(v) = g.as_mut() {
-                    v.lock();
+                if let Some(p) = g.as_mut() {
+                    p.vault_mut().lock();
                 }
-                self.vault.clear_poison();
+                self.phone.clear_poison();
                 g
             }
         }
     }
 
-    fn open_vault(&self) -> Result<Vault, CoreError> {
-        Vault::open(
+    fn phone_over(&self, vault: Vault) -> Result<Phone, CoreError> {
+        Phone::new(vault, self.hooks.transport.clone(), &self.device_label)
+    }
+
+    fn open_phone(&self) -> Result<Phone, CoreError> {
+        let vault = Vault::open(
             &self.path,
             self.hooks.keystore.clone(),
             self.hooks.biometric.clone(),
             self.hooks.clock.clone(),
             self.config.clone(),
-        )
+        )?;
+        self.phone_over(vault)
+    }
+
+    /// Runs `f` on the phone, opening the vault first if needed.
+    fn with_phone<T>(
+        &self,
+        f: impl FnOnce(&mut Phone) -> Result<T, CoreError>,
+    ) -> Result<T, PooyaError> {
+        let mut g = self.guard();
+        if g.is_none() {
+            *g = Some(self.open_phone()?);
+        }
+        match g.as_mut() {
+            Some(p) => f(p).map_err(PooyaError::from),
+            None => Err(PooyaError::NoVault),
+        }
     }
 
     /// Runs `f` on the vault, opening it first if needed.
@@ -271,14 +440,7 @@ impl PooyaApp {
         &self,
         f: impl FnOnce(&mut Vault) -> Result<T, CoreError>,
     ) -> Result<T, PooyaError> {
-        let mut g = self.guard();
-        if g.is_none() {
-            *g = Some(self.open_vault()?);
-        }
-        match g.as_mut() {
-            Some(v) => f(v).map_err(PooyaError::from),
-            None => Err(PooyaError::NoVault),
-        }
+        self.with_phone(|p| f(p.vault_mut()))
     }
 }
 
@@ -287,14 +449,19 @@ impl PooyaApp {
     /// A library instance for the vault file at `vault_path`, with the
     /// host's hooks: the device keystore (required), the biometric gate
     /// (`null` on devices without biometrics), the network and the clock.
-    /// `settings` `null` means [`default_vault_settings`]. Nothing is read
-    /// or written yet.
+    /// `device_label` names this device to the bank's operators at
+    /// activation (1–64 characters without control characters, e.g.
+    /// "Pixel 8"; the core checks it when it opens the vault, so a bad one
+    /// makes the first vault call fail with `InvalidInput { field:
+    /// "device_label" }`). `settings` `null` means
+    /// [`default_vault_settings`]. Nothing is read or written yet.
     ///
     /// # Errors
     /// `InvalidConfig` when `settings` are below the floors.
     #[uniffi::constructor]
     pub fn new(
         vault_path: String,
+        device_label: String,
         keystore: Arc<dyn DeviceKeystore>,
         biometric: Option<Arc<dyn BiometricGate>>,
         transport: Arc<dyn Transport>,
@@ -308,6 +475,7 @@ impl PooyaApp {
         let biometric = biometric.map(|b| Arc::new(BiometricAdapter(b)) as Arc<dyn CoreGate>);
         Ok(Arc::new(Self {
             path: PathBuf::from(vault_path),
+            device_label,
             hooks: Hooks {
                 keystore: Arc::new(KeystoreAdapter(keystore)),
                 biometric,
@@ -315,7 +483,7 @@ impl PooyaApp {
                 transport: Arc::new(TransportAdapter(transport)),
             },
             config,
-            vault: Mutex::new(None),
+            phone: Mutex::new(None),
         }))
     }
 
@@ -351,7 +519,7 @@ impl PooyaApp {
             self.hooks.clock.clone(),
             self.config.clone(),
         )?;
-        *g = Some(v);
+        *g = Some(self.phone_over(v)?);
         Ok(())
     }
 
@@ -442,8 +610,8 @@ impl PooyaApp {
 
     /// Locks the vault now: keys are wiped from memory.
     pub fn lock(&self) {
-        if let Some(v) = self.guard().as_mut() {
-            v.lock();
+        if let Some(p) = self.guard().as_mut() {
+            p.vault_mut().lock();
         }
     }
 
@@ -451,35 +619,41 @@ impl PooyaApp {
     /// is locked. Call from a timer and when the app goes to the
     /// background.
     pub fn lock_if_idle(&self) -> bool {
-        self.guard().as_mut().is_none_or(Vault::lock_if_idle)
+        self.guard()
+            .as_mut()
+            .is_none_or(|p| p.vault_mut().lock_if_idle())
     }
 
     /// Whether the vault is unlocked now (idle time counted; not counted
     /// as activity).
     pub fn is_unlocked(&self) -> bool {
-        self.guard().as_ref().is_some_and(Vault::is_unlocked)
+        self.guard()
+            .as_ref()
+            .is_some_and(|p| p.vault().is_unlocked())
     }
 
-    /// Sets the customer's phone number, once; returns it normalised
-    /// (`+989…`). Persian and Arabic-Indic digits are accepted.
+    /// Sets the customer's mobile number, once (the number registered at
+    /// the ATM); returns it normalised (`+989…`). Persian and
+    /// Arabic-Indic digits are accepted.
     ///
     /// # Errors
     /// `Locked`, `InvalidInput { field: "phone" }`, `PhoneAlreadySet`.
     pub fn set_phone(&self, phone: String) -> Result<String, PooyaError> {
-        self.with_vault(|v| v.set_phone(&phone))
+        self.with_phone(|p| p.set_phone_number(&phone))
     }
 
     /// The phone number (`+989…`), if set.
     ///
     /// # Errors
-    /// `Locked`, `VaultCorrupted`.
+    /// `Locked`.
     pub fn phone(&self) -> Result<Option<String>, PooyaError> {
-        self.with_vault(Vault::phone)
+        self.with_phone(Phone::phone_number)
     }
 
     /// Stores an issuer (bank) profile: a unique name, the base URL of
     /// its API (`https://`, or `http://` to a loopback address) and its
-    /// Ed25519 public key as 64 hex digits, pinned for activations.
+    /// Ed25519 public key as 64 hex digits, which every activation answer
+    /// must be signed with.
     ///
     /// # Errors
     /// `Locked`, `InvalidInput` (`public_key`, `name`, `base_url`),
@@ -489,36 +663,55 @@ impl PooyaApp {
         name: String,
         base_url: String,
         public_key: String,
-    ) -> Result<(), PooyaError> {
-        let public_key = decode_hex_array::<32>("public_key", public_key.trim())?;
-        let profile = IssuerProfile {
-            name,
-            base_url,
-            public_key,
-            time_offset_secs: 0,
-        };
-        self.with_vault(|v| v.add_issuer(&profile))
+    ) -> Result<IssuerInfo, PooyaError> {
+        Ok(self
+            .with_phone(|p| p.add_issuer(&name, &base_url, &public_key))?
+            .into())
     }
 
-    /// The stored issuer profiles.
+    /// The stored issuer profiles, in the order added.
     ///
     /// # Errors
-    /// `Locked`, `VaultCorrupted`.
+    /// `Locked`.
     pub fn issuers(&self) -> Result<Vec<IssuerInfo>, PooyaError> {
         Ok(self
-            .with_vault(Vault::issuers)?
+            .with_phone(Phone::issuers)?
             .into_iter()
             .map(IssuerInfo::from)
             .collect())
     }
 
+    /// Activates a card with the code the bank sent by SMS and stores it
+    /// (the one call that uses the network). The code may have Persian or
+    /// Arabic-Indic digits, spaces and dashes; its check digit is checked
+    /// before any network call. `label` `null`: the bank's name and the
+    /// last four digits. The new card's cap is the smallest tier.
+    ///
+    /// # Errors
+    /// `InvalidActivationCode` (no network call was made), `Locked`,
+    /// `PhoneNotSet`, `IssuerNotFound`, `InvalidInput { field: "label" }`,
+    /// `Network` (the Transport threw), `ActivationRefused`, `IssuerError`,
+    /// `BadResponse`, `BadSignature`, `PolicyRefused`,
+    /// `ServerTimeImplausible`. On any error nothing is stored.
+    pub fn add_card(
+        &self,
+        issuer: String,
+        code: String,
+        label: Option<String>,
+    ) -> Result<ActivatedCard, PooyaError> {
+        let code = Zeroizing::new(code);
+        Ok(self
+            .with_phone(|p| p.add_card(&issuer, &code, label.as_deref()))?
+            .into())
+    }
+
     /// Every card's display data, in the order added.
     ///
     /// # Errors
-    /// `Locked`, `VaultCorrupted`.
+    /// `Locked`.
     pub fn cards(&self) -> Result<Vec<CardInfo>, PooyaError> {
         Ok(self
-            .with_vault(Vault::cards)?
+            .with_phone(Phone::cards)?
             .into_iter()
             .map(CardInfo::from)
             .collect())
@@ -529,43 +722,91 @@ impl PooyaApp {
     /// # Errors
     /// `Locked`, `CardNotFound`.
     pub fn card(&self, card_id: i64) -> Result<CardInfo, PooyaError> {
-        Ok(self.with_vault(|v| v.card(card_id))?.into())
+        Ok(self.with_phone(|p| p.card(card_id))?.into())
     }
 
-    /// Renames a card.
+    /// Finds a card by what the customer typed: its last four digits
+    /// (ASCII or Persian) or its id.
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`, `AmbiguousCard` (several cards end in
+    /// these digits).
+    pub fn find_card(&self, selector: String) -> Result<CardInfo, PooyaError> {
+        Ok(self.with_phone(|p| p.find_card(&selector))?.into())
+    }
+
+    /// Renames a card; returns it.
     ///
     /// # Errors
     /// `Locked`, `InvalidInput { field: "label" }`, `CardNotFound`.
-    pub fn rename_card(&self, card_id: i64, label: String) -> Result<(), PooyaError> {
-        self.with_vault(|v| v.rename_card(card_id, &label))
+    pub fn rename_card(&self, card_id: i64, label: String) -> Result<CardInfo, PooyaError> {
+        Ok(self.with_phone(|p| p.rename_card(card_id, &label))?.into())
     }
 
-    /// Sets a card's cap for second PINs, in Rials: one of its
-    /// `cap_tiers`. Lowering it is free; raising it needs the password
-    /// (`password` is ignored when lowering).
+    /// Sets a card's cap from an amount in Rials: the largest tier of its
+    /// ladder not above `amount` (`rounded_down` tells the customer).
+    /// Lowering is free; raising needs the password (`password` is not
+    /// checked when lowering).
     ///
     /// # Errors
-    /// `Locked`, `CardNotFound`, `InvalidCap`, `PasswordRequired` when
-    /// raising without a password, and the password errors of
-    /// [`PooyaApp::unlock_with_password`].
+    /// `Locked`, `CardNotFound`, `CapBelowLowestTier { lowestTier }`,
+    /// `PasswordRequired` when raising without a password, and the
+    /// password errors of [`PooyaApp::unlock_with_password`].
     pub fn set_cap(
         &self,
         card_id: i64,
-        cap: u64,
+        amount: u64,
         password: Option<String>,
-    ) -> Result<(), PooyaError> {
+    ) -> Result<CapInfo, PooyaError> {
         let password = password.map(secret);
-        self.with_vault(|v| v.set_cap(card_id, cap, password.as_deref().map(String::as_str)))
+        Ok(self
+            .with_phone(|p| p.set_cap(card_id, amount, password.as_deref().map(String::as_str)))?
+            .into())
     }
 
-    /// Removes a card; needs the password again.
+    /// Removes a card from this phone; needs the password again.
     ///
     /// # Errors
     /// `Locked`, `CardNotFound`, the password errors of
     /// [`PooyaApp::unlock_with_password`].
     pub fn remove_card(&self, card_id: i64, password: String) -> Result<(), PooyaError> {
         let password = secret(password);
-        self.with_vault(|v| v.remove_card(card_id, &password))
+        self.with_phone(|p| p.remove_card(card_id, &password))
+    }
+
+    /// The first dynamic PIN (ATM, POS) now. Offline.
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`.
+    pub fn first_pin(&self, card_id: i64) -> Result<PinInfo, PooyaError> {
+        Ok(self.with_phone(|p| p.first_pin(card_id))?.into())
+    }
+
+    /// The second dynamic PIN (online payments, card-to-card, bills) now,
+    /// bound to `cap` limited to the card's cap and rounded down to a tier
+    /// (`null`: the card's cap). Offline.
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`, `CapBelowLowestTier`.
+    pub fn second_pin(&self, card_id: i64, cap: Option<u64>) -> Result<PinInfo, PooyaError> {
+        Ok(self.with_phone(|p| p.second_pin(card_id, cap))?.into())
+    }
+
+    /// The second dynamic PIN bound to exactly `amount` Rials and `payee`
+    /// (the merchant or the destination card) now. Offline.
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`, `AmountAboveCap { cap }`,
+    /// `InvalidAmount` (zero), `InvalidInput { field: "payee" }`.
+    pub fn transaction_pin(
+        &self,
+        card_id: i64,
+        amount: u64,
+        payee: String,
+    ) -> Result<PinInfo, PooyaError> {
+        Ok(self
+            .with_phone(|p| p.transaction_pin(card_id, amount, &payee))?
+            .into())
     }
 }
 
@@ -639,6 +880,7 @@ mod tests {
     fn app(dir: &std::path::Path, gate: Option<Arc<Gate>>, clock: Arc<TestClock>) -> Arc<PooyaApp> {
         PooyaApp::new(
             dir.join("vault.db").display().to_string(),
+            "test phone".into(),
             Arc::new(XorKeystore),
             gate.map(|g| g as Arc<dyn BiometricGate>),
             Arc::new(NoNetwork),
@@ -668,6 +910,7 @@ mod tests {
         s.kdf_memory_kib = 1024;
         let e = PooyaApp::new(
             dir.join("v").display().to_string(),
+            "test phone".into(),
             Arc::new(XorKeystore),
             None,
             Arc::new(NoNetwork),
@@ -755,8 +998,10 @@ mod tests {
         );
         a.create_vault("correct horse".into()).unwrap();
         let key = "ab".repeat(32);
-        a.add_issuer("bank".into(), "http://127.0.0.1:9/".into(), key.clone())
+        let added = a
+            .add_issuer("bank".into(), "http://127.0.0.1:9/".into(), key.clone())
             .unwrap();
+        assert_eq!(added.base_url, "http://127.0.0.1:9");
         let e = a
             .add_issuer("other".into(), "http://127.0.0.1:9/".into(), "abcd".into())
             .unwrap_err();
@@ -768,6 +1013,48 @@ mod tests {
             a.enable_biometrics("correct horse".into()).unwrap_err(),
             PooyaError::BiometricUnavailable
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn activation_errors_before_and_at_the_network() {
+        let dir = tempdir();
+        let a = app(
+            &dir,
+            None,
+            Arc::new(TestClock(AtomicU64::new(1_800_000_000))),
+        );
+        a.create_vault("correct horse".into()).unwrap();
+        let code = {
+            let payload = "123456789";
+            let check = pooya_core::protocol::ids::luhn_check_digit(payload);
+            format!("{payload}{check}")
+        };
+        assert_eq!(
+            a.add_card("bank".into(), code.clone(), None).unwrap_err(),
+            PooyaError::PhoneNotSet
+        );
+        a.set_phone("09121234567".into()).unwrap();
+        assert_eq!(
+            a.add_card("bank".into(), code.clone(), None).unwrap_err(),
+            PooyaError::IssuerNotFound
+        );
+        a.add_issuer("bank".into(), "http://127.0.0.1:9".into(), "ab".repeat(32))
+            .unwrap();
+        // A typo: refused before the transport is called.
+        let typo = format!("{}{}", &code[..9], (code.as_bytes()[9] - b'0' + 1) % 10);
+        assert_eq!(
+            a.add_card("bank".into(), typo, None).unwrap_err().code(),
+            "invalid_activation_code"
+        );
+        // The transport throws: typed, with its details, nothing stored.
+        assert_eq!(
+            a.add_card("bank".into(), code, None).unwrap_err(),
+            PooyaError::Network {
+                details: "offline".into()
+            }
+        );
+        assert!(a.cards().unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

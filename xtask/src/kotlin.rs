@@ -62,6 +62,15 @@ const GENERATED_SWIFT: [&str; 3] = [
 ];
 /// Library file name on Linux.
 const LIB_NAME: &str = "libpooya_ffi.so";
+/// The issuer binary the Kotlin tests start on 127.0.0.1 (system property
+/// `pooya.issuer.bin`).
+const ISSUER_BIN: &str = "pooya-issuer";
+/// Test-side Kotlin helpers the benchmark also compiles (the hooks and the
+/// issuer process; no JUnit in them).
+const SHARED_TEST_HELPERS: [&str; 2] = [
+    "bindings/tests/kotlin/ir/pooya/core/Hooks.kt",
+    "bindings/tests/kotlin/ir/pooya/core/IssuerProcess.kt",
+];
 
 fn fail(msg: impl Into<String>) -> io::Error {
     io::Error::other(msg.into())
@@ -123,7 +132,7 @@ fn test_bindings(ctx: &Context) -> io::Result<()> {
     tools.compile(&sources, &classes)?;
 
     let lib_dir = built.lib.parent().unwrap_or(&target).to_path_buf();
-    let (ok, output) = tools.run_junit(&classes, &lib_dir, &test_classes)?;
+    let (ok, output) = tools.run_junit(&classes, &lib_dir, &built.issuer, &test_classes)?;
     let (passed, failed) = junit_counts(&output);
     println!("kotlin: {passed} passed, {failed} failed");
     println!("kotlin step took {:.1} s", started.elapsed().as_secs_f64());
@@ -148,10 +157,12 @@ fn bench_bindings(ctx: &Context) -> io::Result<()> {
 
     let mut sources = kotlin_files(&gen_kotlin)?;
     sources.extend(kotlin_files(&root.join(KOTLIN_BENCH))?);
+    sources.extend(SHARED_TEST_HELPERS.iter().map(|h| root.join(h)));
     let classes = out.join("bench-classes");
     tools.compile(&sources, &classes)?;
     let status = Command::new("java")
         .arg(format!("-Djna.library.path={}", release_dir.display()))
+        .arg(format!("-Dpooya.issuer.bin={}", built.issuer.display()))
         .arg("-cp")
         .arg(tools.classpath(&classes))
         .arg("ir.pooya.bench.FfiBenchKt")
@@ -163,10 +174,12 @@ fn bench_bindings(ctx: &Context) -> io::Result<()> {
     library_size(&release_lib, &out)
 }
 
-/// A built library and the generator built beside it.
+/// A built library, the generator built beside it, and the issuer binary
+/// the tests run against.
 struct Built {
     lib: PathBuf,
     bindgen: PathBuf,
+    issuer: PathBuf,
 }
 
 /// The paths of the installed tools.
@@ -263,16 +276,19 @@ impl Tools {
         fs::write(&stamp_file, stamp)
     }
 
-    /// Runs JUnit 4 on `test_classes`; returns whether it succeeded and
-    /// what it printed (also echoed).
+    /// Runs JUnit 4 on `test_classes` (the issuer binary named in the
+    /// system property `pooya.issuer.bin`); returns whether it succeeded
+    /// and what it printed (also echoed).
     fn run_junit(
         &self,
         classes: &Path,
         lib_dir: &Path,
+        issuer: &Path,
         test_classes: &[String],
     ) -> io::Result<(bool, String)> {
         let output = Command::new("java")
             .arg(format!("-Djna.library.path={}", lib_dir.display()))
+            .arg(format!("-Dpooya.issuer.bin={}", issuer.display()))
             .arg("-cp")
             .arg(self.classpath(classes))
             .arg("org.junit.runner.JUnitCore")
@@ -391,16 +407,20 @@ fn target_dir(root: &Path) -> io::Result<PathBuf> {
     ))
 }
 
-/// Builds the unstripped debug library and `uniffi-bindgen` in one go
-/// (the `cli` feature enables the binary).
+/// Builds the unstripped debug library and `uniffi-bindgen` (the `cli`
+/// feature enables it), then the `pooya-issuer` binary. Two cargo runs, so
+/// each package keeps the feature set its own builds use and neither
+/// forces the other's dependencies to rebuild.
 fn build_debug(root: &Path, target: &Path) -> io::Result<Built> {
     cargo(root, &["build", "-p", "pooya-ffi", "--features", "cli"])?;
+    cargo(root, &["build", "-p", "pooya-issuer", "--bin", ISSUER_BIN])?;
     let dir = target.join("debug");
     let built = Built {
         lib: dir.join(LIB_NAME),
         bindgen: dir.join("uniffi-bindgen"),
+        issuer: dir.join(ISSUER_BIN),
     };
-    for p in [&built.lib, &built.bindgen] {
+    for p in [&built.lib, &built.bindgen, &built.issuer] {
         if !p.is_file() {
             return Err(fail(format!("{} was not built", p.display())));
         }

@@ -65,6 +65,42 @@ class ScriptedBiometricGate : BiometricGate {
     val hasKey: Boolean get() = key != null
 }
 
+/** The wall clock moved by [offsetSecs]: a phone whose clock is wrong. */
+class OffsetClock(@Volatile var offsetSecs: Long) : Clock {
+    override fun nowUnix(): ULong = (System.currentTimeMillis() / 1000L + offsetSecs).toULong()
+}
+
+/** AES-256-GCM with a software key and a random IV: the Android Keystore shell's shape. */
+class SoftwareKeystore : DeviceKeystore {
+    private val key: SecretKey = KeyGenerator.getInstance("AES").apply { init(256) }.generateKey()
+
+    override fun seal(plaintext: ByteArray): ByteArray {
+        val cipher = Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(Cipher.ENCRYPT_MODE, key)
+        return cipher.iv + cipher.doFinal(plaintext)
+    }
+
+    override fun open(sealed: ByteArray): ByteArray {
+        if (sealed.size < 12 + 16) throw HostException.Failed("blob too short")
+        val cipher = Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(128, sealed, 0, 12))
+        return try {
+            cipher.doFinal(sealed, 12, sealed.size - 12)
+        } catch (e: AEADBadTagException) {
+            throw HostException.Failed("AEADBadTagException")
+        }
+    }
+}
+
+/** Wraps a Transport and records the URLs it was asked to POST to. */
+class RecordingTransport(private val inner: Transport) : Transport {
+    val urls: MutableList<String> = java.util.Collections.synchronizedList(mutableListOf())
+    override fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
+        urls.add(url)
+        return inner.postJson(url, body, timeoutMs)
+    }
+}
+
 /** A Transport that never reaches anything: the app is offline. */
 class OfflineTransport : Transport {
     val calls = AtomicInteger()

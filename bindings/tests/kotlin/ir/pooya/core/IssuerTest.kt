@@ -1,0 +1,242 @@
+package ir.pooya.core
+
+import ir.pooya.android.HttpUrlConnectionTransport
+import java.net.ServerSocket
+import java.nio.file.Path
+import kotlin.math.abs
+import org.junit.After
+import org.junit.AfterClass
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertTrue
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Test
+
+/**
+ * The phone library through the generated Kotlin API against a real issuer (the `pooya-issuer`
+ * binary on 127.0.0.1): the ATM enrolls a card, the activation code is read from the issuer's
+ * SMS outbox, the app activates it over the Android HttpUrlConnectionTransport shell, sets a
+ * cap and reads PINs, and the issuer's /v1/verify (the payment gateway) decides. Each test uses
+ * its own card and phone number, so they share one issuer.
+ */
+class IssuerTest {
+    companion object {
+        private lateinit var issuer: IssuerProcess
+
+        @BeforeClass @JvmStatic
+        fun startIssuer() {
+            issuer = IssuerProcess.start()
+        }
+
+        @AfterClass @JvmStatic
+        fun stopIssuer() {
+            issuer.close()
+        }
+
+        private const val PASSWORD = "pooya-Test-42"
+
+        /** ASCII digits → Persian digits, as a customer's keyboard types them. */
+        fun persian(text: String): String =
+            text.map { if (it in '0'..'9') '۰' + (it - '0') else it }.joinToString("")
+
+        /** A 10-digit code with a correct Luhn check digit (what the app's typo check accepts). */
+        fun luhnValid(payload: String): String {
+            var sum = 0
+            for ((i, c) in payload.reversed().withIndex()) {
+                var d = c - '0'
+                if (i % 2 == 0) { d *= 2; if (d > 9) d -= 9 }
+                sum += d
+            }
+            return payload + ((10 - sum % 10) % 10)
+        }
+    }
+
+    private lateinit var dir: Path
+    private lateinit var clock: OffsetClock
+    private lateinit var gate: ScriptedBiometricGate
+    private lateinit var keystore: SoftwareKeystore
+    private lateinit var transport: RecordingTransport
+
+    @Before
+    fun setUp() {
+        dir = tempDir("pooya-issuer-test")
+        clock = OffsetClock(0)
+        gate = ScriptedBiometricGate()
+        keystore = SoftwareKeystore()
+        transport = RecordingTransport(HttpUrlConnectionTransport())
+    }
+
+    @After
+    fun tearDown() = deleteTree(dir)
+
+    private fun app(t: Transport = transport): PooyaApp =
+        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, gate, t, clock, fastSettings())
+
+    /** A vault with the phone number and the issuer profile, unlocked. */
+    private fun onboard(app: PooyaApp, phone: String) {
+        app.createVault(PASSWORD)
+        assertEquals("+98" + phone.drop(1), app.setPhone(persian(phone)))
+        val profile = app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey)
+        assertEquals(issuer.publicKey, profile.publicKey)
+    }
+
+    @Test
+    fun activateSetCapAndPayWithDynamicPins() {
+        val pan = "6104337700000001"
+        val phone = "09121110001"
+        // The phone's clock is 10 minutes slow: the offset measured at activation fixes every PIN.
+        clock.offsetSecs = -600
+        assertEquals(201, issuer.enroll(pan, phone).status)
+        app().use { app ->
+            onboard(app, phone)
+            val code = issuer.activationCode(phone)
+            val added = app.addCard("pooya", persian(code.replace("-", " - ")), null)
+            assertEquals(listOf(issuer.baseUrl + "/v1/activations"), transport.urls)
+            val card = added.card
+            assertEquals("6104 33•• •••• 0001", card.maskedPan)
+            assertEquals("0001", card.last4)
+            assertEquals("Bank Mellat", card.bankNameEn)
+            assertEquals("Bank Mellat 0001", card.label)
+            assertEquals(6u, card.firstDigits)
+            assertEquals(8u, card.secondDigits)
+            assertEquals(card.capLadder.first(), card.cap) // a new card starts at the smallest tier
+            assertNull(added.replacedCardId)
+            assertTrue("offset ${added.timeOffsetSecs}", abs(added.timeOffsetSecs - 600) <= 5)
+            assertEquals(listOf(card), app.cards())
+            assertEquals(card.id, app.findCard(persian("0001")).id)
+
+            // The code is single use.
+            expectThrows<PooyaException.ActivationRefused> { app.addCard("pooya", code, null) }
+            assertEquals(1, app.cards().size)
+
+            // Caps: raising needs the password; between tiers rounds down; below the ladder is typed.
+            expectThrows<PooyaException.PasswordRequired> { app.setCap(card.id, 30_000_000uL, null) }
+            val wrong = expectThrows<PooyaException.WrongPassword> { app.setCap(card.id, 30_000_000uL, "nope-nope") }
+            assertEquals(9u, wrong.attemptsLeft)
+            val cap = app.setCap(card.id, 30_000_000uL, PASSWORD)
+            assertEquals(20_000_000uL, cap.cap)
+            assertTrue(cap.roundedDown)
+            assertEquals(5_000_000uL, cap.previous)
+            val low = expectThrows<PooyaException.CapBelowLowestTier> { app.setCap(card.id, 1_000uL, null) }
+            assertEquals(5_000_000uL, low.lowestTier)
+            assertEquals(20_000_000uL, app.card(card.id).cap)
+
+            // Second PIN: accepted by the issuer within the cap, once.
+            val now = System.currentTimeMillis() / 1000
+            val second = app.secondPin(card.id, null)
+            assertEquals(PinKind.SECOND, second.kind)
+            assertEquals(8, second.code.length)
+            assertEquals(20_000_000uL, second.cap)
+            assertEquals(60uL, second.validUntil - second.validFrom)
+            assertTrue(second.secondsLeft in 1uL..60uL)
+            assertTrue("issuer time ${second.issuerTime} vs $now", abs(second.issuerTime.toLong() - now) <= 5)
+            assertEquals("accepted" to "ok", issuer.verify(pan, second.code, 15_000_000, "second"))
+            assertEquals("rejected" to "replayed", issuer.verify(pan, second.code, 15_000_000, "second"))
+
+            // Asking for more than the card's cap gives a PIN for the card's cap, flagged.
+            val capped = app.secondPin(card.id, 50_000_000uL)
+            assertEquals(20_000_000uL, capped.cap)
+            assertTrue(capped.capAdjusted)
+            assertEquals("rejected" to "wrong_code", issuer.verify(pan, capped.code, 30_000_000, "second"))
+
+            // Transaction-bound PIN: only for its amount and payee.
+            val tx = app.transactionPin(card.id, 1_250_000uL, " IR-SHOP-42 ")
+            assertEquals(PinKind.TRANSACTION, tx.kind)
+            assertEquals("IR-SHOP-42", tx.payee)
+            assertEquals("rejected" to "wrong_code", issuer.verify(pan, tx.code, 1_250_000, "second", "IR-SHOP-43"))
+            assertEquals("accepted" to "ok", issuer.verify(pan, tx.code, 1_250_000, "second", "IR-SHOP-42"))
+            val above = expectThrows<PooyaException.AmountAboveCap> { app.transactionPin(card.id, 25_000_000uL, "IR-SHOP-42") }
+            assertEquals(20_000_000uL, above.cap)
+
+            // First PIN (ATM, POS).
+            val first = app.firstPin(card.id)
+            assertEquals(6, first.code.length)
+            assertEquals("accepted" to "ok", issuer.verify(pan, first.code, 0, "first"))
+        }
+    }
+
+    @Test
+    fun afterARestartAndABiometricInvalidationThePasswordStillGivesAcceptedPins() {
+        val pan = "6104337700000019"
+        val phone = "09121110002"
+        assertEquals(201, issuer.enroll(pan, phone).status)
+        val cardId = app().use { app ->
+            onboard(app, phone)
+            val id = app.addCard("pooya", issuer.activationCode(phone), "حقوق").card.id
+            app.enableBiometrics(PASSWORD)
+            app.lock()
+            id
+        }
+        // The app restarts: a new object on the same vault file.
+        app().use { app ->
+            assertTrue(app.status().locked)
+            app.unlockWithBiometrics()
+            assertEquals("حقوق", app.card(cardId).label)
+            app.lock()
+
+            gate.invalidate() // a fingerprint was added in the phone's settings
+            expectThrows<PooyaException.BiometricInvalidated> { app.unlockWithBiometrics() }
+            assertFalse(app.status().biometricEnabled)
+            assertEquals(1, gate.removes.get())
+            expectThrows<PooyaException.Locked> { app.secondPin(cardId, null) }
+
+            app.unlockWithPassword(PASSWORD)
+            val pin = app.secondPin(cardId, null)
+            assertEquals("accepted" to "ok", issuer.verify(pan, pin.code, 5_000_000, "second"))
+        }
+    }
+
+    @Test
+    fun activationFailuresAreTypedAndStoreNothing() {
+        val pan = "6104337700000027"
+        val phone = "09121110003"
+        assertEquals(201, issuer.enroll(pan, phone).status)
+        app().use { app ->
+            onboard(app, phone)
+            val code = issuer.activationCode(phone).filter { it.isDigit() }
+
+            // A typo in the check digit: refused before any network call.
+            val typo = code.dropLast(1) + ((code.last() - '0' + 1) % 10)
+            val bad = expectThrows<PooyaException.InvalidActivationCode> { app.addCard("pooya", typo, null) }
+            assertEquals("invalid_activation_code", bad.code())
+            assertTrue(transport.urls.isEmpty())
+
+            // A well-formed but wrong code: the bank says no.
+            val wrong = luhnValid(if (code.startsWith("9")) "123456789" else "987654321")
+            expectThrows<PooyaException.ActivationRefused> { app.addCard("pooya", wrong, null) }
+            assertEquals(1, transport.urls.size)
+
+            // An issuer profile pinned to another key: the answer's signature is refused. The bank
+            // has used the code by then, so the customer asks the ATM again.
+            app.addIssuer("impostor", issuer.baseUrl, "ab".repeat(32))
+            expectThrows<PooyaException.BadSignature> { app.addCard("impostor", code, null) }
+            assertTrue(app.cards().isEmpty())
+            assertEquals(0u, app.status().cardCount)
+        }
+
+        // Transport failures: the Kotlin Transport throws → a typed exception with its details.
+        val closedPort = ServerSocket(0).use { it.localPort }
+        app(OfflineTransport()).use { app ->
+            app.unlockWithPassword(PASSWORD)
+            val e = expectThrows<PooyaException.Network> { app.addCard("pooya", issuer.activationCode(phone), null) }
+            assertEquals("network", e.code())
+            assertTrue(e.details, e.details.contains("no network"))
+            app.addIssuer("down", "http://127.0.0.1:$closedPort", issuer.publicKey)
+        }
+        app(HttpUrlConnectionTransport()).use { app ->
+            app.unlockWithPassword(PASSWORD)
+            val e = expectThrows<PooyaException.Network> { app.addCard("down", issuer.activationCode(phone), null) }
+            assertTrue(e.details, e.details.contains("ConnectException"))
+            assertTrue(app.cards().isEmpty())
+
+            // A new code from the ATM, through the real issuer: now it works.
+            assertEquals(201, issuer.enroll(pan, phone).status)
+            val added = app.addCard("pooya", issuer.activationCode(phone), null)
+            assertEquals("0027", added.card.last4)
+            val pin = app.firstPin(added.card.id)
+            assertEquals("accepted" to "ok", issuer.verify(pan, pin.code, 0, "first"))
+        }
+    }
+}
