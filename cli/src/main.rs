@@ -1,30 +1,210 @@
-//! `pooya`: the desktop shell of the Pooya phone core.
+//! `pooya`: the desktop shell of the Pooya phone core. It stands in for
+//! the phone app on a computer: a vault file, activation over HTTP, caps
+//! and offline PINs; `pooya demo` runs the whole story against an
+//! in-process bank; `pooya oath` is the OATH diagnostic (docs/phone.md).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod app;
+mod demo;
 mod oath;
+mod output;
+mod secret;
+mod transport;
 
 /// Pooya: dynamic PINs for bank cards.
 #[derive(Debug, Parser)]
 #[command(name = "pooya", version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options accepted anywhere on the line.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The vault file (default: pooya/vault.db under the user's data
+    /// directory). Its device key file is PATH.devkey.
+    #[arg(long, global = true, value_name = "PATH")]
+    vault: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Read the app password as one line from standard input instead of
+    /// the terminal (for `init`, the new password).
+    #[arg(long, global = true)]
+    password_stdin: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create the vault, choose the app password and set the phone number.
+    Init(InitArgs),
+    /// Banks (issuers) this phone trusts.
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
+    /// Cards: add with the SMS activation code, list, rename, remove.
+    #[command(subcommand)]
+    Card(CardCommand),
+    /// Transaction caps of second PINs.
+    #[command(subcommand)]
+    Cap(CapCommand),
+    /// Dynamic PINs, offline.
+    #[command(subcommand)]
+    Pin(PinCommand),
+    /// Lock the vault (explains why there is nothing to lock between
+    /// commands).
+    Lock,
+    /// The vault's state, without the password.
+    Status,
+    /// The whole story against an in-process bank: enrollment at an ATM,
+    /// SMS, activation, caps, PINs and the bank's verdicts.
+    Demo,
     /// OATH diagnostics (HOTP, TOTP, OCRA), like oathtool.
     #[command(subcommand)]
     Oath(oath::OathCommand),
 }
 
-/// Prints a one-line error and returns the failure exit code.
-fn fail(message: &str) -> ExitCode {
-    eprintln!("pooya: {message}");
-    ExitCode::FAILURE
+/// KDF settings for a new vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KdfChoice {
+    /// Argon2id 64 MiB, 12 passes (about half a second).
+    Default,
+    /// Argon2id at the accepted floor, 19 MiB, 2 passes: fast, for tests
+    /// and throw-away vaults.
+    Floor,
+}
+
+/// `pooya init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The mobile number registered at the ATM (09…, +989…, Persian digits).
+    #[arg(long)]
+    phone: String,
+    /// Password KDF strength.
+    #[arg(long, value_enum, default_value_t = KdfChoice::Default)]
+    kdf: KdfChoice,
+}
+
+/// `pooya issuer …`.
+#[derive(Debug, Subcommand)]
+pub enum IssuerCommand {
+    /// Trust a bank: its API URL and its Ed25519 public key.
+    Add {
+        /// A short unique name, e.g. mellat.
+        name: String,
+        /// The bank's API base URL (https://, or http:// on 127.0.0.1).
+        #[arg(long)]
+        url: String,
+        /// The bank's Ed25519 public key, 64 hex digits.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// The banks this phone trusts.
+    List,
+}
+
+/// `pooya card …`.
+#[derive(Debug, Subcommand)]
+pub enum CardCommand {
+    /// Activate a card with the code the bank sent by SMS.
+    Add {
+        /// The activation code (Persian digits, spaces and dashes are fine).
+        code: String,
+        /// The bank; needed when more than one is stored.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// A label for the card (default: bank and last four digits).
+        #[arg(long)]
+        label: Option<String>,
+        /// This device's name as the bank will see it.
+        #[arg(long, default_value = "pooya desktop")]
+        device_label: String,
+    },
+    /// The cards on this phone.
+    List,
+    /// Rename a card.
+    Rename {
+        /// Card id or last four digits.
+        card: String,
+        /// The new label.
+        label: String,
+    },
+    /// Remove a card from this phone (needs the password).
+    Remove {
+        /// Card id or last four digits.
+        card: String,
+    },
+}
+
+/// `pooya cap …`.
+#[derive(Debug, Subcommand)]
+pub enum CapCommand {
+    /// Set a card's cap in Rials: rounded down to the bank's tiers;
+    /// raising needs the password, lowering does not.
+    Set {
+        /// Card id or last four digits.
+        card: String,
+        /// The cap in Rials (`20000000`, `20,000,000`, Persian digits).
+        amount: String,
+    },
+    /// Every card's cap and the tiers it can take.
+    Show {
+        /// Only this card (id or last four digits).
+        card: Option<String>,
+    },
+}
+
+/// Options shared by the `pin` commands.
+#[derive(Debug, Clone, Args)]
+pub struct PinOpts {
+    /// Keep showing the current PIN with a live countdown (Ctrl-C stops;
+    /// stops by itself after the vault's idle timeout, 5 minutes).
+    #[arg(long)]
+    watch: bool,
+}
+
+/// `pooya pin …`.
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// First dynamic PIN (ATM, POS).
+    First {
+        /// Card id or last four digits.
+        card: String,
+        /// `--watch`.
+        #[command(flatten)]
+        opts: PinOpts,
+    },
+    /// Second dynamic PIN (online payments, card-to-card, bills).
+    Second {
+        /// Card id or last four digits.
+        card: String,
+        /// A lower cap for this PIN, in Rials (never above the card's).
+        #[arg(long)]
+        cap: Option<String>,
+        /// `--watch`.
+        #[command(flatten)]
+        opts: PinOpts,
+    },
+    /// Second dynamic PIN bound to one exact amount and payee.
+    Tx {
+        /// Card id or last four digits.
+        card: String,
+        /// The exact amount in Rials.
+        #[arg(long)]
+        amount: String,
+        /// The payee (merchant or destination card id as the bank shows it).
+        #[arg(long)]
+        payee: String,
+        /// `--watch`.
+        #[command(flatten)]
+        opts: PinOpts,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,16 +222,39 @@ fn main() -> ExitCode {
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid arguments");
-            return fail(line.trim_start_matches("error: "));
+            eprintln!("pooya: {}", line.trim_start_matches("error: "));
+            return ExitCode::FAILURE;
         }
     };
-    match cli.command {
-        Command::Oath(cmd) => match oath::run(&cmd) {
-            Ok(code) => {
-                println!("{code}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&format!("{e} [{}]", e.code())),
-        },
+    let json = cli.global.json;
+    let result = match cli.command {
+        // `oath` keeps its own output: the code alone, errors on stderr.
+        Command::Oath(cmd) => {
+            return match oath::run(&cmd) {
+                Ok(code) => {
+                    println!("{code}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("pooya: {e} [{}]", e.code());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Demo => demo::run_cli(&cli.global),
+        Command::Init(args) => app::init(&cli.global, &args),
+        Command::Issuer(cmd) => app::issuer(&cli.global, &cmd),
+        Command::Card(cmd) => app::card(&cli.global, &cmd),
+        Command::Cap(cmd) => app::cap(&cli.global, &cmd),
+        Command::Pin(cmd) => app::pin(&cli.global, &cmd),
+        Command::Lock => app::lock(&cli.global),
+        Command::Status => app::status(&cli.global),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::error(json, &e);
+            ExitCode::FAILURE
+        }
     }
 }

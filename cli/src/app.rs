@@ -1,0 +1,677 @@
+//! The phone commands: `init`, `issuer`, `card`, `cap`, `pin`, `lock`,
+//! `status`.
+//!
+//! Sessions: the CLI is a new process for every command, so nothing stays
+//! unlocked between commands. Each command that needs the vault's contents
+//! opens it (no KDF), reads the password (terminal or `--password-stdin`),
+//! unlocks it (Argon2id, with a spinner), does its work, and exits; the
+//! data key and card keys are wiped when the process ends. Operations the
+//! phone app guards with the password again (raising a cap, removing a
+//! card) use the password typed for that same command.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pooya_core::hooks::SystemClock;
+use pooya_core::{
+    CardView, CoreError, KdfParams, KeyFileKeystore, Phone, PinView, Vault, VaultConfig,
+};
+use pooya_protocol::{normalize_activation_code, normalize_phone, parse_amount};
+use serde_json::{Value, json};
+
+use crate::output::{self, CliError, clock_utc, rials};
+use crate::secret::{PasswordSource, with_spinner};
+use crate::transport::UreqTransport;
+use crate::{CapCommand, CardCommand, Global, InitArgs, IssuerCommand, KdfChoice, PinCommand};
+
+/// The device label used when a command does not name one.
+const DEFAULT_DEVICE_LABEL: &str = "pooya desktop";
+
+/// The vault path: `--vault`, else `pooya/vault.db` under the user's data
+/// directory.
+pub fn vault_path(global: &Global) -> Result<PathBuf, CliError> {
+    if let Some(p) = &global.vault {
+        return Ok(p.clone());
+    }
+    dirs::data_dir()
+        .map(|d| d.join("pooya").join("vault.db"))
+        .ok_or_else(|| {
+            CliError::new(
+                "usage",
+                "no user data directory on this system: use --vault PATH",
+            )
+        })
+}
+
+fn keystore(path: &Path) -> Arc<KeyFileKeystore> {
+    Arc::new(KeyFileKeystore::beside(path))
+}
+
+fn open_vault(path: &Path) -> Result<Vault, CliError> {
+    Vault::open(
+        path,
+        keystore(path),
+        None,
+        Arc::new(SystemClock),
+        VaultConfig::default(),
+    )
+    .map_err(|e| match e {
+        CoreError::NoVault => CliError::new(
+            "no_vault",
+            format!(
+                "no vault at {}: create one with `pooya init --phone 09…`",
+                path.display()
+            ),
+        ),
+        other => other.into(),
+    })
+}
+
+/// Opens and unlocks the vault and wraps it in a [`Phone`].
+fn open_phone(
+    global: &Global,
+    passwords: &mut PasswordSource,
+    device_label: &str,
+) -> Result<Phone, CliError> {
+    let path = vault_path(global)?;
+    let mut vault = open_vault(&path)?;
+    let password = passwords.password()?;
+    with_spinner("Unlocking the vault (Argon2id)…", || {
+        vault.unlock_with_password(&password)
+    })?;
+    Ok(Phone::new(vault, Arc::new(UreqTransport), device_label)?)
+}
+
+fn create_parent(path: &Path) -> Result<(), CliError> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(parent).map_err(|e| {
+        CliError::new(
+            "io",
+            format!("cannot create {}: {}", parent.display(), e.kind()),
+        )
+    })
+}
+
+/// `pooya init --phone PHONE [--kdf floor]`.
+pub fn init(global: &Global, args: &InitArgs) -> Result<(), CliError> {
+    let path = vault_path(global)?;
+    let phone = normalize_phone(&args.phone)?;
+    if path.exists() && open_vault(&path).is_ok() {
+        return Err(CoreError::VaultExists.into());
+    }
+    let kdf = match args.kdf {
+        KdfChoice::Default => KdfParams::DEFAULT,
+        KdfChoice::Floor => KdfParams::FLOOR,
+    };
+    let mut passwords = PasswordSource::new(global.password_stdin);
+    let password = passwords.new_password()?;
+    pooya_core::vault::password::check_strength(&password).map_err(CoreError::WeakPassword)?;
+    create_parent(&path)?;
+    let mut vault = with_spinner("Creating the vault (Argon2id)…", || {
+        Vault::create(
+            &path,
+            &password,
+            keystore(&path),
+            None,
+            Arc::new(SystemClock),
+            VaultConfig::with_kdf(kdf),
+        )
+    })?;
+    vault.set_phone(&phone)?;
+    let key_file = KeyFileKeystore::beside(&path).path().to_owned();
+    if global.json {
+        output::json(&json!({
+            "vault": path,
+            "device_key_file": key_file,
+            "phone": phone,
+            "kdf": {"memory_kib": kdf.memory_kib(), "iterations": kdf.iterations(), "parallelism": kdf.parallelism()},
+        }));
+    } else {
+        println!("Created the vault at {}", path.display());
+        println!("Phone number: {phone}");
+        println!(
+            "Password KDF: Argon2id, {} MiB, {} passes",
+            kdf.memory_kib() / 1024,
+            kdf.iterations()
+        );
+        println!(
+            "Device key file: {} (keep it with the vault; it is weaker than a phone's hardware keystore)",
+            key_file.display()
+        );
+        println!("Next: pooya issuer add NAME --url URL --public-key KEY");
+    }
+    Ok(())
+}
+
+fn issuer_json(i: &pooya_core::IssuerView) -> Value {
+    json!({
+        "name": i.name,
+        "url": i.base_url,
+        "public_key": i.public_key_hex,
+        "time_offset_secs": i.time_offset_secs,
+    })
+}
+
+/// `pooya issuer …`.
+pub fn issuer(global: &Global, cmd: &IssuerCommand) -> Result<(), CliError> {
+    let mut passwords = PasswordSource::new(global.password_stdin);
+    match cmd {
+        IssuerCommand::Add {
+            name,
+            url,
+            public_key,
+        } => {
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let i = phone.add_issuer(name, url, public_key)?;
+            if global.json {
+                output::json(&issuer_json(&i));
+            } else {
+                println!("Added issuer {} at {}", i.name, i.base_url);
+                println!("Pinned key: {}", i.public_key_hex);
+            }
+        }
+        IssuerCommand::List => {
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let list = phone.issuers()?;
+            if global.json {
+                output::json(&Value::Array(list.iter().map(issuer_json).collect()));
+            } else if list.is_empty() {
+                println!("No issuers yet: pooya issuer add NAME --url URL --public-key KEY");
+            } else {
+                for i in &list {
+                    println!(
+                        "{}  {}  key {}…  clock offset {:+} s",
+                        i.name,
+                        i.base_url,
+                        &i.public_key_hex[..16],
+                        i.time_offset_secs
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn card_json(c: &CardView) -> Value {
+    json!({
+        "id": c.id,
+        "issuer": c.issuer,
+        "label": c.label,
+        "masked_pan": c.masked_pan,
+        "last4": c.last4,
+        "bank_name_fa": c.bank_name_fa,
+        "bank_name_en": c.bank_name_en,
+        "cap": c.cap,
+        "cap_ladder": c.cap_ladder,
+        "added_at": c.added_at,
+    })
+}
+
+fn card_line(c: &CardView) -> String {
+    format!(
+        "{:>3}  {}  {:<24} {:<20} cap {} Rials  ({})",
+        c.id,
+        c.masked_pan,
+        c.label,
+        c.bank_name_en,
+        rials(c.cap),
+        c.issuer
+    )
+}
+
+/// `pooya card …`.
+pub fn card(global: &Global, cmd: &CardCommand) -> Result<(), CliError> {
+    let mut passwords = PasswordSource::new(global.password_stdin);
+    match cmd {
+        CardCommand::Add {
+            code,
+            issuer,
+            label,
+            device_label,
+        } => {
+            // A typo is caught here, before the password and the network.
+            normalize_activation_code(code).map_err(|e| {
+                let reason = match &e {
+                    pooya_protocol::ProtocolError::InvalidField { reason, .. } => *reason,
+                    _ => "not an activation code",
+                };
+                CliError::from(CoreError::InvalidActivationCode(reason))
+            })?;
+            let mut phone = open_phone(global, &mut passwords, device_label)?;
+            let issuer = match issuer {
+                Some(i) => i.clone(),
+                None => {
+                    let all = phone.issuers()?;
+                    match all.as_slice() {
+                        [only] => only.name.clone(),
+                        [] => {
+                            return Err(CliError::new(
+                                "issuer_not_found",
+                                "no issuer stored: pooya issuer add NAME --url URL --public-key KEY",
+                            ));
+                        }
+                        _ => {
+                            return Err(CliError::new(
+                                "usage",
+                                "several issuers are stored: say which with --issuer NAME",
+                            ));
+                        }
+                    }
+                }
+            };
+            let added = with_spinner("Activating with the bank…", || {
+                phone.add_card(&issuer, code, label.as_deref())
+            })?;
+            if global.json {
+                let mut v = card_json(&added.card);
+                v["replaced"] = json!(added.replaced);
+                v["time_offset_secs"] = json!(added.time_offset_secs);
+                output::json(&v);
+            } else {
+                let c = &added.card;
+                println!(
+                    "Added card {} {} ({}, {}), id {}",
+                    c.label, c.masked_pan, c.bank_name_en, c.bank_name_fa, c.id
+                );
+                println!(
+                    "Cap: {} Rials (the lowest tier; raise it with `pooya cap set {} AMOUNT`)",
+                    rials(c.cap),
+                    c.last4
+                );
+                println!(
+                    "Bank clock offset: {:+} s (applied to every PIN)",
+                    added.time_offset_secs
+                );
+                if let Some(old) = added.replaced {
+                    println!(
+                        "This card was already on this phone (id {old}): the new activation replaced it."
+                    );
+                }
+            }
+        }
+        CardCommand::List => {
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let cards = phone.cards()?;
+            if global.json {
+                output::json(&Value::Array(cards.iter().map(card_json).collect()));
+            } else if cards.is_empty() {
+                println!("No cards yet: pooya card add CODE");
+            } else {
+                for c in &cards {
+                    println!("{}", card_line(c));
+                }
+            }
+        }
+        CardCommand::Rename { card, label } => {
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let id = phone.find_card(card)?.id;
+            let c = phone.rename_card(id, label)?;
+            if global.json {
+                output::json(&card_json(&c));
+            } else {
+                println!("Card {} is now called {}", c.id, c.label);
+            }
+        }
+        CardCommand::Remove { card } => {
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let c = phone.find_card(card)?;
+            let password = passwords.password()?;
+            with_spinner("Checking the password (Argon2id)…", || {
+                phone.remove_card(c.id, &password)
+            })?;
+            if global.json {
+                output::json(&json!({"removed": c.id}));
+            } else {
+                println!("Removed card {} {} from this phone.", c.label, c.masked_pan);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `pooya cap …`.
+pub fn cap(global: &Global, cmd: &CapCommand) -> Result<(), CliError> {
+    let mut passwords = PasswordSource::new(global.password_stdin);
+    match cmd {
+        CapCommand::Set { card, amount } => {
+            let amount = parse_amount(amount).map_err(pooya_protocol::ProtocolError::from)?;
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let c = phone.find_card(card)?;
+            // Raising needs the password again: the one typed for this
+            // command (the CLI has no session to re-authenticate in).
+            let password = passwords.password()?;
+            let change = with_spinner("Setting the cap…", || {
+                phone.set_cap(c.id, amount, Some(&password))
+            })?;
+            if global.json {
+                output::json(&json!({
+                    "card": c.id,
+                    "previous": change.previous,
+                    "requested": change.requested,
+                    "cap": change.cap,
+                    "rounded_down": change.rounded_down(),
+                }));
+            } else {
+                let verb = match change.cap.cmp(&change.previous) {
+                    std::cmp::Ordering::Greater => "raised",
+                    std::cmp::Ordering::Less => "lowered",
+                    std::cmp::Ordering::Equal => "kept",
+                };
+                println!(
+                    "Cap of {} {} {verb}: {} Rials (was {}).",
+                    c.label,
+                    c.masked_pan,
+                    rials(change.cap),
+                    rials(change.previous)
+                );
+                if change.rounded_down() {
+                    println!(
+                        "You asked for {} Rials: caps are the bank's tiers, so it was rounded down to {}.",
+                        rials(change.requested),
+                        rials(change.cap)
+                    );
+                }
+            }
+        }
+        CapCommand::Show { card } => {
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let cards = match card {
+                Some(sel) => vec![phone.find_card(sel)?],
+                None => phone.cards()?,
+            };
+            if global.json {
+                output::json(&Value::Array(
+                    cards
+                        .iter()
+                        .map(|c| json!({"card": c.id, "last4": c.last4, "cap": c.cap, "tiers": c.cap_ladder}))
+                        .collect(),
+                ));
+            } else if cards.is_empty() {
+                println!("No cards yet: pooya card add CODE");
+            } else {
+                for c in &cards {
+                    let tiers: Vec<String> = c
+                        .cap_ladder
+                        .iter()
+                        .map(|t| {
+                            if *t == c.cap {
+                                format!("[{}]", rials(*t))
+                            } else {
+                                rials(*t)
+                            }
+                        })
+                        .collect();
+                    println!(
+                        "{:>3}  {}  cap {} Rials   tiers: {}",
+                        c.id,
+                        c.masked_pan,
+                        rials(c.cap),
+                        tiers.join("  ")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pin_json(p: &PinView) -> Value {
+    json!({
+        "card": p.card_id,
+        "kind": p.kind.as_str(),
+        "code": p.code,
+        "valid_from": p.valid_from,
+        "valid_until": p.valid_until,
+        "seconds_left": p.seconds_left,
+        "step_secs": p.step_secs,
+        "bank_time": p.issuer_time,
+        "cap": p.cap,
+        "requested_cap": p.requested_cap,
+        "amount": p.amount,
+        "payee": p.payee,
+    })
+}
+
+fn pin_details(p: &PinView, c: &CardView) -> String {
+    let what = match (p.kind, p.cap, p.amount, &p.payee) {
+        (pooya_protocol::PinKind::First, ..) => "first PIN (ATM, POS)".to_owned(),
+        (pooya_protocol::PinKind::Transaction, _, Some(a), Some(payee)) => {
+            format!("transaction PIN for exactly {} Rials to {payee}", rials(a))
+        }
+        (_, Some(cap), ..) => format!("second PIN, up to {} Rials", rials(cap)),
+        _ => "PIN".to_owned(),
+    };
+    let mut s = format!(
+        "{what}, card {} {}: {} s left (valid until {} UTC, bank time)",
+        c.label,
+        c.masked_pan,
+        p.seconds_left,
+        clock_utc(p.valid_until)
+    );
+    if let (Some(req), true) = (p.requested_cap, p.cap_adjusted()) {
+        s.push_str(&format!(
+            "\nYou asked for {} Rials: limited to the card's cap and rounded down to a tier.",
+            rials(req)
+        ));
+    }
+    s
+}
+
+/// `pooya pin …`.
+pub fn pin(global: &Global, cmd: &PinCommand) -> Result<(), CliError> {
+    let mut passwords = PasswordSource::new(global.password_stdin);
+    let (card, opts) = match cmd {
+        PinCommand::First { card, opts }
+        | PinCommand::Second { card, opts, .. }
+        | PinCommand::Tx { card, opts, .. } => (card, opts),
+    };
+    // Amounts are checked before the password is asked for.
+    let cap = match cmd {
+        PinCommand::Second { cap: Some(c), .. } => {
+            Some(parse_amount(c).map_err(pooya_protocol::ProtocolError::from)?)
+        }
+        _ => None,
+    };
+    let tx = match cmd {
+        PinCommand::Tx { amount, payee, .. } => Some((
+            parse_amount(amount).map_err(pooya_protocol::ProtocolError::from)?,
+            pooya_protocol::pin::normalize_payee(payee)?.to_owned(),
+        )),
+        _ => None,
+    };
+    let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+    let c = phone.find_card(card)?;
+    let mut make = |phone: &mut Phone| -> Result<PinView, CliError> {
+        Ok(match cmd {
+            PinCommand::First { .. } => phone.first_pin(c.id)?,
+            PinCommand::Second { .. } => phone.second_pin(c.id, cap)?,
+            PinCommand::Tx { .. } => {
+                let (amount, payee) = tx
+                    .as_ref()
+                    .ok_or_else(|| CliError::new("usage", "--amount and --payee"))?;
+                phone.transaction_pin(c.id, *amount, payee)?
+            }
+        })
+    };
+    let first = make(&mut phone)?;
+    if !opts.watch {
+        if global.json {
+            output::json(&pin_json(&first));
+        } else {
+            println!("{}", first.code);
+            println!("{}", pin_details(&first, &c));
+        }
+        return Ok(());
+    }
+    watch(global, &mut phone, &c, first, &mut make)
+}
+
+/// `--watch`: the current PIN with a countdown, until the vault's idle
+/// timeout or Ctrl-C. On a terminal one line is redrawn; otherwise each
+/// new code is printed once (as a JSON line with `--json`).
+fn watch(
+    global: &Global,
+    phone: &mut Phone,
+    card: &CardView,
+    first: PinView,
+    make: &mut dyn FnMut(&mut Phone) -> Result<PinView, CliError>,
+) -> Result<(), CliError> {
+    let tty = std::io::stdout().is_terminal() && !global.json;
+    let limit = Duration::from_secs(phone.vault().config().idle_timeout_secs());
+    let started = Instant::now();
+    let mut out = std::io::stdout().lock();
+    let emit_new = |out: &mut std::io::StdoutLock<'_>, p: &PinView| {
+        if global.json {
+            let _ = writeln!(out, "{}", pin_json(p));
+        } else if !tty {
+            let _ = writeln!(out, "{}", p.code);
+        }
+        let _ = out.flush();
+    };
+    if tty {
+        let _ = writeln!(out, "{}", pin_details(&first, card));
+    }
+    emit_new(&mut out, &first);
+    let mut current = first;
+    loop {
+        if tty {
+            let total = current.step_secs.max(1);
+            let width = 30u64;
+            let filled = (current.seconds_left.min(total) * width / total) as usize;
+            let bar = format!(
+                "{}{}",
+                "█".repeat(filled),
+                "░".repeat(width as usize - filled)
+            );
+            let _ = write!(
+                out,
+                "\r\x1b[2K{}  {bar} {:>3} s",
+                current.code, current.seconds_left
+            );
+            let _ = out.flush();
+        }
+        if started.elapsed() >= limit {
+            if tty {
+                let _ = writeln!(out);
+            }
+            eprintln!("pooya: stopped watching after the vault's idle timeout");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let next = make(phone)?;
+        if next.valid_from != current.valid_from || next.code != current.code {
+            if tty {
+                let _ = writeln!(out);
+            }
+            emit_new(&mut out, &next);
+        }
+        current = next;
+    }
+}
+
+/// `pooya lock`.
+pub fn lock(global: &Global) -> Result<(), CliError> {
+    let path = vault_path(global)?;
+    let mut vault = open_vault(&path)?;
+    vault.lock();
+    let st = vault.status()?;
+    if global.json {
+        output::json(&json!({
+            "vault": path,
+            "locked": st.locked,
+            "session": "none",
+            "note": "pooya keeps no session between commands; every command unlocks with the password and wipes the key when it exits",
+        }));
+    } else {
+        println!("The vault at {} is locked.", path.display());
+        println!(
+            "pooya keeps no session between commands: each command unlocks the vault with your \
+             password and the keys are wiped from memory when it exits, so there was nothing \
+             unlocked to wipe now."
+        );
+    }
+    Ok(())
+}
+
+/// `pooya status`: no password needed.
+pub fn status(global: &Global) -> Result<(), CliError> {
+    let path = vault_path(global)?;
+    let key_file = KeyFileKeystore::beside(&path).path().to_owned();
+    if !path.exists() {
+        if global.json {
+            output::json(&json!({"vault": path, "exists": false}));
+        } else {
+            println!(
+                "No vault at {}: create one with `pooya init --phone 09…`",
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    let vault = open_vault(&path)?;
+    let st = vault.status()?;
+    if global.json {
+        output::json(&json!({
+            "vault": path,
+            "exists": true,
+            "device_key_file": key_file,
+            "device_key_present": key_file.exists(),
+            "locked": st.locked,
+            "session": "none",
+            "wiped": st.wiped,
+            "phone_set": st.phone_set,
+            "card_count": st.card_count,
+            "failed_attempts": st.failed_attempts,
+            "attempts_left": st.attempts_left,
+            "lockout_seconds_left": st.lockout_seconds_left,
+            "biometric_enabled": st.biometric_enabled,
+        }));
+        return Ok(());
+    }
+    println!("Vault: {}", path.display());
+    println!(
+        "Device key file: {} ({})",
+        key_file.display(),
+        if key_file.exists() {
+            "present"
+        } else {
+            "MISSING: the vault cannot be unlocked without it"
+        }
+    );
+    if st.wiped {
+        println!("State: WIPED after too many wrong passwords; activate your cards again.");
+        return Ok(());
+    }
+    println!("State: locked (no session between commands: every command asks for the password)");
+    println!(
+        "Phone number: {}",
+        if st.phone_set { "set" } else { "not set" }
+    );
+    println!("Cards: {}", st.card_count);
+    println!(
+        "Wrong passwords: {} in a row; {} left before the vault is wiped",
+        st.failed_attempts, st.attempts_left
+    );
+    if st.lockout_seconds_left > 0 {
+        println!(
+            "Locked out: next password attempt in {} s",
+            st.lockout_seconds_left
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,645 @@
+//! `pooya demo`: the whole story on one computer, told in plain words.
+//!
+//! A bank (the `pooya-issuer` library) starts in-process on 127.0.0.1 with
+//! temporary data; an ATM enrolls a test card; the customer reads the SMS;
+//! a temporary phone vault activates the card over HTTP with the real
+//! activation client; the customer sets a cap and reads first, second and
+//! transaction-bound PINs; a payment gateway asks the bank's HTTP API to
+//! verify them. Each step checks what the bank answered against what must
+//! happen; the demo exits 0 only when every step behaved.
+//!
+//! The steps are a list of [`Step`]s over one [`Demo`] context, so more
+//! stories (the SMS version and Harim, issue 6) are added as more steps:
+//! see [`steps`].
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pooya_core::hooks::SystemClock;
+use pooya_core::{CardId, KdfParams, KeyFileKeystore, Phone, PinView, Vault, VaultConfig};
+use pooya_issuer::{BackgroundServer, InitOptions, InitOutput, ServerConfig};
+use pooya_protocol::ids;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::Global;
+use crate::output::{CliError, rials};
+use crate::transport::UreqTransport;
+
+/// The customer's mobile number in the demo.
+pub const PHONE: &str = "09121234567";
+/// The app password of the demo's phone vault.
+const PASSWORD: &str = "demo password 1379";
+/// A merchant id for transaction-bound PINs.
+pub const PAYEE: &str = "IR-SHOP-42";
+
+/// A step that did not behave.
+#[derive(Debug)]
+pub struct StepFailed(pub String);
+
+impl<E: std::fmt::Display> From<E> for StepFailed {
+    fn from(e: E) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Where the story is told: plain text as it happens, or collected for
+/// one JSON document at the end.
+pub struct Story<'a> {
+    out: Option<&'a mut dyn Write>,
+    lines: Vec<String>,
+}
+
+impl Story<'_> {
+    /// A line of narration.
+    pub fn say(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        if let Some(out) = self.out.as_mut() {
+            let _ = writeln!(out, "    {line}");
+            let _ = out.flush();
+        }
+        self.lines.push(line);
+    }
+
+    /// A check: narrated with ✓, or the step fails with `line`.
+    ///
+    /// # Errors
+    /// [`StepFailed`] when `ok` is false.
+    pub fn check(&mut self, ok: bool, line: impl Into<String>) -> Result<(), StepFailed> {
+        let line = line.into();
+        if ok {
+            self.say(format!("✓ {line}"));
+            Ok(())
+        } else {
+            self.say(format!("✗ {line}"));
+            Err(StepFailed(line))
+        }
+    }
+}
+
+/// One step of the demo.
+pub struct Step {
+    /// The step's title.
+    pub title: &'static str,
+    /// What it does; an error means it did not behave.
+    pub run: fn(&mut Demo, &mut Story<'_>) -> Result<(), StepFailed>,
+}
+
+/// What the steps share: the bank, its tokens, the phone, the card.
+pub struct Demo {
+    bank_dir: tempfile::TempDir,
+    phone_dir: tempfile::TempDir,
+    init: Option<InitOutput>,
+    server: Option<BackgroundServer>,
+    http: ureq::Agent,
+    /// The test card's number (a Bank Mellat BIN, random digits).
+    pub pan: String,
+    /// The phone, once its vault exists.
+    pub phone: Option<Phone>,
+    /// The activated card.
+    pub card: Option<CardId>,
+    /// The activation code read from the SMS.
+    code: Option<Zeroizing<String>>,
+    /// The second PIN kept to show the replay.
+    second: Option<PinView>,
+}
+
+/// A bank's verdict on a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `accepted`, `rejected` or `blocked`.
+    pub result: String,
+    /// The bank's reason code.
+    pub reason: String,
+    /// The matched PIN kind when accepted.
+    pub matched: Option<String>,
+}
+
+impl Verdict {
+    fn describe(&self) -> String {
+        match &self.matched {
+            Some(m) => format!("{} ({m})", self.result),
+            None => format!("{} ({})", self.result, self.reason),
+        }
+    }
+}
+
+fn random_pan() -> Result<String, StepFailed> {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| StepFailed("random generator failed".into()))?;
+    let n = u64::from_be_bytes(bytes) % 1_000_000_000;
+    let payload = format!("610433{n:09}");
+    Ok(format!("{payload}{}", ids::luhn_check_digit(&payload)))
+}
+
+/// Persian digits for what the customer types.
+fn persian(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from_u32(0x06F0 + d).unwrap_or(c),
+            None => c,
+        })
+        .collect()
+}
+
+impl Demo {
+    /// Temporary directories for the bank and the phone.
+    ///
+    /// # Errors
+    /// When a temporary directory cannot be made.
+    pub fn new() -> Result<Self, StepFailed> {
+        let http: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Ok(Self {
+            bank_dir: tempfile::Builder::new()
+                .prefix("pooya-demo-bank-")
+                .tempdir()?,
+            phone_dir: tempfile::Builder::new()
+                .prefix("pooya-demo-phone-")
+                .tempdir()?,
+            init: None,
+            server: None,
+            http,
+            pan: random_pan()?,
+            phone: None,
+            card: None,
+            code: None,
+            second: None,
+        })
+    }
+
+    /// The bank's base URL.
+    ///
+    /// # Errors
+    /// Before the bank started.
+    pub fn base_url(&self) -> Result<String, StepFailed> {
+        self.server
+            .as_ref()
+            .map(BackgroundServer::base_url)
+            .ok_or_else(|| StepFailed("the bank is not running".into()))
+    }
+
+    fn tokens(&self) -> Result<&InitOutput, StepFailed> {
+        self.init
+            .as_ref()
+            .ok_or_else(|| StepFailed("the bank is not initialised".into()))
+    }
+
+    fn phone(&mut self) -> Result<&mut Phone, StepFailed> {
+        self.phone
+            .as_mut()
+            .ok_or_else(|| StepFailed("the phone has no vault".into()))
+    }
+
+    fn card(&self) -> Result<CardId, StepFailed> {
+        self.card
+            .ok_or_else(|| StepFailed("no card was activated".into()))
+    }
+
+    /// POSTs JSON to the bank with a role token; returns status and body.
+    ///
+    /// # Errors
+    /// When no HTTP answer arrives or it is not JSON.
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Result<(u16, Value), StepFailed> {
+        let url = format!("{}{path}", self.base_url()?);
+        let mut resp = self
+            .http
+            .post(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .send_json(body)?;
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string()?;
+        let json = serde_json::from_str(&text)
+            .map_err(|_| StepFailed(format!("the bank answered HTTP {status} without JSON")))?;
+        Ok((status, json))
+    }
+
+    /// An ATM enrollment (`channel` is `app` or `sms`).
+    ///
+    /// # Errors
+    /// When the bank does not answer 201.
+    pub fn enroll(&self, channel: &str) -> Result<Value, StepFailed> {
+        let atm = self.tokens()?.tokens.atm.expose_secret().to_owned();
+        let (status, body) = self.post(
+            "/v1/enrollments",
+            &atm,
+            &json!({"pan": self.pan, "phone": PHONE, "channel": channel}),
+        )?;
+        if status != 201 {
+            return Err(StepFailed(format!(
+                "enrollment answered HTTP {status}: {body}"
+            )));
+        }
+        Ok(body)
+    }
+
+    /// The SMS messages the customer received, oldest first.
+    ///
+    /// # Errors
+    /// When the bank's outbox cannot be read.
+    pub fn sms(&self) -> Result<Vec<pooya_issuer::OutboxEntry>, StepFailed> {
+        Ok(pooya_issuer::read_outbox(
+            self.bank_dir.path(),
+            Some(PHONE),
+        )?)
+    }
+
+    /// The gateway asks the bank about a code.
+    ///
+    /// # Errors
+    /// When the bank does not answer 200.
+    pub fn verify(
+        &self,
+        code: &str,
+        kind: &str,
+        amount: u64,
+        payee: Option<&str>,
+    ) -> Result<Verdict, StepFailed> {
+        let gateway = self.tokens()?.tokens.gateway.expose_secret().to_owned();
+        let mut body = json!({"pan": self.pan, "code": code, "amount": amount, "kind": kind});
+        if let Some(p) = payee {
+            body["payee"] = json!(p);
+        }
+        let (status, v) = self.post("/v1/verify", &gateway, &body)?;
+        if status != 200 {
+            return Err(StepFailed(format!("verify answered HTTP {status}: {v}")));
+        }
+        Ok(Verdict {
+            result: v["result"].as_str().unwrap_or_default().to_owned(),
+            reason: v["reason"].as_str().unwrap_or_default().to_owned(),
+            matched: v["matched"].as_str().map(str::to_owned),
+        })
+    }
+
+    fn stop(&mut self) -> Result<(), StepFailed> {
+        if let Some(s) = self.server.take() {
+            s.shutdown()?;
+        }
+        Ok(())
+    }
+}
+
+/// The demo's steps, in order.
+pub fn steps() -> Vec<Step> {
+    // Issue 6 (the SMS version and Harim) appends its steps after the
+    // app's: e.g. `Step { title: "The SMS version", run: sms_version }`
+    // using `Demo::enroll("sms")`, `Demo::sms()` and `Demo::verify`.
+    vec![
+        Step {
+            title: "The bank starts",
+            run: bank_starts,
+        },
+        Step {
+            title: "At the ATM",
+            run: at_the_atm,
+        },
+        Step {
+            title: "The SMS",
+            run: the_sms,
+        },
+        Step {
+            title: "The phone activates the card",
+            run: activate,
+        },
+        Step {
+            title: "The customer sets a cap",
+            run: set_cap,
+        },
+        Step {
+            title: "First PIN at an ATM",
+            run: first_pin,
+        },
+        Step {
+            title: "Second PIN for an online payment",
+            run: second_pin,
+        },
+        Step {
+            title: "The same code again (replay)",
+            run: replay,
+        },
+        Step {
+            title: "Transaction-bound PIN",
+            run: transaction_pin,
+        },
+    ]
+}
+
+fn bank_starts(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let init = pooya_issuer::init(d.bank_dir.path(), &InitOptions::default())?;
+    let server = pooya_issuer::spawn_on_thread(ServerConfig::new(d.bank_dir.path()))?;
+    s.say(format!(
+        "The bank's server runs in this process at {} with temporary data in {}.",
+        server.base_url(),
+        d.bank_dir.path().display()
+    ));
+    s.say(format!(
+        "Its Ed25519 public key, which the app pins: {}",
+        init.issuer_public_key
+    ));
+    let same = server.issuer_public_key() == init.issuer_public_key;
+    d.init = Some(init);
+    d.server = Some(server);
+    s.check(same, "the server signs with the key printed at init")
+}
+
+fn at_the_atm(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let masked = ids::Pan::parse(&d.pan)?.masked();
+    s.say(format!(
+        "The customer inserts card {masked}, types the card's PIN and chooses \"activate via app\" for phone {PHONE}."
+    ));
+    let body = d.enroll("app")?;
+    s.check(
+        body["channel"] == "app" && body["masked_pan"] == masked.as_str(),
+        format!(
+            "the bank enrolled the card ({}) and sent an activation code by SMS",
+            body["card_id"].as_str().unwrap_or("?")
+        ),
+    )
+}
+
+fn the_sms(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let sms = d.sms()?;
+    let last = sms
+        .last()
+        .ok_or_else(|| StepFailed("no SMS arrived".into()))?;
+    s.say(format!("From {} to {}:", last.from, last.to));
+    for line in last.body.lines() {
+        s.say(format!("  │ {line}"));
+    }
+    let code = pooya_issuer::messages::find_activation_code(&last.body);
+    let found = code.is_some();
+    d.code = code.map(Zeroizing::new);
+    s.check(found, "the SMS carries an activation code")
+}
+
+fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let path: PathBuf = d.phone_dir.path().join("vault.db");
+    s.say("A new phone vault is created with an app password.");
+    s.say(format!(
+        "(Demo setting: Argon2id at the accepted floor, {} MiB and {} passes, to be quick; a real vault uses {} MiB and {} passes.)",
+        KdfParams::FLOOR.memory_kib() / 1024,
+        KdfParams::FLOOR.iterations(),
+        KdfParams::DEFAULT.memory_kib() / 1024,
+        KdfParams::DEFAULT.iterations()
+    ));
+    let vault = Vault::create(
+        &path,
+        PASSWORD,
+        Arc::new(KeyFileKeystore::beside(&path)),
+        None,
+        Arc::new(SystemClock),
+        VaultConfig::with_kdf(KdfParams::FLOOR),
+    )?;
+    let mut phone = Phone::new(vault, Arc::new(UreqTransport), "demo phone")?;
+    let number = phone.set_phone_number(PHONE)?;
+    let key = d.tokens()?.issuer_public_key.clone();
+    let url = d.base_url()?;
+    phone.add_issuer("pooya-bank", &url, &key)?;
+    s.say(format!(
+        "Phone number {number}; the bank pooya-bank at {url} with its key pinned."
+    ));
+    let code = d
+        .code
+        .clone()
+        .ok_or_else(|| StepFailed("no activation code".into()))?;
+    let typed = persian(&pooya_protocol::ids::format_activation_code(&code));
+    s.say(format!(
+        "The customer types the code on a Persian keyboard: {typed}"
+    ));
+    let typo = {
+        let mut t: Vec<char> = code.chars().collect();
+        let last = t.len() - 1;
+        t[last] = if t[last] == '0' { '1' } else { '0' };
+        t.into_iter().collect::<String>()
+    };
+    let refused = phone.add_card("pooya-bank", &typo, None);
+    s.check(
+        matches!(
+            refused,
+            Err(pooya_core::CoreError::InvalidActivationCode(_))
+        ),
+        "a mistyped code is caught on the phone by its check digit, before any network call",
+    )?;
+    let added = phone.add_card("pooya-bank", &typed, None)?;
+    let c = &added.card;
+    s.say(
+        "The phone sent an X25519 key; the bank answered with its own, the card's data and policies, signed.",
+    );
+    let enrolled = ids::Pan::parse(&d.pan)?;
+    s.check(
+        c.masked_pan == enrolled.masked() && c.last4 == enrolled.last4(),
+        format!(
+            "signature checked against the pinned key; seed derived on both sides, never sent; card stored sealed: {} ({}, {})",
+            c.masked_pan, c.bank_name_en, c.bank_name_fa
+        ),
+    )?;
+    s.say(format!(
+        "New cards start at the lowest cap tier: {} Rials. Bank clock offset: {:+} s.",
+        rials(c.cap),
+        added.time_offset_secs
+    ));
+    d.card = Some(c.id);
+    d.phone = Some(phone);
+    Ok(())
+}
+
+fn set_cap(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let card = d.card()?;
+    let phone = d.phone()?;
+    let view = phone.card(card)?;
+    s.say(format!(
+        "The bank's tiers: {} Rials.",
+        view.cap_ladder
+            .iter()
+            .map(|t| rials(*t))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    s.say("The customer asks for 30,000,000 Rials. Raising a cap needs the app password:");
+    let without = phone.set_cap(card, 30_000_000, None);
+    s.check(
+        matches!(without, Err(pooya_core::CoreError::PasswordRequired)),
+        "without the password the cap is not raised",
+    )?;
+    let change = phone.set_cap(card, 30_000_000, Some(PASSWORD))?;
+    s.check(
+        change.cap == 20_000_000 && change.rounded_down(),
+        format!(
+            "with it the cap is {} Rials: 30,000,000 is between tiers, so it was rounded down and the customer told",
+            rials(change.cap)
+        ),
+    )
+}
+
+fn first_pin(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let card = d.card()?;
+    let pin = d.phone()?.first_pin(card)?;
+    s.say(format!(
+        "The phone shows the first PIN {} (offline; {} s left in its step).",
+        pin.code, pin.seconds_left
+    ));
+    let v = d.verify(&pin.code, "first", 0, None)?;
+    s.check(
+        v.result == "accepted",
+        format!("the ATM asks the bank: {}", v.describe()),
+    )
+}
+
+fn second_pin(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let card = d.card()?;
+    let pin = d.phone()?.second_pin(card, None)?;
+    s.say(format!(
+        "The phone shows the second PIN {}, bound to the cap of {} Rials.",
+        pin.code,
+        rials(pin.cap.unwrap_or(0))
+    ));
+    let above = d.verify(&pin.code, "second", 25_000_000, None)?;
+    s.check(
+        above.result == "rejected",
+        format!(
+            "a payment of 25,000,000 Rials (above the cap): {}",
+            above.describe()
+        ),
+    )?;
+    let within = d.verify(&pin.code, "second", 15_000_000, None)?;
+    s.check(
+        within.result == "accepted",
+        format!(
+            "a payment of 15,000,000 Rials (within the cap): {}",
+            within.describe()
+        ),
+    )?;
+    d.second = Some(pin);
+    Ok(())
+}
+
+fn replay(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let code = d
+        .second
+        .as_ref()
+        .map(|p| p.code.clone())
+        .ok_or_else(|| StepFailed("no second PIN to replay".into()))?;
+    s.say("Someone who saw the code tries it again for another payment.");
+    let v = d.verify(&code, "second", 1_000_000, None)?;
+    s.check(
+        v.result == "rejected" && v.reason == "replayed",
+        format!("the bank: {}", v.describe()),
+    )
+}
+
+fn transaction_pin(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let card = d.card()?;
+    let amount = 1_250_000;
+    let pin = d.phone()?.transaction_pin(card, amount, PAYEE)?;
+    s.say(format!(
+        "The phone shows {} for exactly {} Rials to {PAYEE}.",
+        pin.code,
+        rials(amount)
+    ));
+    let wrong = d.verify(&pin.code, "second", amount, Some("IR-EVIL-99"))?;
+    s.check(
+        wrong.result == "rejected",
+        format!(
+            "a page that changed the payee to IR-EVIL-99: {}",
+            wrong.describe()
+        ),
+    )?;
+    let right = d.verify(&pin.code, "second", amount, Some(PAYEE))?;
+    s.check(
+        right.result == "accepted" && right.matched.as_deref() == Some("transaction"),
+        format!("the real payment to {PAYEE}: {}", right.describe()),
+    )
+}
+
+/// The outcome of one step.
+#[derive(Debug)]
+pub struct StepReport {
+    /// The step's title.
+    pub title: &'static str,
+    /// Whether it behaved.
+    pub ok: bool,
+    /// What was said.
+    pub lines: Vec<String>,
+}
+
+/// Runs `steps` in order, telling the story on `out` (or only collecting
+/// it when `out` is `None`). Stops at the first step that misbehaves.
+///
+/// # Errors
+/// When the temporary directories cannot be made.
+pub fn run(mut out: Option<&mut dyn Write>, steps: &[Step]) -> Result<Vec<StepReport>, StepFailed> {
+    let mut demo = Demo::new()?;
+    let mut reports = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(o) = out.as_mut() {
+            let _ = writeln!(o, "[{}] {}", i + 1, step.title);
+        }
+        let mut story = Story {
+            out: out.as_mut().map(|o| &mut **o as &mut dyn Write),
+            lines: Vec::new(),
+        };
+        let result = (step.run)(&mut demo, &mut story);
+        if let Err(e) = &result
+            && !story.lines.iter().any(|l| l.starts_with('✗'))
+        {
+            story.say(format!("✗ {}", e.0));
+        }
+        let ok = result.is_ok();
+        reports.push(StepReport {
+            title: step.title,
+            ok,
+            lines: story.lines,
+        });
+        if !ok {
+            break;
+        }
+    }
+    demo.stop()?;
+    Ok(reports)
+}
+
+/// `pooya demo`.
+pub fn run_cli(global: &Global) -> Result<(), CliError> {
+    let all = steps();
+    let mut stdout = std::io::stdout();
+    if !global.json {
+        println!(
+            "Pooya demo: a bank, an ATM, a customer's phone and a payment gateway, all on this computer."
+        );
+        println!();
+    }
+    let out: Option<&mut dyn Write> = if global.json { None } else { Some(&mut stdout) };
+    let reports = run(out, &all).map_err(|e| CliError::new("demo_failed", e.0))?;
+    let behaved = reports.iter().filter(|r| r.ok).count();
+    let ok = behaved == all.len();
+    if global.json {
+        crate::output::json(&json!({
+            "ok": ok,
+            "steps": reports.iter().map(|r| json!({"title": r.title, "ok": r.ok, "lines": r.lines})).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!();
+        if ok {
+            println!("All {} steps behaved as expected.", all.len());
+        } else {
+            println!(
+                "{behaved} of {} steps behaved; the demo stopped at the first that did not.",
+                all.len()
+            );
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            "demo_failed",
+            "a step of the demo did not behave as expected",
+        ))
+    }
+}

@@ -1,0 +1,48 @@
+//! `pooya demo` runs every step against its in-process bank and exits 0;
+//! `--json` gives the same story as one document.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+#[test]
+fn demo_behaves_and_says_so() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pooya"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "activation code",
+        "Argon2id at the accepted floor",
+        "before any network call",
+        "rounded down",
+        "above the cap): rejected (wrong_code)",
+        "within the cap): accepted (second)",
+        "rejected (replayed)",
+        "IR-EVIL-99: rejected",
+        "accepted (transaction)",
+        "steps behaved as expected",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(!text.contains('✗'), "{text}");
+}
+
+#[test]
+fn demo_json_lists_every_step() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pooya"))
+        .args(["demo", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    let steps = v["steps"].as_array().unwrap();
+    assert!(steps.len() >= 9);
+    assert!(steps.iter().all(|s| s["ok"] == true));
+}
