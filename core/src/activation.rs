@@ -1,8 +1,8 @@
 //! The activation client's pure half: building the request and checking
 //! the issuer's answer (docs/protocol.md, "Activation"; docs/phone.md).
 //!
-//! [`prepare`] makes a fresh X25519 key (RFC 7748) and the JSON body of
-//! `POST /v1/activations`; [`check_answer`] takes what the host's transport
+//! `prepare` makes a fresh X25519 key (RFC 7748) and the JSON body of
+//! `POST /v1/activations`; `check_answer` takes what the host's transport
 //! brought back and either returns the card with its seed or a typed error.
 //! No I/O and no clock here: [`crate::Phone::add_card`] does the exchange.
 //!
