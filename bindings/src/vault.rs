@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pooya_core::hooks::{
-    BiometricGate as CoreGate, Clock as CoreClock, DeviceKeystore as CoreKeystore,
+    BiometricGate as CoreGate, Clock as CoreClock, DeviceKeystore as CoreKeystore, SystemClock,
     Transport as CoreTransport,
 };
 use pooya_core::protocol::PinKind as CorePinKind;
@@ -448,7 +448,9 @@ impl PooyaApp {
 impl PooyaApp {
     /// A library instance for the vault file at `vault_path`, with the
     /// host's hooks: the device keystore (required), the biometric gate
-    /// (`null` on devices without biometrics), the network and the clock.
+    /// (`null` on devices without biometrics), the network, and the clock
+    /// (`null`: the system clock, read in Rust; a foreign clock costs a
+    /// callback on every call that reads the time, several per PIN).
     /// `device_label` names this device to the bank's operators at
     /// activation (1–64 characters without control characters, e.g.
     /// "Pixel 8"; the core checks it when it opens the vault, so a bad one
@@ -458,14 +460,14 @@ impl PooyaApp {
     ///
     /// # Errors
     /// `InvalidConfig` when `settings` are below the floors.
-    #[uniffi::constructor]
+    #[uniffi::constructor(default(biometric = None, clock = None, settings = None))]
     pub fn new(
         vault_path: String,
         device_label: String,
         keystore: Arc<dyn DeviceKeystore>,
-        biometric: Option<Arc<dyn BiometricGate>>,
         transport: Arc<dyn Transport>,
-        clock: Arc<dyn Clock>,
+        biometric: Option<Arc<dyn BiometricGate>>,
+        clock: Option<Arc<dyn Clock>>,
         settings: Option<VaultSettings>,
     ) -> Result<Arc<Self>, PooyaError> {
         let config = match settings {
@@ -479,7 +481,10 @@ impl PooyaApp {
             hooks: Hooks {
                 keystore: Arc::new(KeystoreAdapter(keystore)),
                 biometric,
-                clock: Arc::new(ClockAdapter(clock)),
+                clock: match clock {
+                    Some(c) => Arc::new(ClockAdapter(c)),
+                    None => Arc::new(SystemClock),
+                },
                 transport: Arc::new(TransportAdapter(transport)),
             },
             config,
@@ -783,13 +788,26 @@ impl PooyaApp {
     }
 
     /// The second dynamic PIN (online payments, card-to-card, bills) now,
-    /// bound to `cap` limited to the card's cap and rounded down to a tier
-    /// (`null`: the card's cap). Offline.
+    /// bound to the card's cap. Offline. The app's most frequent call: it
+    /// takes only the id so a Kotlin call makes no argument buffer
+    /// (docs/benchmarks.md).
+    ///
+    /// # Errors
+    /// `Locked`, `CardNotFound`.
+    pub fn second_pin(&self, card_id: i64) -> Result<PinInfo, PooyaError> {
+        Ok(self.with_phone(|p| p.second_pin(card_id, None))?.into())
+    }
+
+    /// The second dynamic PIN now, bound to `cap` limited to the card's
+    /// cap and rounded down to a tier (`cap_adjusted` then tells the
+    /// customer). Offline.
     ///
     /// # Errors
     /// `Locked`, `CardNotFound`, `CapBelowLowestTier`.
-    pub fn second_pin(&self, card_id: i64, cap: Option<u64>) -> Result<PinInfo, PooyaError> {
-        Ok(self.with_phone(|p| p.second_pin(card_id, cap))?.into())
+    pub fn second_pin_for_cap(&self, card_id: i64, cap: u64) -> Result<PinInfo, PooyaError> {
+        Ok(self
+            .with_phone(|p| p.second_pin(card_id, Some(cap)))?
+            .into())
     }
 
     /// The second dynamic PIN bound to exactly `amount` Rials and `payee`
@@ -882,9 +900,9 @@ mod tests {
             dir.join("vault.db").display().to_string(),
             "test phone".into(),
             Arc::new(XorKeystore),
-            gate.map(|g| g as Arc<dyn BiometricGate>),
             Arc::new(NoNetwork),
-            clock,
+            gate.map(|g| g as Arc<dyn BiometricGate>),
+            Some(clock),
             Some(fast()),
         )
         .unwrap()
@@ -912,9 +930,9 @@ mod tests {
             dir.join("v").display().to_string(),
             "test phone".into(),
             Arc::new(XorKeystore),
-            None,
             Arc::new(NoNetwork),
-            Arc::new(TestClock(AtomicU64::new(1))),
+            None,
+            None,
             Some(s),
         )
         .unwrap_err();

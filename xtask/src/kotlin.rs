@@ -60,6 +60,12 @@ const GENERATED_SWIFT: [&str; 3] = [
     "PooyaCoreFFI.h",
     "PooyaCoreFFI.modulemap",
 ];
+/// The shipping build: `cargo build --config bindings/mobile.toml --profile
+/// mobile` (fat LTO, one codegen unit, SQLite at `-Os` without the
+/// extensions the vault does not use). Benchmarks and sizes use it.
+const MOBILE_CONFIG: &str = "bindings/mobile.toml";
+/// The profile `bindings/mobile.toml` defines.
+const MOBILE_PROFILE: &str = "mobile";
 /// Library file name on Linux.
 const LIB_NAME: &str = "libpooya_ffi.so";
 /// The issuer binary the Kotlin tests start on 127.0.0.1 (system property
@@ -86,9 +92,10 @@ pub fn run(ctx: &Context) -> Result<(), String> {
     test_bindings(ctx).map_err(|e| format!("kotlin bindings: {e}"))
 }
 
-/// Measures Kotlin → Rust calls against the release library (medians over
-/// 10,000 calls after warm-up, printed by the Kotlin program) and reports
-/// the stripped x86_64 Linux `cdylib` size with what takes the space.
+/// Measures Kotlin → Rust calls against the shipping (`mobile` profile)
+/// library (medians over 10,000 calls after warm-up, printed by the Kotlin
+/// program) and reports the stripped x86_64 Linux `cdylib` size with what
+/// takes the space.
 ///
 /// # Errors
 /// When a build, the generation, compilation or the benchmark fails.
@@ -151,13 +158,25 @@ fn bench_bindings(ctx: &Context) -> io::Result<()> {
     let gen_kotlin = generate(root, &built, "kotlin", &out.join("kotlin"))?;
     check_kotlin_generated(&gen_kotlin)?;
 
-    cargo(root, &["build", "-p", "pooya-ffi", "--release"])?;
-    let release_dir = target.join("release");
+    cargo(
+        root,
+        &[
+            "build",
+            "-p",
+            "pooya-ffi",
+            "--config",
+            MOBILE_CONFIG,
+            "--profile",
+            MOBILE_PROFILE,
+        ],
+    )?;
+    let release_dir = target.join(MOBILE_PROFILE);
     let release_lib = release_dir.join(LIB_NAME);
 
     let mut sources = kotlin_files(&gen_kotlin)?;
     sources.extend(kotlin_files(&root.join(KOTLIN_BENCH))?);
     sources.extend(SHARED_TEST_HELPERS.iter().map(|h| root.join(h)));
+    sources.extend(JVM_SHELLS.iter().map(|h| root.join(h)));
     let classes = out.join("bench-classes");
     tools.compile(&sources, &classes)?;
     let status = Command::new("java")
@@ -171,7 +190,8 @@ fn bench_bindings(ctx: &Context) -> io::Result<()> {
         return Err(fail("the Kotlin benchmark failed"));
     }
 
-    library_size(&release_lib, &out)
+    library_size(&release_lib, &out)?;
+    sqlite_size(&release_dir)
 }
 
 /// A built library, the generator built beside it, and the issuer binary
@@ -666,11 +686,56 @@ fn library_size(release_lib: &Path, out: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Prints the size of the bundled SQLite object the library links (the
+/// newest `libsqlite3.a` libsqlite3-sys built for the profile): SQLite is
+/// one C object, linked whole, so its sections are what it adds.
+fn sqlite_size(profile_dir: &Path) -> io::Result<()> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in fs::read_dir(profile_dir.join("build"))? {
+        let dir = entry?.path();
+        let is_sqlite = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("libsqlite3-sys-"));
+        let archive = dir.join("out").join("libsqlite3.a");
+        if !is_sqlite || !archive.is_file() {
+            continue;
+        }
+        let modified = fs::metadata(&archive)?.modified()?;
+        if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+            newest = Some((modified, archive));
+        }
+    }
+    let Some((_, archive)) = newest else {
+        println!(
+            "
+SQLite: no libsqlite3.a under {}",
+            profile_dir.display()
+        );
+        return Ok(());
+    };
+    let out = Command::new("size").arg("-t").arg(&archive).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if let Some(total) = text.lines().find(|l| l.contains("(TOTALS)")) {
+        let cols: Vec<&str> = total.split_whitespace().collect();
+        if let [t, d, b, ..] = cols.as_slice() {
+            println!(
+                "
+bundled SQLite (libsqlite3.a, linked whole): text {t}, data {d}, bss {b} bytes"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The crate a demangled symbol belongs to: the first path segment, with
 /// `<impl ...>` and `<T as Trait>` forms reduced to the implementing type.
 fn crate_of(symbol: &str) -> String {
     if symbol.starts_with("ring_core_") || symbol.contains("_ring_core_") {
         return "ring (C and assembly)".to_owned();
+    }
+    if symbol.starts_with("sqlite3") {
+        return "SQLite (C, named sqlite3*)".to_owned();
     }
     let s = symbol.trim_start_matches(['<', '&', '*', ' ']);
     let s = s.strip_prefix("impl ").unwrap_or(s);

@@ -72,7 +72,7 @@ class IssuerTest {
     fun tearDown() = deleteTree(dir)
 
     private fun app(t: Transport = transport): PooyaApp =
-        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, gate, t, clock, fastSettings())
+        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, t, gate, clock, fastSettings())
 
     /** A vault with the phone number and the issuer profile, unlocked. */
     private fun onboard(app: PooyaApp, phone: String) {
@@ -125,7 +125,7 @@ class IssuerTest {
 
             // Second PIN: accepted by the issuer within the cap, once.
             val now = System.currentTimeMillis() / 1000
-            val second = app.secondPin(card.id, null)
+            val second = app.secondPin(card.id)
             assertEquals(PinKind.SECOND, second.kind)
             assertEquals(8, second.code.length)
             assertEquals(20_000_000uL, second.cap)
@@ -136,7 +136,7 @@ class IssuerTest {
             assertEquals("rejected" to "replayed", issuer.verify(pan, second.code, 15_000_000, "second"))
 
             // Asking for more than the card's cap gives a PIN for the card's cap, flagged.
-            val capped = app.secondPin(card.id, 50_000_000uL)
+            val capped = app.secondPinForCap(card.id, 50_000_000uL)
             assertEquals(20_000_000uL, capped.cap)
             assertTrue(capped.capAdjusted)
             assertEquals("rejected" to "wrong_code", issuer.verify(pan, capped.code, 30_000_000, "second"))
@@ -180,10 +180,10 @@ class IssuerTest {
             expectThrows<PooyaException.BiometricInvalidated> { app.unlockWithBiometrics() }
             assertFalse(app.status().biometricEnabled)
             assertEquals(1, gate.removes.get())
-            expectThrows<PooyaException.Locked> { app.secondPin(cardId, null) }
+            expectThrows<PooyaException.Locked> { app.secondPin(cardId) }
 
             app.unlockWithPassword(PASSWORD)
-            val pin = app.secondPin(cardId, null)
+            val pin = app.secondPin(cardId)
             assertEquals("accepted" to "ok", issuer.verify(pan, pin.code, 5_000_000, "second"))
         }
     }

@@ -25,7 +25,7 @@ class VaultTest {
     private val password = "pooya-Test-42"
 
     private fun app(): PooyaApp = PooyaApp(
-        dir.resolve("vault.db").toString(), "JVM test", keystore, gate, OfflineTransport(), clock, fastSettings(),
+        dir.resolve("vault.db").toString(), "JVM test", keystore, OfflineTransport(), gate, clock, fastSettings(),
     )
 
     @Before
@@ -177,17 +177,17 @@ class VaultTest {
             override fun open(sealed: ByteArray): ByteArray = throw IllegalStateException("boom")
             override fun remove() = Unit
         }
-        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, crashing, OfflineTransport(), clock, fastSettings()).use { app ->
+        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, OfflineTransport(), crashing, clock, fastSettings()).use { app ->
             val e = expectThrows<PooyaException.BiometricFailed> { app.unlockWithBiometrics() }
             assertTrue(e.details, e.details.contains("unexpected host exception"))
             assertTrue(app.status().biometricEnabled)
         }
         // Without a gate (no biometric hardware).
-        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, null, OfflineTransport(), clock, fastSettings()).use { app ->
+        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, OfflineTransport(), null, clock, fastSettings()).use { app ->
             expectThrows<PooyaException.BiometricUnavailable> { app.unlockWithBiometrics() }
         }
         // Another device's keystore cannot open this vault's device binding.
-        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", DeviceKeystoreTest.GcmKeystore(), null, OfflineTransport(), clock, fastSettings()).use { app ->
+        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", DeviceKeystoreTest.GcmKeystore(), OfflineTransport(), null, clock, fastSettings()).use { app ->
             val e = expectThrows<PooyaException.Keystore> { app.unlockWithPassword(password) }
             assertEquals("keystore", e.code())
             assertTrue(e.details.contains("AEADBadTagException"))
@@ -195,14 +195,29 @@ class VaultTest {
     }
 
     @Test
+    fun theDefaultsAreTheSystemClockAndTheDefaultKdf() {
+        // biometric, clock and settings left out: no gate, the clock read in Rust, Argon2id 64 MiB x 12.
+        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, OfflineTransport()).use { app ->
+            val t0 = System.nanoTime()
+            app.createVault(password)
+            val kdfMs = (System.nanoTime() - t0) / 1_000_000
+            assertTrue(app.isUnlocked())
+            expectThrows<PooyaException.BiometricUnavailable> { app.enableBiometrics(password) }
+            // The built-in clock is the wall clock: a PIN-free way to see it is the idle lock not firing.
+            assertFalse(app.lockIfIdle())
+            println("createVault with the default KDF: $kdfMs ms")
+        }
+    }
+
+    @Test
     fun settingsBelowTheFloorsAreRefused() {
         val e = expectThrows<PooyaException.InvalidConfig> {
-            PooyaApp(dir.resolve("v.db").toString(), "JVM test", keystore, null, OfflineTransport(), clock,
+            PooyaApp(dir.resolve("v.db").toString(), "JVM test", keystore, OfflineTransport(), null, clock,
                 fastSettings().copy(kdfMemoryKib = 4096u))
         }
         assertEquals("invalid_config", e.code())
         expectThrows<PooyaException.InvalidConfig> {
-            PooyaApp(dir.resolve("v.db").toString(), "JVM test", keystore, null, OfflineTransport(), clock,
+            PooyaApp(dir.resolve("v.db").toString(), "JVM test", keystore, OfflineTransport(), null, clock,
                 fastSettings().copy(idleTimeoutSecs = 3600uL))
         }
         assertEquals(65536u, defaultVaultSettings().kdfMemoryKib)
