@@ -4,8 +4,8 @@
 # Sources/PooyaCore/PooyaCore.swift, so that `swift build` / `swift test` and Xcode can use the
 # package in this directory. macOS only (needs Xcode's xcodebuild and lipo).
 #
-#   ios/build-xcframework.sh             # release
-#   PROFILE=debug ios/build-xcframework.sh
+#   ios/build-xcframework.sh             # shipping build (profile `mobile`, bindings/mobile.toml)
+#   PROFILE=dev ios/build-xcframework.sh
 #
 # Needs: rustup targets aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios
 #        aarch64-apple-darwin x86_64-apple-darwin.
@@ -15,20 +15,21 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-profile="${PROFILE:-release}"
+profile="${PROFILE:-mobile}"
 export IPHONEOS_DEPLOYMENT_TARGET="${IPHONEOS_DEPLOYMENT_TARGET:-15.0}"
 export MACOSX_DEPLOYMENT_TARGET="${MACOSX_DEPLOYMENT_TARGET:-12.0}"
 
 cd "$root"
-profile_args=()
-[ "$profile" = release ] && profile_args+=(--release)
+profile_args=(--profile "$profile")
+[ "$profile" = mobile ] && profile_args=(--config bindings/mobile.toml --profile mobile)
+profile_dir="$profile"; [ "$profile" = dev ] && profile_dir=debug
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios aarch64-apple-darwin x86_64-apple-darwin)
 for t in "${targets[@]}"; do
     echo "==> cargo build $t ($profile)"
     cargo build -p pooya-ffi --lib --target "$t" "${profile_args[@]}"
 done
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-lib() { echo "$target_dir/$1/$profile/libpooya_ffi.a"; }
+lib() { echo "$target_dir/$1/$profile_dir/libpooya_ffi.a"; }
 
 echo "==> uniffi-bindgen generate (Swift)"
 cargo build -p pooya-ffi --features cli

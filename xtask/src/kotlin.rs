@@ -516,8 +516,13 @@ fn check_swift_generated(dir: &Path) -> io::Result<()> {
         "public func checkDeviceKeystore(",
         "public func noop(",
         "open class PooyaApp",
+        "public convenience init(vaultPath: String, deviceLabel: String, keystore: DeviceKeystore, transport: Transport, biometric: BiometricGate? = nil, clock: Clock? = nil",
+        "func secondPin(cardId: Int64)",
+        "func addCard(issuer: String, code: String, label: String?)",
         "public struct CardInfo",
+        "public struct PinInfo",
         "public struct VaultState",
+        "func defaultVaultSettings()",
     ] {
         if !swift.contains(needle) {
             return Err(fail(format!("generated Swift lacks `{needle}`")));
