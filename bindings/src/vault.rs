@@ -79,7 +79,8 @@ impl TryFrom<VaultSettings> for VaultConfig {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct VaultState {
     /// Whether a vault exists (false: show onboarding, call
-    /// `createVault`). When false, every other field is zero/false.
+    /// `createVault`). When false, `locked` is true and every other field
+    /// is zero/false.
     pub has_vault: bool,
     /// Whether the vault is locked now (idle time counted).
     pub locked: bool,
