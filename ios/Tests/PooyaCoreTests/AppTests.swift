@@ -87,10 +87,10 @@ final class AppTests: XCTestCase {
         return s
     }
 
-    private func app(gate: BiometricGate? = nil) throws -> PooyaApp {
+    private func app() throws -> PooyaApp {
         try PooyaApp(
             vaultPath: dir.appendingPathComponent("vault.db").path, deviceLabel: "XCTest",
-            keystore: keystore, transport: OfflineTransport(), biometric: gate ?? self.gate,
+            keystore: keystore, transport: OfflineTransport(), biometric: gate,
             clock: clock, settings: fastSettings())
     }
 
