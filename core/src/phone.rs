@@ -124,6 +124,9 @@ pub struct Phone {
     transport: Arc<dyn Transport>,
     device_label: String,
     timeout_ms: u64,
+    /// Issuer time offsets read this session, so a PIN does not unseal the
+    /// issuer profile every time. Cleared whenever a profile may change.
+    offsets: std::collections::HashMap<String, i64>,
 }
 
 impl core::fmt::Debug for Phone {
@@ -167,6 +170,7 @@ impl Phone {
             transport,
             device_label: label.to_owned(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            offsets: std::collections::HashMap::new(),
         })
     }
 
@@ -177,6 +181,7 @@ impl Phone {
 
     /// The vault, mutably.
     pub fn vault_mut(&mut self) -> &mut Vault {
+        self.offsets.clear();
         &mut self.vault
     }
 
@@ -223,6 +228,7 @@ impl Phone {
         base_url: &str,
         public_key_hex: &str,
     ) -> Result<IssuerView, CoreError> {
+        self.offsets.clear();
         let key = hex::decode(public_key_hex.trim())
             .ok()
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
@@ -282,6 +288,7 @@ impl Phone {
         code: &str,
         label: Option<&str>,
     ) -> Result<AddedCard, CoreError> {
+        self.offsets.clear();
         let code = zeroize::Zeroizing::new(normalize_activation_code(code).map_err(|e| {
             CoreError::InvalidActivationCode(match e {
                 pooya_protocol::ProtocolError::InvalidField { reason, .. } => reason,
@@ -461,7 +468,15 @@ impl Phone {
     /// # Errors
     /// [`CoreError::Locked`], [`CoreError::IssuerNotFound`].
     pub fn issuer_time(&mut self, issuer: &str) -> Result<u64, CoreError> {
-        let offset = self.vault.issuer(issuer)?.time_offset_secs;
+        let offset = match self.offsets.get(issuer) {
+            // Cached values are only used while the vault is unlocked.
+            Some(&o) if self.vault.is_unlocked() => o,
+            _ => {
+                let o = self.vault.issuer(issuer)?.time_offset_secs;
+                self.offsets.insert(issuer.to_owned(), o);
+                o
+            }
+        };
         Ok(corrected(self.vault.now_unix(), offset))
     }
 
