@@ -4,7 +4,7 @@
 //!
 //! - `bench_prep enroll URL ATM_TOKEN OPS_TOKEN ISSUER_KEY N CARDS_FILE`
 //! - `bench_prep bodies CARDS_FILE accept|reject OUT_FILE`
-//! - `bench_prep summary LABEL OHA_JSON METRICS_BEFORE METRICS_AFTER`
+//! - `bench_prep summary LABEL OHA_JSON METRICS_BEFORE METRICS_AFTER LOADAVG`
 //! - `bench_prep get JSON_FILE POINTER`, `bench_prep wait-step STEP`
 //!
 //! The cards file holds the phones' card seeds: benchmark data in a
@@ -233,8 +233,8 @@ fn counters(text: &str) -> HashMap<String, f64> {
 }
 
 fn summary(args: &[String]) {
-    let [label, oha, before, after] = args else {
-        panic!("summary LABEL OHA_JSON METRICS_BEFORE METRICS_AFTER");
+    let [label, oha, before, after, load] = args else {
+        panic!("summary LABEL OHA_JSON METRICS_BEFORE METRICS_AFTER LOADAVG");
     };
     let v: Value = serde_json::from_slice(&std::fs::read(oha).unwrap()).unwrap();
     let s = &v["summary"];
@@ -252,7 +252,7 @@ fn summary(args: &[String]) {
     }
     let statuses = v["statusCodeDistribution"].to_string();
     println!(
-        "| {label} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} |",
+        "| {label} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {load} |",
         s["requestsPerSec"].as_f64().unwrap_or(f64::NAN),
         ms(&lat["p50"]),
         ms(&lat["p99"]),

@@ -76,14 +76,14 @@ run() {
   metrics "$WORK/before.txt"
   "$OHA" --no-tui --worker-threads "$OHA_THREADS" --output-format json -n "$REQUESTS" "$@" > "$WORK/oha.json"
   metrics "$WORK/after.txt"
-  "$PREP" summary "$label" "$WORK/oha.json" "$WORK/before.txt" "$WORK/after.txt"
+  "$PREP" summary "$label" "$WORK/oha.json" "$WORK/before.txt" "$WORK/after.txt" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 echo
 echo "$(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $CARDS cards, $REQUESTS requests per run, oha worker threads $OHA_THREADS"
 echo
-echo "| run | requests/s | p50 ms | p99 ms | p99.9 ms | success % | HTTP statuses | verdicts |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| run | requests/s | p50 ms | p99 ms | p99.9 ms | success % | HTTP statuses | verdicts | load |"
+echo "|---|---|---|---|---|---|---|---|---|"
 NEXT_STEP=0
 # Fresh valid codes: the codes of the previous accepted run are spent, so
 # wait until its steps have left the window.

@@ -170,7 +170,10 @@ impl Issuer {
             Arc::clone(&stats),
             housekeeping(Arc::clone(&clock)),
             Duration::from_secs(60),
-            Some(Duration::from_millis(100)),
+            match settings.checkpoint_interval_ms {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
         )?;
         let sms: Arc<dyn SmsSender> = match sms {
             Some(s) => s,

@@ -51,6 +51,9 @@ pub struct Settings {
     pub read_connections: usize,
     /// Most write jobs committed in one transaction (group commit).
     pub writer_batch_max: usize,
+    /// Milliseconds between passive WAL checkpoints run beside the writer;
+    /// 0 leaves checkpoints to SQLite, inside the writer's commits.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             body_limit_bytes: 16 * 1024,
             read_connections: 4,
             writer_batch_max: 512,
+            checkpoint_interval_ms: 25,
         }
     }
 }
@@ -118,6 +122,9 @@ impl Settings {
         if !(1..=10_000).contains(&self.writer_batch_max) {
             return bad("writer_batch_max must be 1 to 10000");
         }
+        if self.checkpoint_interval_ms > 10_000 {
+            return bad("checkpoint_interval_ms must be 0 to 10000");
+        }
         Ok(())
     }
 
@@ -138,6 +145,31 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        std::fs::write(&path, r#"{"max_failures": 3, "checkpoint_interval_ms": 0}"#).unwrap();
+        let s = Settings::from_file(&path).unwrap();
+        assert_eq!((s.max_failures, s.checkpoint_interval_ms), (3, 0));
+        std::fs::write(&path, r#"{"max_failures": 0}"#).unwrap();
+        assert_eq!(
+            Settings::from_file(&path).unwrap_err().code(),
+            "invalid_settings"
+        );
+        std::fs::write(&path, "{").unwrap();
+        assert_eq!(
+            Settings::from_file(&path).unwrap_err().code(),
+            "invalid_settings"
+        );
+        assert_eq!(
+            Settings::from_file(&dir.path().join("missing.json"))
+                .unwrap_err()
+                .code(),
+            "io"
+        );
+    }
 
     #[test]
     fn defaults_valid_and_partial_json() {
