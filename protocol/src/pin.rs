@@ -305,24 +305,14 @@ pub fn second_pin(
         });
     }
     let suite = policies.second_suite()?;
-    let (step, valid_from, valid_until) = window_of(policies.second.step, time)?;
-    let question = cap.to_string();
-    let code = crate::ocra::ocra(
+    time_bound_ocra(
         &suite,
-        keys.second.expose_secret(),
-        &OcraInput {
-            question: &question,
-            timestep: Some(step),
-            ..OcraInput::default()
-        },
-    )?;
-    Ok(Pin {
-        code,
-        step,
-        valid_from,
-        valid_until,
-        cap: Some(cap),
-    })
+        &keys.second,
+        &cap.to_string(),
+        policies.second.step,
+        time,
+        Some(cap),
+    )
 }
 
 /// The second PIN bound to exactly `amount` and `payee` at `time`
@@ -338,23 +328,40 @@ pub fn transaction_pin(
     time: u64,
 ) -> Result<Pin, ProtocolError> {
     let suite = policies.transaction_suite()?;
-    let (step, valid_from, valid_until) = window_of(policies.second.step, time)?;
     let question = transaction_question(amount, payee)?;
-    let code = crate::ocra::ocra(
+    time_bound_ocra(
         &suite,
-        keys.tx.expose_secret(),
-        &OcraInput {
-            question: &question,
-            timestep: Some(step),
-            ..OcraInput::default()
-        },
-    )?;
+        &keys.tx,
+        &question,
+        policies.second.step,
+        time,
+        None,
+    )
+}
+
+/// An OCRA code (RFC 6287 §5.2) for a time-based suite at `time`, with the
+/// validity window of its step.
+fn time_bound_ocra(
+    suite: &OcraSuite,
+    key: &PinKey,
+    question: &str,
+    step_len: u64,
+    time: u64,
+    cap: Option<u64>,
+) -> Result<Pin, ProtocolError> {
+    let (step, valid_from, valid_until) = window_of(step_len, time)?;
+    let input = OcraInput {
+        question,
+        timestep: Some(step),
+        ..OcraInput::default()
+    };
+    let code = crate::ocra::ocra(suite, key.expose_secret(), &input)?;
     Ok(Pin {
         code,
         step,
         valid_from,
         valid_until,
-        cap: None,
+        cap,
     })
 }
 
@@ -488,37 +495,20 @@ pub fn verify(
                 return Err(crate::AmountError::Zero.into());
             }
             let suite = policies.second_suite()?;
-            let digits = suite.digits();
             let key = hmac_key(&suite, &keys.second);
             for &tier in policies.cap_ladder.tiers_covering(amount) {
-                let question = tier.to_string();
-                let mut msg = suite.message(&OcraInput {
-                    question: &question,
-                    timestep: Some(lo),
-                    ..OcraInput::default()
-                })?;
-                for step in lo..=hi {
-                    set_timestep(&mut msg, step);
-                    let c = truncate_number(hmac::sign(&key, &msg).as_ref(), digits);
+                ocra_steps(&suite, &key, &tier.to_string(), lo, hi, |c, step| {
                     check(c, step, Some(tier));
-                }
+                })?;
             }
         }
         Claim::Transaction { amount, payee } => {
             let suite = policies.transaction_suite()?;
             let question = transaction_question(amount, payee)?;
-            let digits = suite.digits();
             let key = hmac_key(&suite, &keys.tx);
-            let mut msg = suite.message(&OcraInput {
-                question: &question,
-                timestep: Some(lo),
-                ..OcraInput::default()
+            ocra_steps(&suite, &key, &question, lo, hi, |c, step| {
+                check(c, step, None)
             })?;
-            for step in lo..=hi {
-                set_timestep(&mut msg, step);
-                let c = truncate_number(hmac::sign(&key, &msg).as_ref(), digits);
-                check(c, step, None);
-            }
         }
     }
 
@@ -532,6 +522,32 @@ pub fn verify(
         }),
         _ => Outcome::Rejected { candidates },
     })
+}
+
+/// Calls `each(value, step)` with the truncated OCRA value (RFC 6287 §5.2)
+/// of `question` at every step of `lo..=hi`. The message is built once and
+/// only its trailing `T` is rewritten per step.
+fn ocra_steps(
+    suite: &OcraSuite,
+    key: &hmac::Key,
+    question: &str,
+    lo: u64,
+    hi: u64,
+    mut each: impl FnMut(u64, u64),
+) -> Result<(), ProtocolError> {
+    let mut msg = suite.message(&OcraInput {
+        question,
+        timestep: Some(lo),
+        ..OcraInput::default()
+    })?;
+    for step in lo..=hi {
+        set_timestep(&mut msg, step);
+        each(
+            truncate_number(hmac::sign(key, &msg).as_ref(), suite.digits()),
+            step,
+        );
+    }
+    Ok(())
 }
 
 fn hmac_key(suite: &OcraSuite, key: &PinKey) -> hmac::Key {
