@@ -35,8 +35,9 @@ fi
 OHA="$TOOLS/bin/oha"
 
 cargo build --release -p pooya-issuer --bin pooya-issuer --example bench_prep >&2
-BIN="$PWD/target/release/pooya-issuer"
-PREP="$PWD/target/release/examples/bench_prep"
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+BIN="$TARGET/release/pooya-issuer"
+PREP="$TARGET/release/examples/bench_prep"
 
 WORK=$(mktemp -d)
 SERVER_PID=""
