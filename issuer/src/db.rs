@@ -16,8 +16,14 @@ pub const DB_FILE: &str = "issuer.db";
 pub const KEY_FILE: &str = "master.key";
 
 /// The migrations, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/001_initial.sql")),
+    (
+        2,
+        "one_time_codes",
+        include_str!("../migrations/002_one_time_codes.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
@@ -179,6 +185,70 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 0, "no half-applied migration");
+    }
+
+    #[test]
+    fn upgrades_a_database_made_with_migration_001_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            // A database as the first release left it, with a card.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].2).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO cards (id, pan_hash, pan_sealed, last4, phone, sms_enabled, created_at, updated_at) \
+                 VALUES ('crd_1', x'01', x'02', '0001', '+989121234567', 1, 5, 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+        // The card survived, and the new tables take rows for it.
+        let (id, sms): (String, i64) = conn
+            .query_row("SELECT id, sms_enabled FROM cards", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((id.as_str(), sms), ("crd_1", 1));
+        conn.execute(
+            "INSERT INTO one_time_codes (card_id, channel, code_hash, state, created_at, expires_at) \
+             VALUES ('crd_1', 'sms', x'03', 'pending', 5, 125)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO otp_sends (channel, subject, at) VALUES ('harim', x'01', 5)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO sms_replies (phone, at) VALUES ('+989121234567', 5)",
+            [],
+        )
+        .unwrap();
+        // The schema refuses what it must: unknown channels, codes of
+        // unknown cards.
+        assert!(
+            conn.execute(
+                "INSERT INTO one_time_codes (card_id, channel, code_hash, state, created_at, expires_at) \
+                 VALUES ('crd_1', 'email', x'03', 'pending', 5, 125)",
+                [],
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO one_time_codes (card_id, channel, code_hash, state, created_at, expires_at) \
+                 VALUES ('crd_2', 'sms', x'03', 'pending', 5, 125)",
+                [],
+            )
+            .is_err()
+        );
     }
 
     #[test]

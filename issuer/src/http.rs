@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Role;
 use crate::error::ApiError;
+use crate::otp::{InboundSms, OtpOutcome, OtpRequest};
 use crate::service::{EnrollmentRequest, Issuer};
 
 type Shared = State<Arc<Issuer>>;
@@ -31,6 +32,8 @@ pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
         .route("/v1/enrollments", post(enroll))
         .route("/v1/activations", post(activate))
         .route("/v1/verify", post(verify))
+        .route("/v1/sms/inbound", post(sms_inbound))
+        .route("/v1/otp-requests", post(otp_request))
         .route("/v1/sms/outbox", get(outbox))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -82,7 +85,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// Parses a JSON body strictly: `application/json`, within the size
 /// limit, no unknown fields. Error messages never echo values.
-fn json_body<T: DeserializeOwned>(
+pub(crate) fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
@@ -178,6 +181,49 @@ async fn verify(
     let req: VerifyRequest = json_body(&headers, body)?;
     let resp = issuer.verify(req).await?;
     Ok(Json(resp).into_response())
+}
+
+async fn sms_inbound(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Sms)?;
+    let req: InboundSms = json_body(&headers, body)?;
+    let resp = issuer.sms_inbound(req).await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn otp_request(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Gateway)?;
+    let req: OtpRequest = json_body(&headers, body)?;
+    Ok(match issuer.otp_request(req).await? {
+        OtpOutcome::Requested(answer) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
+        OtpOutcome::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
+    })
+}
+
+/// 429 with `Retry-After` (RFC 9110 §10.2.3) and a polite message.
+fn rate_limited(secs: u64) -> Response {
+    let body = serde_json::json!({
+        "error": "rate_limited",
+        "message": format!(
+            "a dynamic PIN was requested for this card a moment ago; please try again in {secs} seconds"
+        ),
+        "retry_after_secs": secs,
+    });
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 #[derive(Deserialize)]

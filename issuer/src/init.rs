@@ -47,6 +47,12 @@ impl fmt::Debug for InitOptions {
 pub struct ApiToken(Zeroizing<String>);
 
 impl ApiToken {
+    /// A token given by its text (for example read from the environment,
+    /// as `serve --demo-gateway` does).
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(Zeroizing::new(text.into()))
+    }
+
     /// The token text, for an `Authorization: Bearer` header.
     pub fn expose_secret(&self) -> &str {
         &self.0

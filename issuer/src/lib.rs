@@ -21,12 +21,14 @@
 mod auth;
 mod clock;
 pub mod db;
+mod demo;
 mod error;
 mod http;
 mod init;
 pub mod keys;
 pub mod messages;
 mod metrics;
+pub mod otp;
 mod server;
 mod service;
 mod settings;
@@ -35,9 +37,11 @@ mod writer;
 
 pub use auth::Role;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use demo::DemoGateway;
 pub use error::{ApiError, IssuerError};
 pub use init::{ApiToken, InitOptions, InitOutput, RoleTokens, init};
 pub use keys::{FileKeyProvider, HashDomain, KeyProvider};
+pub use otp::{InboundAnswer, InboundSms, InboundStatus, OtpRequest, OtpRequestAnswer};
 pub use server::{BackgroundServer, ServerConfig, ServerHandle, serve, spawn_on_thread};
 pub use service::{Channel, EnrollmentRequest, EnrollmentResponse};
 pub use settings::{Language, Settings};

@@ -41,8 +41,16 @@ enum Command {
         /// A JSON settings file (docs/issuer.md, "Settings").
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also serve the demo payment page at /demo/pay (loopback only),
+        /// calling the API with the gateway token from the environment
+        /// variable POOYA_GATEWAY_TOKEN.
+        #[arg(long)]
+        demo_gateway: bool,
     },
 }
+
+/// Where `serve --demo-gateway` reads the gateway token.
+const GATEWAY_TOKEN_VAR: &str = "POOYA_GATEWAY_TOKEN";
 
 fn run(cli: Cli) -> Result<(), IssuerError> {
     match cli.command {
@@ -70,6 +78,7 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             data,
             listen,
             config,
+            demo_gateway,
         } => {
             let settings = match config {
                 Some(path) => Settings::from_file(&path)?,
@@ -78,6 +87,16 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             let mut cfg = ServerConfig::new(data);
             cfg.listen = listen;
             cfg.settings = settings;
+            if demo_gateway {
+                let token = std::env::var(GATEWAY_TOKEN_VAR).map_err(|_| {
+                    IssuerError::InvalidSettings(format!(
+                        "--demo-gateway needs a gateway token in {GATEWAY_TOKEN_VAR}"
+                    ))
+                })?;
+                cfg.demo_gateway = Some(pooya_issuer::DemoGateway {
+                    gateway_token: pooya_issuer::ApiToken::new(token.trim()),
+                });
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -85,6 +104,9 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             rt.block_on(async move {
                 let handle = pooya_issuer::serve(cfg).await?;
                 println!("listening on {}", handle.local_addr());
+                if demo_gateway {
+                    println!("demo payment page: http://{}/demo/pay", handle.local_addr());
+                }
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
                 shutdown_signal().await;

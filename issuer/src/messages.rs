@@ -40,6 +40,46 @@ pub enum Message<'a> {
         /// Minutes the block lasts.
         minutes: u64,
     },
+    /// A one-time second PIN, the SMS version's answer to the last four
+    /// digits of a card.
+    SmsPin {
+        /// The code (ASCII digits).
+        code: &'a str,
+        /// Last four digits of the card.
+        last4: &'a str,
+        /// Minutes it stays valid (rounded up).
+        minutes: u64,
+        /// When it expires, Unix seconds (shown as Tehran time).
+        expires_at: u64,
+    },
+    /// A one-time PIN for one payment, asked for on a payment page
+    /// (Harim).
+    HarimPin {
+        /// The code (ASCII digits).
+        code: &'a str,
+        /// Last four digits of the card.
+        last4: &'a str,
+        /// The amount in Rials.
+        amount: u64,
+        /// The payee's name as the gateway gave it.
+        payee_name: &'a str,
+        /// Minutes it stays valid (rounded up).
+        minutes: u64,
+        /// When it expires, Unix seconds (shown as Tehran time).
+        expires_at: u64,
+    },
+    /// The short code's answer to anything it cannot serve: how to use
+    /// it. Says nothing about which cards or numbers the bank knows.
+    SmsHelp {
+        /// The short code.
+        short_code: &'a str,
+    },
+    /// The short code's answer when codes were sent too recently or too
+    /// often.
+    SmsWait {
+        /// Seconds until a new code can be sent.
+        seconds: u64,
+    },
 }
 
 impl std::fmt::Debug for Message<'_> {
@@ -50,6 +90,10 @@ impl std::fmt::Debug for Message<'_> {
             Self::SmsChannelEnabled { .. } => f.write_str("Message::SmsChannelEnabled"),
             Self::PhoneChanged { .. } => f.write_str("Message::PhoneChanged"),
             Self::CardBlocked { .. } => f.write_str("Message::CardBlocked"),
+            Self::SmsPin { .. } => f.write_str("Message::SmsPin(<redacted>)"),
+            Self::HarimPin { .. } => f.write_str("Message::HarimPin(<redacted>)"),
+            Self::SmsHelp { .. } => f.write_str("Message::SmsHelp"),
+            Self::SmsWait { .. } => f.write_str("Message::SmsWait"),
         }
     }
 }
@@ -62,6 +106,28 @@ pub fn persian_digits(text: &str) -> String {
             _ => c,
         })
         .collect()
+}
+
+/// Tehran time (UTC+03:30, no daylight saving since 2022) of a Unix time,
+/// `HH:MM:SS`.
+pub fn tehran_time(unix: u64) -> String {
+    let t = (unix + 3 * 3600 + 30 * 60) % 86_400;
+    format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+}
+
+/// "N seconds" or "N minutes" for a wait, in `lang`.
+fn wait_text(seconds: u64, lang: Language) -> String {
+    match (seconds < 90, lang) {
+        (true, Language::Fa) => format!("{} ثانیه", persian_digits(&seconds.to_string())),
+        (false, Language::Fa) => {
+            format!(
+                "{} دقیقه",
+                persian_digits(&seconds.div_ceil(60).to_string())
+            )
+        }
+        (true, Language::En) => format!("{seconds} seconds"),
+        (false, Language::En) => format!("{} minutes", seconds.div_ceil(60)),
+    }
 }
 
 impl Message<'_> {
@@ -113,6 +179,79 @@ impl Message<'_> {
             (Self::CardBlocked { last4, minutes }, Language::En) => format!(
                 "Bank: after repeated wrong dynamic PINs, card {last4}'s dynamic PINs are blocked for {minutes} minutes. If this was not you, call the bank."
             ),
+            (
+                Self::SmsPin {
+                    code,
+                    last4,
+                    minutes,
+                    expires_at,
+                },
+                Language::Fa,
+            ) => format!(
+                "بانک: رمز دوم یکبارمصرف کارت {}\n{code}\nتا {} دقیقه (ساعت {}) معتبر است. آن را به هیچ‌کس ندهید.",
+                persian_digits(last4),
+                persian_digits(&minutes.to_string()),
+                persian_digits(&tehran_time(*expires_at))
+            ),
+            (
+                Self::SmsPin {
+                    code,
+                    last4,
+                    minutes,
+                    expires_at,
+                },
+                Language::En,
+            ) => format!(
+                "Bank: one-time second PIN for card {last4}\n{code}\nValid for {minutes} minutes (until {} Tehran time). Never share it.",
+                tehran_time(*expires_at)
+            ),
+            (
+                Self::HarimPin {
+                    code,
+                    last4,
+                    amount,
+                    payee_name,
+                    minutes,
+                    expires_at,
+                },
+                Language::Fa,
+            ) => format!(
+                "بانک: رمز پویای خرید {} ریال از «{payee_name}» با کارت {}\n{code}\nتا {} دقیقه (ساعت {}) معتبر است. اگر این خرید از شما نیست، رمز را وارد نکنید.",
+                pooya_protocol::format_rials_fa(*amount),
+                persian_digits(last4),
+                persian_digits(&minutes.to_string()),
+                persian_digits(&tehran_time(*expires_at))
+            ),
+            (
+                Self::HarimPin {
+                    code,
+                    last4,
+                    amount,
+                    payee_name,
+                    minutes,
+                    expires_at,
+                },
+                Language::En,
+            ) => format!(
+                "Bank: dynamic PIN for paying {} Rials to \"{payee_name}\" with card {last4}\n{code}\nValid for {minutes} minutes (until {} Tehran time). If this is not your purchase, do not enter it.",
+                pooya_protocol::format_rials(*amount),
+                tehran_time(*expires_at)
+            ),
+            (Self::SmsHelp { short_code }, Language::Fa) => format!(
+                "بانک: برای دریافت رمز دوم یکبارمصرف، چهار رقم آخر کارتی را که در خودپرداز برای رمز پیامکی ثبت کرده‌اید از همان شماره همراه به {} پیامک کنید.",
+                persian_digits(short_code)
+            ),
+            (Self::SmsHelp { short_code }, Language::En) => format!(
+                "Bank: to get a one-time second PIN, text the last four digits of a card registered for SMS PINs at an ATM to {short_code} from the same mobile number."
+            ),
+            (Self::SmsWait { seconds }, Language::Fa) => format!(
+                "بانک: رمز به‌تازگی برای شما فرستاده شده است. لطفاً {} دیگر دوباره درخواست کنید.",
+                wait_text(*seconds, Language::Fa)
+            ),
+            (Self::SmsWait { seconds }, Language::En) => format!(
+                "Bank: a PIN was sent to you a moment ago. Please ask again in {}.",
+                wait_text(*seconds, Language::En)
+            ),
         }
     }
 }
@@ -126,6 +265,15 @@ pub fn find_activation_code(body: &str) -> Option<String> {
         .map(|w| w.trim_matches(|c: char| !(c.is_numeric())))
         .filter(|w| w.chars().filter(|c| c.is_numeric()).count() >= 10)
         .find_map(|w| normalize_activation_code(w).ok())
+}
+
+/// Finds the one-time PIN in an SMS text from the SMS version or Harim:
+/// the first word of exactly seven ASCII digits. For tests and demos that
+/// play the customer reading the SMS.
+pub fn find_one_time_code(body: &str) -> Option<String> {
+    body.split(|c: char| c.is_whitespace())
+        .find(|w| w.len() == 7 && w.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -154,5 +302,52 @@ mod tests {
         };
         assert!(b.render(Language::Fa).contains("مسدود"));
         assert_eq!(persian_digits("a1b2"), "a۱b۲");
+    }
+
+    #[test]
+    fn one_time_pin_messages() {
+        let m = Message::SmsPin {
+            code: "1234567",
+            last4: "0001",
+            minutes: 2,
+            expires_at: 1_800_000_120,
+        };
+        let fa = m.render(Language::Fa);
+        assert!(fa.contains("۰۰۰۱") && fa.contains("۲ دقیقه"), "{fa}");
+        assert_eq!(find_one_time_code(&fa).as_deref(), Some("1234567"));
+        assert!(!format!("{m:?}").contains("1234567"));
+        // 1_800_000_120 is 2027-01-15 08:02:00 UTC, 11:32:00 in Tehran.
+        assert_eq!(tehran_time(1_800_000_120), "11:32:00");
+        assert!(fa.contains("۱۱:۳۲:۰۰"), "{fa}");
+        let h = Message::HarimPin {
+            code: "7654321",
+            last4: "0001",
+            amount: 1_250_000,
+            payee_name: "Shop",
+            minutes: 2,
+            expires_at: 1_800_000_120,
+        };
+        let fa = h.render(Language::Fa);
+        assert!(
+            fa.contains("۱٬۲۵۰٬۰۰۰ ریال") && fa.contains("«Shop»"),
+            "{fa}"
+        );
+        assert_eq!(find_one_time_code(&fa).as_deref(), Some("7654321"));
+        let en = h.render(Language::En);
+        assert!(
+            en.contains("1,250,000 Rials") && en.contains("11:32:00"),
+            "{en}"
+        );
+        assert!(!format!("{h:?}").contains("7654321"));
+        let help = Message::SmsHelp {
+            short_code: "30003303",
+        }
+        .render(Language::Fa);
+        assert!(help.contains("۳۰۰۰۳۳۰۳"));
+        assert_eq!(find_one_time_code(&help), None);
+        let wait = Message::SmsWait { seconds: 45 }.render(Language::En);
+        assert!(wait.contains("45 seconds"), "{wait}");
+        let wait = Message::SmsWait { seconds: 1800 }.render(Language::Fa);
+        assert!(wait.contains("۳۰ دقیقه"), "{wait}");
     }
 }

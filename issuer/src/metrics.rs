@@ -12,10 +12,12 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// The routes counted separately (anything else is `other`).
-pub(crate) const ROUTES: [&str; 7] = [
+pub(crate) const ROUTES: [&str; 9] = [
     "/v1/enrollments",
     "/v1/activations",
     "/v1/verify",
+    "/v1/sms/inbound",
+    "/v1/otp-requests",
     "/v1/sms/outbox",
     "/healthz",
     "/metrics",
@@ -59,6 +61,22 @@ pub(crate) struct Metrics {
     pub(crate) burns: AtomicU64,
     /// SMS messages sent, failed.
     sms: [AtomicU64; 2],
+    /// One-time codes issued: SMS version, Harim.
+    one_time_codes: [AtomicU64; 2],
+    /// One-time code requests refused by the rate limits: SMS version,
+    /// Harim.
+    rate_limited: [AtomicU64; 2],
+    /// Short-code replies without a code: help, wait, suppressed (over the
+    /// per-phone limit, not sent).
+    sms_replies: [AtomicU64; 3],
+}
+
+/// A short-code reply without a code, for counting.
+#[derive(Clone, Copy)]
+pub(crate) enum ReplyCount {
+    Help,
+    Wait,
+    Suppressed,
 }
 
 /// A verification verdict, for counting.
@@ -90,6 +108,20 @@ impl Metrics {
 
     pub(crate) fn sms(&self, ok: bool) {
         self.sms[usize::from(!ok)].fetch_add(1, Relaxed);
+    }
+
+    /// A one-time code issued (`harim`: false for the SMS version).
+    pub(crate) fn one_time_code(&self, harim: bool) {
+        self.one_time_codes[usize::from(harim)].fetch_add(1, Relaxed);
+    }
+
+    /// A one-time code request refused by the rate limits.
+    pub(crate) fn rate_limited(&self, harim: bool) {
+        self.rate_limited[usize::from(harim)].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn sms_reply(&self, r: ReplyCount) {
+        self.sms_replies[r as usize].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn render(&self, writer: &WriterStats) -> String {
@@ -201,6 +233,34 @@ impl Metrics {
                 o,
                 "pooya_issuer_sms_total{{result=\"{r}\"}} {}",
                 self.sms[i].load(Relaxed)
+            );
+        }
+        for (name, help, values) in [
+            (
+                "pooya_issuer_one_time_codes_total",
+                "One-time PINs issued by SMS, by channel.",
+                &self.one_time_codes,
+            ),
+            (
+                "pooya_issuer_one_time_rate_limited_total",
+                "One-time PIN requests refused by the rate limits, by channel.",
+                &self.rate_limited,
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (i, ch) in ["sms", "harim"].iter().enumerate() {
+                let _ = writeln!(o, "{name}{{channel=\"{ch}\"}} {}", values[i].load(Relaxed));
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_sms_replies_total Short-code replies without a code.\n# TYPE pooya_issuer_sms_replies_total counter"
+        );
+        for (i, k) in ["help", "wait", "suppressed"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "pooya_issuer_sms_replies_total{{kind=\"{k}\"}} {}",
+                self.sms_replies[i].load(Relaxed)
             );
         }
         o

@@ -11,11 +11,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::IssuerError;
+use crate::auth::Role;
 use crate::clock::{Clock, SystemClock};
-use crate::keys::KeyProvider;
+use crate::demo::DemoGateway;
+use crate::keys::{HashDomain, KeyProvider};
 use crate::service::Issuer;
 use crate::settings::Settings;
-use crate::sms::SmsSender;
+use crate::sms::{SmsQueue, SmsSender};
 use crate::writer::WriterThread;
 
 /// How long a shutdown waits for open requests before dropping them.
@@ -36,6 +38,9 @@ pub struct ServerConfig {
     pub sms_sender: Option<Arc<dyn SmsSender>>,
     /// The key provider; `None` loads `master.key` from the data directory.
     pub key_provider: Option<Arc<dyn KeyProvider>>,
+    /// Also serve the demo payment page (`/demo/pay`); only on a loopback
+    /// address.
+    pub demo_gateway: Option<DemoGateway>,
 }
 
 impl ServerConfig {
@@ -49,6 +54,7 @@ impl ServerConfig {
             clock: Arc::new(SystemClock),
             sms_sender: None,
             key_provider: None,
+            demo_gateway: None,
         }
     }
 }
@@ -61,6 +67,7 @@ impl fmt::Debug for ServerConfig {
             .field("settings", &self.settings)
             .field("custom_sms_sender", &self.sms_sender.is_some())
             .field("custom_key_provider", &self.key_provider.is_some())
+            .field("demo_gateway", &self.demo_gateway.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +79,7 @@ pub struct ServerHandle {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), IssuerError>>>,
     writer: Option<WriterThread>,
+    sms_queue: Arc<SmsQueue>,
 }
 
 impl fmt::Debug for ServerHandle {
@@ -87,10 +95,18 @@ impl fmt::Debug for ServerHandle {
 ///
 /// # Errors
 /// [`IssuerError::NotInitialized`], [`IssuerError::WrongMasterKey`],
-/// [`IssuerError::InvalidSettings`], storage errors, or
-/// [`IssuerError::Server`] when the address cannot be bound.
+/// [`IssuerError::InvalidSettings`] (also for a demo gateway on a
+/// non-loopback address or with a token that is not one of this issuer's
+/// gateway tokens), storage errors, or [`IssuerError::Server`] when the
+/// address cannot be bound.
 pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
     let listen = config.listen;
+    let demo = config.demo_gateway.clone();
+    if demo.is_some() && !listen.ip().is_loopback() {
+        return Err(IssuerError::InvalidSettings(
+            "the demo gateway serves only on a loopback address".into(),
+        ));
+    }
     let (issuer, writer) = tokio::task::spawn_blocking(move || {
         Issuer::open(
             &config.data_dir,
@@ -109,7 +125,29 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         .local_addr()
         .map_err(|e| IssuerError::Server(format!("local address: {e}")))?;
     let public_key = issuer.public_key_hex();
-    let app = crate::http::router(issuer);
+    let sms_queue = Arc::clone(&issuer.sms_queue);
+    let api = crate::http::router(Arc::clone(&issuer));
+    let app = match &demo {
+        None => api,
+        Some(d) => {
+            let hash = issuer.keys.keyed_hash(
+                HashDomain::ApiToken,
+                d.gateway_token.expose_secret().as_bytes(),
+            )?;
+            if issuer.tokens.0.get(&hash) != Some(&Role::Gateway) {
+                sms_queue.close();
+                return Err(IssuerError::InvalidSettings(
+                    "the demo gateway's token is not a gateway token of this issuer".into(),
+                ));
+            }
+            tracing::warn!(
+                "demo gateway on: /demo/pay shows the SMS outbox to anyone who can reach it"
+            );
+            api.clone()
+                .merge(crate::demo::router(api, d, Arc::clone(&issuer)))
+        }
+    };
+    drop(issuer);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -126,6 +164,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         stop: Some(stop_tx),
         task: Some(task),
         writer: Some(writer),
+        sms_queue,
     })
 }
 
@@ -146,8 +185,8 @@ impl ServerHandle {
     }
 
     /// Stops accepting connections, lets open requests finish (up to five
-    /// seconds), then stops the writer after its queued jobs, so everything
-    /// answered is on disk.
+    /// seconds), delivers the SMS messages already queued, then stops the
+    /// writer after its queued jobs, so everything answered is on disk.
     ///
     /// # Errors
     /// [`IssuerError::Server`] when the server task failed.
@@ -166,6 +205,8 @@ impl ServerHandle {
                 }
             }
         }
+        let queue = Arc::clone(&self.sms_queue);
+        let _ = tokio::task::spawn_blocking(move || queue.close()).await;
         if let Some(writer) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
         }

@@ -34,8 +34,9 @@ use crate::init::{
 use crate::keys::{FileKeyProvider, HashDomain, KeyProvider};
 use crate::messages::Message;
 use crate::metrics::{Metrics, VerifyCount};
+use crate::otp::{OneTimeMatch, spend_one_time};
 use crate::settings::{Language, Settings};
-use crate::sms::{OutboxEntry, OutboxSender, Sms, SmsSender, read_outbox_with};
+use crate::sms::{OutboxEntry, OutboxSender, Sms, SmsQueue, SmsSender, read_outbox_with};
 use crate::writer::{Writer, WriterStats, WriterThread};
 
 const PURPOSE_PAN: &str = "pan";
@@ -93,9 +94,12 @@ pub(crate) struct Issuer {
     pub(crate) tokens: Tokens,
     pub(crate) metrics: Metrics,
     pub(crate) writer_stats: Arc<WriterStats>,
+    /// Messages sent after their answer (one-time PINs, short-code
+    /// replies), in order.
+    pub(crate) sms_queue: Arc<SmsQueue>,
     signing_key: Ed25519KeyPair,
     issuer_public_key: Vec<u8>,
-    rng: SystemRandom,
+    pub(crate) rng: SystemRandom,
 }
 
 fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, IssuerError> {
@@ -114,6 +118,8 @@ fn housekeeping(clock: Arc<dyn Clock>) -> crate::writer::Housekeeping {
             "DELETE FROM activation_failures WHERE updated_at < ?1",
             [now - 24 * 3600],
         )?;
+        // One-time codes' rate-limit rows past the hour, old codes.
+        crate::otp::prune(c, now)?;
         Ok(())
     })
 }
@@ -180,6 +186,7 @@ impl Issuer {
             None => Arc::new(OutboxSender::new(writer.clone(), Arc::clone(&keys))),
         };
         let readers = ReadPool::new(&db_path, settings.read_connections);
+        let sms_queue = Arc::new(SmsQueue::start()?);
         Ok((
             Arc::new(Issuer {
                 settings,
@@ -191,6 +198,7 @@ impl Issuer {
                 tokens: Tokens(tokens),
                 metrics: Metrics::default(),
                 writer_stats: stats,
+                sms_queue,
                 signing_key,
                 issuer_public_key,
                 rng: SystemRandom::new(),
@@ -373,7 +381,7 @@ impl Issuer {
             }
             None => Message::SmsChannelEnabled {
                 last4: pan.last4(),
-                short_code: &self.settings.sms_sender,
+                short_code: &self.settings.sms_short_code,
             },
         };
         self.send_sms(&phone, message).await?;
@@ -638,66 +646,43 @@ impl Issuer {
         if card.blocked_until > now as i64 {
             return Ok(self.count(verdict(VerifyResult::Blocked, "too_many_failures", None)));
         }
-        // Cards enrolled for the SMS channel only have no seed; their
-        // one-time codes are checked by the SMS channel (issue 6) here.
-        let Some(sealed) = card.seed_sealed.as_deref() else {
-            return Ok(self.count(verdict(VerifyResult::Rejected, "not_enrolled", None)));
-        };
-        let seed_bytes = self.keys.open(PURPOSE_SEED, card.id.as_bytes(), sealed)?;
-        let seed = CardSeed::from_slice(&seed_bytes)?;
-        let keys = seed.derive_keys();
-        let policies = &self.settings.policies;
-        let matched: Option<Verified> = match req.kind {
-            VerifyKind::First => accepted(verify(
-                &keys,
-                policies,
-                Claim::First,
-                &code,
-                now,
-                card.drift_first,
-            )?),
+        // One-time codes sent by SMS (SMS version, Harim) are second PINs.
+        let one_time = match req.kind {
             VerifyKind::Second => {
-                // Both are always computed, so the work does not tell which
-                // one matched.
-                let tx = match &payee {
-                    Some(p) => accepted(verify(
-                        &keys,
-                        policies,
-                        Claim::Transaction {
-                            amount: req.amount,
-                            payee: p,
-                        },
-                        &code,
-                        now,
-                        card.drift_second,
-                    )?),
-                    None => None,
-                };
-                let cap = accepted(verify(
-                    &keys,
-                    policies,
-                    Claim::Second { amount: req.amount },
-                    &code,
-                    now,
-                    card.drift_second,
-                )?);
-                tx.or(cap)
+                Some(self.check_one_time(&card.id, &code, req.amount, payee.as_deref(), now)?)
+            }
+            VerifyKind::First => None,
+        };
+        let policies = &self.settings.policies;
+        let app_matched = match card.seed_sealed.as_deref() {
+            Some(sealed) => {
+                self.match_app_code(sealed, &card, &req, &code, payee.as_deref(), now)?
+            }
+            // No app activated: only one-time codes, if any were sent.
+            None if one_time.is_some_and(|o| o.any) => None,
+            None => {
+                return Ok(self.count(verdict(VerifyResult::Rejected, "not_enrolled", None)));
             }
         };
-        let settle = matched.map(|v| {
-            let step_len = policies.policy(v.kind).step;
-            let w = i64::from(policies.policy(v.kind).window);
-            let horizon = v.step as i64 + self.settings.max_drift_steps + w + 1;
-            SpentStep {
-                kind: v.kind,
-                step: v.step,
-                drift: v.drift.clamp(
-                    -self.settings.max_drift_steps,
-                    self.settings.max_drift_steps,
-                ),
-                expires_at: horizon.saturating_mul(step_len as i64),
+        let settle = match (app_matched, one_time.map(|o| o.matched)) {
+            (Some(v), _) => {
+                let step_len = policies.policy(v.kind).step;
+                let w = i64::from(policies.policy(v.kind).window);
+                let horizon = v.step as i64 + self.settings.max_drift_steps + w + 1;
+                Spend::Step(SpentStep {
+                    kind: v.kind,
+                    step: v.step,
+                    drift: v.drift.clamp(
+                        -self.settings.max_drift_steps,
+                        self.settings.max_drift_steps,
+                    ),
+                    expires_at: horizon.saturating_mul(step_len as i64),
+                })
             }
-        });
+            (None, Some(OneTimeMatch::Spend { id, kind })) => Spend::OneTime { id, kind },
+            (None, Some(OneTimeMatch::Replayed)) => Spend::Replayed,
+            (None, _) => Spend::Nothing,
+        };
         let rules = Lockout {
             max_failures: i64::from(self.settings.max_failures),
             lockout_secs: self.settings.lockout_secs as i64,
@@ -725,6 +710,61 @@ impl Issuer {
                 .await;
         }
         Ok(self.count(resp))
+    }
+
+    /// The app's candidates for a verification (`pooya_protocol::verify`,
+    /// each in constant time): the matched PIN, if any.
+    fn match_app_code(
+        &self,
+        sealed: &[u8],
+        card: &CardRow,
+        req: &VerifyRequest,
+        code: &str,
+        payee: Option<&str>,
+        now: u64,
+    ) -> Result<Option<Verified>, ApiError> {
+        let seed_bytes = self.keys.open(PURPOSE_SEED, card.id.as_bytes(), sealed)?;
+        let seed = CardSeed::from_slice(&seed_bytes)?;
+        let keys = seed.derive_keys();
+        let policies = &self.settings.policies;
+        let matched: Option<Verified> = match req.kind {
+            VerifyKind::First => accepted(verify(
+                &keys,
+                policies,
+                Claim::First,
+                code,
+                now,
+                card.drift_first,
+            )?),
+            VerifyKind::Second => {
+                // Both are always computed, so the work does not tell which
+                // one matched.
+                let tx = match &payee {
+                    Some(p) => accepted(verify(
+                        &keys,
+                        policies,
+                        Claim::Transaction {
+                            amount: req.amount,
+                            payee: p,
+                        },
+                        code,
+                        now,
+                        card.drift_second,
+                    )?),
+                    None => None,
+                };
+                let cap = accepted(verify(
+                    &keys,
+                    policies,
+                    Claim::Second { amount: req.amount },
+                    code,
+                    now,
+                    card.drift_second,
+                )?);
+                tx.or(cap)
+            }
+        };
+        Ok(matched)
     }
 
     fn count(&self, resp: VerifyResponse) -> VerifyResponse {
@@ -783,6 +823,19 @@ fn normalize_code(text: &str) -> Result<Zeroizing<String>, ApiError> {
     }
 }
 
+/// What a verification's write job settles.
+#[derive(Debug, Clone, Copy)]
+enum Spend {
+    /// Nothing matched: a failure.
+    Nothing,
+    /// An app code matched: spend its (card, kind, step).
+    Step(SpentStep),
+    /// A pending one-time code matched: spend it.
+    OneTime { id: i64, kind: PinKind },
+    /// A one-time code already spent matched: a failure (`replayed`).
+    Replayed,
+}
+
 struct CardRow {
     id: String,
     seed_sealed: Option<Vec<u8>>,
@@ -837,7 +890,7 @@ fn settle_verification(
     c: &Connection,
     card_id: &str,
     generation: i64,
-    spent: Option<SpentStep>,
+    spent: Spend,
     now: i64,
     rules: Lockout,
 ) -> Result<(VerifyResponse, Option<BlockNotice>), IssuerError> {
@@ -860,12 +913,23 @@ fn settle_verification(
             None,
         ));
     }
-    if gen_now != generation {
+    if gen_now != generation && matches!(spent, Spend::Step(_)) {
         // Re-activated while this code was checked against the old seed.
         return Ok((verdict(VerifyResult::Rejected, "wrong_code", None), None));
     }
     let reason = match spent {
-        Some(s) => {
+        Spend::OneTime { id, kind } => match spend_one_time(c, id, now)? {
+            None => {
+                if failures != 0 {
+                    c.prepare_cached("UPDATE cards SET failures = 0 WHERE id = ?1")?
+                        .execute([card_id])?;
+                }
+                return Ok((verdict(VerifyResult::Accepted, "ok", Some(kind)), None));
+            }
+            Some(reason) => reason,
+        },
+        Spend::Replayed => "replayed",
+        Spend::Step(s) => {
             let inserted = c
                 .prepare_cached(
                     "INSERT OR IGNORE INTO used_steps (card_id, kind, step, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -889,7 +953,7 @@ fn settle_verification(
             }
             "replayed"
         }
-        None => "wrong_code",
+        Spend::Nothing => "wrong_code",
     };
     let failures = failures + 1;
     if failures >= rules.max_failures {

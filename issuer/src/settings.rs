@@ -43,6 +43,20 @@ pub struct Settings {
     pub language: Language,
     /// The sender shown on the bank's SMS messages.
     pub sms_sender: String,
+    /// The short code customers text the last four digits of a card to
+    /// (the SMS version); `POST /v1/sms/inbound` answers messages to it.
+    pub sms_short_code: String,
+    /// Seconds a one-time PIN sent by SMS (SMS version, Harim) stays valid.
+    pub otp_ttl_secs: u64,
+    /// Least seconds between two one-time PINs for one card, and for one
+    /// phone, on one channel.
+    pub otp_min_interval_secs: u64,
+    /// Most one-time PINs per card, and per phone, on one channel in any
+    /// hour.
+    pub otp_max_per_hour: u32,
+    /// Most replies without a code (help, "please wait") the short code
+    /// sends one phone in any hour; past that it stays silent.
+    pub sms_max_replies_per_hour: u32,
     /// The bank name used for cards whose BIN is not in the table.
     pub bank_name: String,
     /// Largest request body accepted, in bytes.
@@ -68,6 +82,11 @@ impl Default for Settings {
             max_drift_steps: 5,
             language: Language::Fa,
             sms_sender: "30003303".to_owned(),
+            sms_short_code: "30003303".to_owned(),
+            otp_ttl_secs: 120,
+            otp_min_interval_secs: 60,
+            otp_max_per_hour: 10,
+            sms_max_replies_per_hour: 10,
             bank_name: "Pooya Bank".to_owned(),
             body_limit_bytes: 16 * 1024,
             read_connections: 4,
@@ -109,6 +128,24 @@ impl Settings {
         }
         if self.sms_sender.trim().is_empty() || self.sms_sender.len() > 32 {
             return bad("sms_sender must be 1 to 32 bytes");
+        }
+        if self.sms_short_code.is_empty()
+            || self.sms_short_code.len() > 16
+            || !self.sms_short_code.bytes().all(|b| b.is_ascii_digit())
+        {
+            return bad("sms_short_code must be 1 to 16 ASCII digits");
+        }
+        if !(30..=15 * 60).contains(&self.otp_ttl_secs) {
+            return bad("otp_ttl_secs must be 30 s to 15 minutes");
+        }
+        if self.otp_min_interval_secs > 3600 {
+            return bad("otp_min_interval_secs must be 0 to 3600");
+        }
+        if !(1..=100).contains(&self.otp_max_per_hour) {
+            return bad("otp_max_per_hour must be 1 to 100");
+        }
+        if !(1..=100).contains(&self.sms_max_replies_per_hour) {
+            return bad("sms_max_replies_per_hour must be 1 to 100");
         }
         if self.bank_name.trim().is_empty() || self.bank_name.len() > 64 {
             return bad("bank_name must be 1 to 64 bytes");
@@ -184,5 +221,21 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.validate().is_err());
+        for bad in [
+            Settings {
+                sms_short_code: "3000 3303".into(),
+                ..Settings::default()
+            },
+            Settings {
+                otp_ttl_secs: 10,
+                ..Settings::default()
+            },
+            Settings {
+                otp_max_per_hour: 0,
+                ..Settings::default()
+            },
+        ] {
+            assert_eq!(bad.validate().unwrap_err().code(), "invalid_settings");
+        }
     }
 }

@@ -7,7 +7,8 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, params};
 use serde::Serialize;
@@ -81,6 +82,59 @@ impl SmsSender for OutboxSender {
             .execute(params![to, from, sealed, at as i64])?;
             Ok(())
         })
+    }
+}
+
+/// A delivery to run on the SMS queue's thread.
+pub(crate) type SmsJob = Box<dyn FnOnce() + Send + 'static>;
+
+/// Messages sent after their request is answered (one-time PINs, short-code
+/// replies), one at a time and in the order queued, on a thread of their
+/// own. Answers therefore never wait for (or reveal) a delivery, and a
+/// message queued after another is delivered after it.
+pub(crate) struct SmsQueue {
+    tx: Mutex<Option<mpsc::Sender<SmsJob>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SmsQueue {
+    /// Starts the queue's thread.
+    pub(crate) fn start() -> Result<Self, IssuerError> {
+        let (tx, rx) = mpsc::channel::<SmsJob>();
+        let thread = std::thread::Builder::new()
+            .name("pooya-issuer-sms".into())
+            .spawn(move || {
+                for job in rx {
+                    // A panicking sender loses its message, not the queue.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })
+            .map_err(|e| IssuerError::Server(format!("spawning the SMS thread: {e}")))?;
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues a delivery; [`IssuerError::Unavailable`] once closed.
+    pub(crate) fn push(&self, job: SmsJob) -> Result<(), IssuerError> {
+        let guard = self.tx.lock().map_err(|_| IssuerError::Unavailable)?;
+        match guard.as_ref() {
+            Some(tx) => tx.send(job).map_err(|_| IssuerError::Unavailable),
+            None => Err(IssuerError::Unavailable),
+        }
+    }
+
+    /// Stops taking messages, delivers those queued and joins the thread.
+    /// Must not be called from a queued job.
+    pub(crate) fn close(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 }
 

@@ -432,7 +432,7 @@ fn sms_channel_enrollment_and_english() {
         body.contains("text the card's last four digits to 30003303"),
         "{body}"
     );
-    // No app seed yet: nothing verifies.
+    // No app seed and no one-time code sent yet: nothing verifies.
     assert_eq!(
         bank.verify(&p, "1234567", 5, None, "second").json()["reason"],
         "not_enrolled"
@@ -447,9 +447,11 @@ fn sms_channel_enrollment_and_english() {
 #[test]
 fn every_role_on_every_route() {
     let bank = Bank::start();
-    let routes: [(&str, &str, Option<&str>); 4] = [
+    let routes: [(&str, &str, Option<&str>); 6] = [
         ("POST", "/v1/enrollments", Some("atm")),
         ("POST", "/v1/verify", Some("gateway")),
+        ("POST", "/v1/otp-requests", Some("gateway")),
+        ("POST", "/v1/sms/inbound", Some("sms")),
         ("GET", "/v1/sms/outbox", Some("ops")),
         ("GET", "/metrics", Some("ops")),
     ];

@@ -1,6 +1,7 @@
 //! The `pooya-issuer` binary: `init --json`, `serve` printing its address,
 //! and no plaintext PAN, seed, code or token in the database files or the
-//! logs after a full flow.
+//! logs after a full flow; `serve --demo-gateway`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -106,6 +107,53 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
             .json()
     };
     assert_eq!(verify(&pin)["result"], "accepted");
+
+    // The SMS version and a Harim request on the same card.
+    let outbox_len = || {
+        client.get("/v1/sms/outbox", Some(&token("ops"))).json()["messages"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let newest_code = |n: usize| {
+        let start = std::time::Instant::now();
+        while outbox_len() < n {
+            assert!(start.elapsed().as_secs() < 10, "no SMS");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let msgs = client.get("/v1/sms/outbox", Some(&token("ops"))).json();
+        let body = msgs["messages"][n - 1]["body"].as_str().unwrap().to_owned();
+        pooya_issuer::messages::find_one_time_code(&body).unwrap()
+    };
+    let a = client.post(
+        "/v1/enrollments",
+        Some(&token("atm")),
+        &json!({"pan": p, "phone": PHONE, "channel": "sms"}),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let n = outbox_len();
+    let a = client.post(
+        "/v1/sms/inbound",
+        Some(&token("sms")),
+        &json!({"from": PHONE, "to": "30003303", "body": &p[12..]}),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let sms_code = newest_code(n + 1);
+    assert_eq!(verify(&sms_code)["result"], "accepted");
+    let a = client.post(
+        "/v1/otp-requests",
+        Some(&token("gateway")),
+        &json!({"pan": p, "amount": 1000, "payee_name": "Shop", "payee_id": "S1"}),
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    let harim_code = newest_code(n + 2);
+    let v = client.post(
+        "/v1/verify",
+        Some(&token("gateway")),
+        &json!({"pan": p, "code": harim_code, "amount": 1000, "payee": "S1", "kind": "second"}),
+    );
+    assert_eq!(v.json()["matched"], "transaction", "{}", v.body);
+
     for _ in 0..5 {
         verify("99999999");
     }
@@ -131,6 +179,8 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
             pooya_protocol::ids::format_activation_code(&code).into_bytes(),
         ),
         ("accepted pin".into(), pin.clone().into_bytes()),
+        ("SMS one-time pin".into(), sms_code.clone().into_bytes()),
+        ("Harim one-time pin".into(), harim_code.clone().into_bytes()),
     ];
     for (name, key) in [
         ("first key", seed_keys.first.expose_secret()),
@@ -163,6 +213,98 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
             assert!(!contains(bytes, secret), "{name} found in {file}");
         }
     }
+}
+
+/// Runs `serve` and returns the child and its first line, or the output of
+/// a failed start.
+fn serve(
+    data: &std::path::Path,
+    args: &[&str],
+    env: Option<&str>,
+) -> Result<(std::process::Child, String), String> {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").args(args).arg("--data").arg(data);
+    cmd.env_remove("POOYA_GATEWAY_TOKEN");
+    if let Some(t) = env {
+        cmd.env("POOYA_GATEWAY_TOKEN", t);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.starts_with("listening on ") {
+        Ok((child, line))
+    } else {
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn the_demo_gateway_needs_its_token_and_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = pooya_issuer::init(dir.path(), &pooya_issuer::InitOptions::default()).unwrap();
+    let gateway = init.tokens.gateway.expose_secret();
+    let local = ["--listen", "127.0.0.1:0", "--demo-gateway"];
+    for (args, env, why) in [
+        (&local[..], None, "POOYA_GATEWAY_TOKEN"),
+        (
+            &local[..],
+            Some(init.tokens.ops.expose_secret()),
+            "not a gateway token",
+        ),
+        (
+            &["--listen", "0.0.0.0:0", "--demo-gateway"][..],
+            Some(gateway),
+            "loopback",
+        ),
+    ] {
+        let err = serve(dir.path(), args, env).unwrap_err();
+        assert!(
+            err.contains("invalid_settings") && err.contains(why),
+            "{err}"
+        );
+    }
+    let (mut child, line) = serve(dir.path(), &local, Some(gateway)).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let client = Client::new(&format!("http://{addr}"));
+    let page = client.get("/demo/pay", None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Request dynamic PIN"));
+    assert!(!page.body.contains(gateway));
+    assert_eq!(client.get("/demo/pay.js", None).status, 200);
+    let a = client.post(
+        "/demo/api/otp-request",
+        None,
+        &json!({"pan": pan(1), "amount": "12,34", "payee_name": "S", "payee_id": "S"}),
+    );
+    assert_eq!((a.status, a.error_code().as_str()), (400, "invalid_amount"));
+    // The page's routes pass the gateway's answers on.
+    let a = client.post(
+        "/demo/api/otp-request",
+        None,
+        &json!({"pan": pan(1), "amount": "۱۲٬۳۴۵", "payee_name": "S", "payee_id": "S"}),
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.json()["status"], "requested");
+    let a = client.post(
+        "/demo/api/pay",
+        None,
+        &json!({"pan": pan(1), "amount": "12345", "payee_id": "S", "code": "1234567"}),
+    );
+    assert_eq!(a.json()["reason"], "not_enrolled", "{}", a.body);
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

@@ -160,6 +160,54 @@ impl Bank {
     pub fn ops(&self) -> &str {
         self.init.tokens.ops.expose_secret()
     }
+    pub fn sms(&self) -> &str {
+        self.init.tokens.sms.expose_secret()
+    }
+
+    /// An SMS from `from` to `to`, as the SMS centre hands it over.
+    pub fn inbound(&self, from: &str, to: &str, body: &str) -> Answer {
+        self.client.post(
+            "/v1/sms/inbound",
+            Some(self.sms()),
+            &json!({"from": from, "to": to, "body": body}),
+        )
+    }
+
+    /// A Harim request from a payment gateway.
+    pub fn harim(&self, pan: &str, amount: u64, payee_name: &str, payee_id: &str) -> Answer {
+        self.client.post(
+            "/v1/otp-requests",
+            Some(self.gateway()),
+            &json!({"pan": pan, "amount": amount, "payee_name": payee_name, "payee_id": payee_id}),
+        )
+    }
+
+    /// Waits (up to 10 s) until `phone` has at least `n` messages, since
+    /// one-time PINs and short-code replies are sent after the answer.
+    pub fn wait_outbox(&self, phone: &str, n: usize) -> Vec<Value> {
+        let start = std::time::Instant::now();
+        loop {
+            let msgs = self.outbox(phone);
+            if msgs.len() >= n {
+                return msgs;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "{phone} has {} messages, expected {n}",
+                msgs.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The one-time PIN in the newest SMS to `phone`, once `n` messages
+    /// arrived.
+    pub fn one_time_code(&self, phone: &str, n: usize) -> String {
+        let msgs = self.wait_outbox(phone, n);
+        let body = msgs[n - 1]["body"].as_str().unwrap().to_owned();
+        pooya_issuer::messages::find_one_time_code(&body)
+            .unwrap_or_else(|| panic!("no one-time code in {body}"))
+    }
 
     pub fn enroll(&self, pan: &str, phone: &str, channel: &str) -> Answer {
         self.client.post(

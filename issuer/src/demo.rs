@@ -1,0 +1,215 @@
+//! `pooya-issuer serve --demo-gateway`: a demo payment page at `/demo/pay`
+//! showing Harim ("request dynamic PIN") in a browser.
+//!
+//! The page is plain HTML and a small script (`/demo/pay.js`), no
+//! framework. It never sees a token: it calls three small routes of this
+//! module (`/demo/api/…`), which play the payment gateway's server. Two of
+//! them pass the request on to the issuer's own public API
+//! (`POST /v1/otp-requests`, `POST /v1/verify`) with the gateway's bearer
+//! token, in-process through the same axum router, token check, JSON
+//! parsing and metrics as any gateway's request (a `tower` oneshot call,
+//! not a socket). The third, `/demo/api/outbox`, stands in for the
+//! customer's phone: it reads the newest messages of the SMS outbox
+//! through the service layer, with no token, which is why the demo gateway
+//! only listens on loopback addresses and is for demonstrations only.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::http::json_body;
+use crate::init::ApiToken;
+use crate::service::Issuer;
+
+/// Messages the page's outbox panel shows, newest first.
+const OUTBOX_SHOWN: usize = 8;
+
+const PAGE: &str = include_str!("demo/pay.html");
+const SCRIPT: &str = include_str!("demo/pay.js");
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                   style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; \
+                   base-uri 'none'";
+
+/// The demo gateway's configuration: the gateway token its server side
+/// uses.
+#[derive(Clone)]
+pub struct DemoGateway {
+    /// A `gateway` role token of this issuer (checked at start).
+    pub gateway_token: ApiToken,
+}
+
+impl fmt::Debug for DemoGateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DemoGateway(<redacted>)")
+    }
+}
+
+#[derive(Clone)]
+struct DemoState {
+    /// The issuer's public API router.
+    api: Router,
+    token: Arc<Zeroizing<String>>,
+    issuer: Arc<Issuer>,
+}
+
+/// The page's "request dynamic PIN": the amount as the customer typed it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageOtpRequest {
+    pan: String,
+    amount: String,
+    payee_name: String,
+    payee_id: String,
+}
+
+/// The page's "pay".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PagePay {
+    pan: String,
+    amount: String,
+    payee_id: String,
+    code: String,
+}
+
+/// The demo routes, calling `api` (the issuer's public router) with the
+/// gateway token.
+pub(crate) fn router(api: Router, gateway: &DemoGateway, issuer: Arc<Issuer>) -> Router {
+    let limit = issuer.settings.body_limit_bytes;
+    let state = DemoState {
+        api,
+        token: Arc::new(Zeroizing::new(
+            gateway.gateway_token.expose_secret().to_owned(),
+        )),
+        issuer,
+    };
+    Router::new()
+        .route("/demo/pay", get(page))
+        .route("/demo/pay.js", get(script))
+        .route("/demo/api/otp-request", post(otp_request))
+        .route("/demo/api/pay", post(pay))
+        .route("/demo/api/outbox", get(outbox))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn with_headers(mut resp: Response, content_type: &'static str) -> Response {
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn page() -> Response {
+    with_headers(PAGE.into_response(), "text/html; charset=utf-8")
+}
+
+async fn script() -> Response {
+    with_headers(SCRIPT.into_response(), "text/javascript; charset=utf-8")
+}
+
+fn amount(text: &str) -> Result<u64, ApiError> {
+    pooya_protocol::parse_amount(text).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_amount",
+            format!("amount: {e} (Rials, digits with optional thousands separators)"),
+        )
+    })
+}
+
+/// Calls the issuer's public API as a gateway would.
+async fn call_api(state: &DemoState, path: &str, body: &serde_json::Value) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(_) => return ApiError::from(crate::IssuerError::Crypto("json")).into_response(),
+    };
+    let bearer = Zeroizing::new(format!("Bearer {}", state.token.as_str()));
+    let req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header(CONTENT_TYPE, "application/json")
+        .header(AUTHORIZATION, bearer.as_str())
+        .body(Body::from(bytes));
+    match req {
+        Ok(req) => match state.api.clone().oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        },
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+        .into_response(),
+    }
+}
+
+async fn otp_request(
+    State(state): State<DemoState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: PageOtpRequest = json_body(&headers, body)?;
+    let amount = amount(&req.amount)?;
+    Ok(call_api(
+        &state,
+        "/v1/otp-requests",
+        &json!({
+            "pan": req.pan,
+            "amount": amount,
+            "payee_name": req.payee_name,
+            "payee_id": req.payee_id,
+        }),
+    )
+    .await)
+}
+
+async fn pay(
+    State(state): State<DemoState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: PagePay = json_body(&headers, body)?;
+    let amount = amount(&req.amount)?;
+    Ok(call_api(
+        &state,
+        "/v1/verify",
+        &json!({
+            "pan": req.pan,
+            "code": req.code,
+            "amount": amount,
+            "payee": req.payee_id,
+            "kind": "second",
+        }),
+    )
+    .await)
+}
+
+async fn outbox(State(state): State<DemoState>) -> Result<Response, ApiError> {
+    let mut messages = state.issuer.outbox(None)?;
+    messages.reverse();
+    messages.truncate(OUTBOX_SHOWN);
+    let mut resp = Json(json!({ "messages": messages })).into_response();
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}

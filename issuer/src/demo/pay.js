@@ -1,0 +1,121 @@
+// The demo payment page's script: plain DOM, no framework. It calls only
+// this server's /demo/api/ routes; the gateway token stays on the server.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+
+const REASONS = {
+  ok: 'the PIN is good for this payment',
+  wrong_code: 'the PIN is wrong, expired, or was sent for another amount or merchant',
+  replayed: 'this PIN was already used',
+  not_enrolled: 'this card has no dynamic PIN service',
+  too_many_failures: 'too many wrong PINs: the card\'s dynamic PINs are blocked for a while',
+};
+
+async function post(path, body) {
+  const r = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  let json = null;
+  try {
+    json = await r.json();
+  } catch (_) {
+    json = null;
+  }
+  return { status: r.status, json };
+}
+
+function fields() {
+  return {
+    pan: $('pan').value,
+    amount: $('amount').value,
+    payee_name: $('payee-name').value,
+    payee_id: $('payee-id').value,
+  };
+}
+
+function message(json, status) {
+  return json && json.message ? json.message : 'HTTP ' + status;
+}
+
+$('request-pin').addEventListener('click', async () => {
+  const s = $('request-status');
+  s.dataset.state = 'pending';
+  s.textContent = 'Requesting a dynamic PIN…';
+  const r = await post('/demo/api/otp-request', fields());
+  if (r.status === 202) {
+    s.dataset.state = 'requested';
+    s.textContent = 'Requested: if the card is registered, its phone gets a PIN by SMS, valid for '
+      + Math.round(r.json.valid_for_secs / 60) + ' minutes.';
+  } else if (r.status === 429) {
+    s.dataset.state = 'rate_limited';
+    s.textContent = 'Please wait ' + r.json.retry_after_secs + ' seconds before asking for another PIN.';
+  } else {
+    s.dataset.state = 'error';
+    s.textContent = 'Not requested: ' + message(r.json, r.status);
+  }
+  refreshOutbox();
+});
+
+$('pay-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const res = $('result');
+  res.dataset.result = 'pending';
+  res.dataset.reason = '';
+  res.textContent = 'Asking the bank…';
+  const f = fields();
+  const r = await post('/demo/api/pay', {
+    pan: f.pan,
+    amount: f.amount,
+    payee_id: f.payee_id,
+    code: $('pin').value,
+  });
+  if (r.status === 200 && r.json) {
+    res.dataset.result = r.json.result;
+    res.dataset.reason = r.json.reason;
+    const why = REASONS[r.json.reason] || r.json.reason;
+    if (r.json.result === 'accepted') {
+      res.textContent = 'Accepted: ' + f.amount + ' Rials paid to ' + f.payee_name + '.';
+    } else {
+      res.textContent = (r.json.result === 'blocked' ? 'Blocked' : 'Rejected') + ': ' + why
+        + ' (' + r.json.reason + ').';
+    }
+  } else {
+    res.dataset.result = 'error';
+    res.dataset.reason = r.json && r.json.error ? r.json.error : String(r.status);
+    res.textContent = 'Not sent to the bank: ' + message(r.json, r.status);
+  }
+  refreshOutbox();
+});
+
+async function refreshOutbox() {
+  let j;
+  try {
+    const r = await fetch('/demo/api/outbox', { cache: 'no-store' });
+    j = await r.json();
+  } catch (_) {
+    return;
+  }
+  const items = (j.messages || []).map((m) => {
+    const li = document.createElement('li');
+    li.className = 'sms';
+    const meta = document.createElement('div');
+    meta.className = 'sms-meta';
+    meta.textContent = m.from + ' → ' + m.to + ' · '
+      + new Date(m.created_at * 1000).toISOString().slice(11, 19) + ' UTC';
+    const body = document.createElement('div');
+    body.className = 'sms-body';
+    body.dir = 'auto';
+    body.textContent = m.body;
+    li.append(meta, body);
+    return li;
+  });
+  const list = $('outbox');
+  list.replaceChildren(...items);
+  list.dataset.count = String(items.length);
+}
+
+refreshOutbox();
+setInterval(refreshOutbox, 1000);

@@ -1,0 +1,256 @@
+//! The demo payment page (`serve --demo-gateway`, `/demo/pay`) in headless
+//! Chromium from Debian's packages, driven through chromedriver with
+//! fantoccini: request a dynamic PIN, read it from the outbox beside the
+//! page, pay (accepted), pay again (rejected), and pay a changed amount
+//! (rejected). Chromium missing is a failure, not a skip: the test command
+//! (`cargo xtask test`) installs it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Client, T0, pan};
+use fantoccini::{ClientBuilder, Locator};
+use pooya_issuer::{DemoGateway, InitOptions, ManualClock, ServerConfig};
+use serde_json::json;
+
+/// chromedriver, ended with the test.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    assert!(
+        path.exists(),
+        "{} not found: install Debian's chromium and chromium-driver packages \
+         (`cargo xtask test` does), or set {var}",
+        path.display()
+    );
+    path
+}
+
+fn start_chromedriver() -> (Driver, u16) {
+    let exe = tool("POOYA_CHROMEDRIVER", "/usr/bin/chromedriver");
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(exe)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting chromedriver");
+    let driver = Driver(child);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let start = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (driver, port)
+}
+
+async fn set(c: &fantoccini::Client, id: &str, value: &str) {
+    let e = c.find(Locator::Id(id)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+async fn wait_for(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("no {css}: {e}");
+        })
+}
+
+/// The one-time PIN in the newest SMS the page shows, once it is not one
+/// of `seen`.
+async fn new_code_in_outbox(c: &fantoccini::Client, seen: &[String]) -> String {
+    let start = Instant::now();
+    loop {
+        // The list is redrawn every second; a stale element is retried.
+        if let Ok(items) = c.find_all(Locator::Css("#outbox .sms-body")).await
+            && let Some(first) = items.first()
+            && let Ok(text) = first.text().await
+            && let Some(code) = pooya_issuer::messages::find_one_time_code(&text)
+            && !seen.contains(&code)
+        {
+            return code;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no new PIN in the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn harim_on_the_demo_payment_page() {
+    let chromium = tool("POOYA_CHROMIUM", "/usr/bin/chromium");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let init = pooya_issuer::init(dir.path(), &InitOptions::default()).unwrap();
+    let clock = ManualClock::new(T0);
+    let mut cfg = ServerConfig::new(dir.path());
+    cfg.clock = Arc::new(clock.clone());
+    cfg.demo_gateway = Some(DemoGateway {
+        gateway_token: init.tokens.gateway.clone(),
+    });
+    let server = pooya_issuer::spawn_on_thread(cfg).unwrap();
+    let api = Client::new(&server.base_url());
+    let card = pan(777);
+    let a = api.post(
+        "/v1/enrollments",
+        Some(init.tokens.atm.expose_secret()),
+        &json!({"pan": card, "phone": "09121234567", "channel": "sms"}),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+
+    let (_driver, port) = start_chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-quic", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session through chromedriver");
+
+        c.goto(&format!("{}/demo/pay", server.base_url()))
+            .await
+            .unwrap();
+        let source = c.source().await.unwrap();
+        assert!(!source.contains(init.tokens.gateway.expose_secret()));
+        assert!(!source.contains("pya_"), "no token in the page");
+        set(&c, "pan", &card).await;
+        set(&c, "amount", "1,250,000").await;
+        set(&c, "payee-name", "Demo Shop").await;
+        set(&c, "payee-id", "IR-SHOP-42").await;
+
+        // Request a PIN and read it from the SMS beside the page.
+        c.find(Locator::Id("request-pin"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(&c, "#request-status[data-state='requested']").await;
+        let first = new_code_in_outbox(&c, &[]).await;
+        let sms = c
+            .find(Locator::Css("#outbox .sms-body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            sms.contains("۱٬۲۵۰٬۰۰۰") && sms.contains("Demo Shop"),
+            "{sms}"
+        );
+
+        // Pay: accepted.
+        set(&c, "pin", &first).await;
+        c.find(Locator::Id("pay"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let r = wait_for(&c, "#result[data-result='accepted']").await;
+        assert!(r.text().await.unwrap().starts_with("Accepted"));
+
+        // The same PIN again: rejected, replayed.
+        c.find(Locator::Id("pay"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let r = wait_for(
+            &c,
+            "#result[data-result='rejected'][data-reason='replayed']",
+        )
+        .await;
+        assert!(r.text().await.unwrap().contains("already used"));
+
+        // Asking again at once: the page says to wait.
+        c.find(Locator::Id("request-pin"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let s = wait_for(&c, "#request-status[data-state='rate_limited']").await;
+        assert!(s.text().await.unwrap().contains("Please wait 60 seconds"));
+
+        // A minute later, a new PIN; the amount is changed before paying:
+        // rejected.
+        clock.advance(60);
+        c.find(Locator::Id("request-pin"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(&c, "#request-status[data-state='requested']").await;
+        let second = new_code_in_outbox(&c, std::slice::from_ref(&first)).await;
+        set(&c, "amount", "1,350,000").await;
+        set(&c, "pin", &second).await;
+        c.find(Locator::Id("pay"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let r = wait_for(
+            &c,
+            "#result[data-result='rejected'][data-reason='wrong_code']",
+        )
+        .await;
+        assert!(r.text().await.unwrap().contains("another amount"));
+
+        if let Some(path) = std::env::var_os("POOYA_DEMO_SCREENSHOT") {
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(path, png).unwrap();
+        }
+        c.close().await.unwrap();
+    });
+    server.shutdown().unwrap();
+}
