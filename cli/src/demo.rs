@@ -8,9 +8,13 @@
 //! verify them. Each step checks what the bank answered against what must
 //! happen; the demo exits 0 only when every step behaved.
 //!
-//! The steps are a list of [`Step`]s over one [`Demo`] context, so more
-//! stories (the SMS version and Harim, issue 6) are added as more steps:
-//! see [`steps`].
+//! Then the same card is enrolled for the SMS version too: the customer
+//! texts its last four digits to the short code and pays with the
+//! one-time PIN that comes back; and a payment page asks the bank for a
+//! Harim PIN bound to its amount and merchant.
+//!
+//! The steps are a list of [`Step`]s over one [`Demo`] context: see
+//! [`steps`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,6 +38,8 @@ pub const PHONE: &str = "09121234567";
 const PASSWORD: &str = "demo password 1379";
 /// A merchant id for transaction-bound PINs.
 pub const PAYEE: &str = "IR-SHOP-42";
+/// The merchant's name a payment page gives for Harim.
+const PAYEE_NAME: &str = "فروشگاه نمونه";
 
 /// A step that did not behave.
 #[derive(Debug)]
@@ -250,6 +256,26 @@ impl Demo {
         )?)
     }
 
+    /// Waits (up to 10 s) for the customer's SMS number `n` (1-based):
+    /// one-time PINs and short-code replies are sent after the bank
+    /// answers.
+    ///
+    /// # Errors
+    /// When it does not arrive.
+    pub fn wait_sms(&self, n: usize) -> Result<pooya_issuer::OutboxEntry, StepFailed> {
+        let start = std::time::Instant::now();
+        loop {
+            let mut all = self.sms()?;
+            if all.len() >= n {
+                return Ok(all.swap_remove(n - 1));
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(StepFailed("the SMS did not arrive".into()));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// The gateway asks the bank about a code.
     ///
     /// # Errors
@@ -287,9 +313,6 @@ impl Demo {
 
 /// The demo's steps, in order.
 pub fn steps() -> Vec<Step> {
-    // Issue 6 (the SMS version and Harim) appends its steps after the
-    // app's: e.g. `Step { title: "The SMS version", run: sms_version }`
-    // using `Demo::enroll("sms")`, `Demo::sms()` and `Demo::verify`.
     vec![
         Step {
             title: "The bank starts",
@@ -326,6 +349,14 @@ pub fn steps() -> Vec<Step> {
         Step {
             title: "Transaction-bound PIN",
             run: transaction_pin,
+        },
+        Step {
+            title: "The SMS version",
+            run: sms_version,
+        },
+        Step {
+            title: "Harim: \"request dynamic PIN\" on a payment page",
+            run: harim,
         },
     ]
 }
@@ -554,6 +585,115 @@ fn transaction_pin(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     s.check(
         right.result == "accepted" && right.matched.as_deref() == Some("transaction"),
         format!("the real payment to {PAYEE}: {}", right.describe()),
+    )
+}
+
+/// Prints an SMS as the customer's phone shows it.
+fn show_sms(s: &mut Story<'_>, sms: &pooya_issuer::OutboxEntry) {
+    s.say(format!("From {} to {}:", sms.from, sms.to));
+    for line in sms.body.lines() {
+        s.say(format!("  │ {line}"));
+    }
+}
+
+fn sms_version(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let last4 = ids::Pan::parse(&d.pan)?.last4().to_owned();
+    s.say("Back at the ATM, the customer also turns on the SMS version for the same card, for days without the phone's app.");
+    let body = d.enroll("sms")?;
+    let n = d.sms()?.len();
+    show_sms(s, &d.wait_sms(n)?);
+    s.check(
+        body["channel"] == "sms",
+        "the card now has both: the app and the SMS version",
+    )?;
+    let typed = format!(
+        " {} ",
+        persian(&last4)
+            .chars()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    s.say(format!(
+        "The customer texts \"{}\" (the last four digits, on a Persian keyboard) to 30003303.",
+        typed.trim()
+    ));
+    let sms_token = d.tokens()?.tokens.sms.expose_secret().to_owned();
+    let (status, answer) = d.post(
+        "/v1/sms/inbound",
+        &sms_token,
+        &json!({"from": PHONE, "to": "30003303", "body": typed}),
+    )?;
+    s.check(
+        status == 200 && answer["status"] == "accepted",
+        "the SMS centre hands the message to the bank",
+    )?;
+    let reply = d.wait_sms(n + 1)?;
+    show_sms(s, &reply);
+    let code = pooya_issuer::messages::find_one_time_code(&reply.body)
+        .ok_or_else(|| StepFailed("the reply carries no 7-digit PIN".into()))?;
+    s.check(
+        code.len() == 7,
+        "a 7-digit one-time second PIN, valid for 2 minutes",
+    )?;
+    let v = d.verify(&code, "second", 3_500_000, None)?;
+    s.check(
+        v.result == "accepted" && v.matched.as_deref() == Some("second"),
+        format!(
+            "an online payment of 3,500,000 Rials with it: {}",
+            v.describe()
+        ),
+    )?;
+    let again = d.verify(&code, "second", 3_500_000, None)?;
+    s.check(
+        again.result == "rejected" && again.reason == "replayed",
+        format!("the same PIN again: {}", again.describe()),
+    )?;
+    s.say("Both stay active: the bank checks the app's PINs and SMS PINs side by side, and either may be used.");
+    Ok(())
+}
+
+fn harim(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let amount = 2_750_000;
+    let gateway = d.tokens()?.tokens.gateway.expose_secret().to_owned();
+    s.say(format!(
+        "On a payment page of {PAYEE_NAME} ({PAYEE}), the customer enters the card number and presses \"request dynamic PIN\" for {} Rials.",
+        rials(amount)
+    ));
+    let request = |pan: &str| json!({"pan": pan, "amount": amount, "payee_name": PAYEE_NAME, "payee_id": PAYEE});
+    let n = d.sms()?.len();
+    let (status, answer) = d.post("/v1/otp-requests", &gateway, &request(&d.pan))?;
+    s.check(
+        status == 202 && answer["status"] == "requested",
+        format!("the gateway asks the bank: HTTP {status} {answer}"),
+    )?;
+    let sms = d.wait_sms(n + 1)?;
+    show_sms(s, &sms);
+    s.check(
+        sms.body.contains(&pooya_protocol::format_rials_fa(amount)) && sms.body.contains(PAYEE_NAME),
+        "the SMS names the amount (Persian digits) and the merchant, so the customer sees what the PIN is for",
+    )?;
+    let code = pooya_issuer::messages::find_one_time_code(&sms.body)
+        .ok_or_else(|| StepFailed("the SMS carries no 7-digit PIN".into()))?;
+    let other = random_pan()?;
+    let (st2, answer2) = d.post("/v1/otp-requests", &gateway, &request(&other))?;
+    s.check(
+        st2 == status && answer2 == answer,
+        "a card number the bank does not know gets the very same answer (no card enumeration)",
+    )?;
+    let changed = d.verify(&code, "second", amount + 1_000_000, Some(PAYEE))?;
+    s.check(
+        changed.result == "rejected",
+        format!(
+            "a page that raised the amount to {} Rials: {}",
+            rials(amount + 1_000_000),
+            changed.describe()
+        ),
+    )?;
+    let right = d.verify(&code, "second", amount, Some(PAYEE))?;
+    s.check(
+        right.result == "accepted" && right.matched.as_deref() == Some("transaction"),
+        format!("the real payment: {}", right.describe()),
     )
 }
 

@@ -1,4 +1,5 @@
-//! `pooya demo` runs every step against its in-process bank and exits 0;
+//! `pooya demo` runs every step (the app, the SMS version, Harim) against
+//! its in-process bank and exits 0;
 //! `--json` gives the same story as one document.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,6 +27,14 @@ fn demo_behaves_and_says_so() {
         "rejected (replayed)",
         "IR-EVIL-99: rejected",
         "accepted (transaction)",
+        "the card now has both: the app and the SMS version",
+        "a 7-digit one-time second PIN",
+        "3,500,000 Rials with it: accepted (second)",
+        "the same PIN again: rejected (replayed)",
+        "۲٬۷۵۰٬۰۰۰ ریال",
+        "the very same answer",
+        "3,750,000 Rials: rejected (wrong_code)",
+        "the real payment: accepted (transaction)",
         "steps behaved as expected",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
@@ -43,6 +52,9 @@ fn demo_json_lists_every_step() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], true);
     let steps = v["steps"].as_array().unwrap();
-    assert!(steps.len() >= 9);
+    assert!(steps.len() >= 11);
+    let titles: Vec<&str> = steps.iter().map(|s| s["title"].as_str().unwrap()).collect();
+    assert!(titles.contains(&"The SMS version"), "{titles:?}");
+    assert!(titles.iter().any(|t| t.starts_with("Harim")), "{titles:?}");
     assert!(steps.iter().all(|s| s["ok"] == true));
 }
