@@ -34,7 +34,7 @@ use crate::init::{
 use crate::keys::{FileKeyProvider, HashDomain, KeyProvider};
 use crate::messages::Message;
 use crate::metrics::{Metrics, VerifyCount};
-use crate::otp::{OneTimeMatch, spend_one_time};
+use crate::otp::{ONE_TIME_CODE_DIGITS, OneTimeMatch, spend_one_time};
 use crate::settings::{Language, Settings};
 use crate::sms::{OutboxEntry, OutboxSender, Sms, SmsQueue, SmsSender, read_outbox_with};
 use crate::writer::{Writer, WriterStats, WriterThread};
@@ -647,11 +647,16 @@ impl Issuer {
             return Ok(self.count(verdict(VerifyResult::Blocked, "too_many_failures", None)));
         }
         // One-time codes sent by SMS (SMS version, Harim) are second PINs.
+        // A card with the app needs no look-up for codes of another length
+        // (the app's second PINs have 8 digits by default), which keeps the
+        // app's verification path as it was.
         let one_time = match req.kind {
-            VerifyKind::Second => {
+            VerifyKind::Second
+                if card.seed_sealed.is_none() || code.len() == ONE_TIME_CODE_DIGITS =>
+            {
                 Some(self.check_one_time(&card.id, &code, req.amount, payee.as_deref(), now)?)
             }
-            VerifyKind::First => None,
+            VerifyKind::First | VerifyKind::Second => None,
         };
         let policies = &self.settings.policies;
         let app_matched = match card.seed_sealed.as_deref() {
