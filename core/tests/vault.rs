@@ -425,6 +425,11 @@ fn biometric_slot() {
 
     // Enable again, then disable.
     v.enable_biometrics(PASSWORD).unwrap();
+    // Locked, nobody may turn it off.
+    v.lock();
+    assert_eq!(v.disable_biometrics().unwrap_err(), CoreError::Locked);
+    assert!(env.gate.is_enrolled());
+    v.unlock_with_password(PASSWORD).unwrap();
     v.disable_biometrics().unwrap();
     assert!(!env.gate.is_enrolled());
     assert!(!v.status().unwrap().biometric_enabled);
@@ -641,4 +646,35 @@ fn vault_and_hooks_can_move_between_threads() {
     fn send<T: Send>() {}
     send::<Vault>();
     send::<pooya_core::Hooks>();
+}
+
+/// Wrong passwords tried in parallel from separate connections (separate
+/// processes or app instances on one file) each count: the read, the gate
+/// and the increment happen in one write transaction before the KDF, so no
+/// two attempts share a count and parallel guessing cannot get past the
+/// wipe.
+#[test]
+fn parallel_wrong_passwords_each_count() {
+    let env = Env::new();
+    drop(env.create());
+    let vaults: Vec<Vault> = (0..8).map(|_| env.open()).collect();
+    let results: Vec<Result<(), CoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = vaults
+            .into_iter()
+            .map(|mut v| s.spawn(move || v.unlock_with_password("not-the-password")))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = results
+        .iter()
+        .filter(|r| matches!(r, Err(CoreError::WrongPassword { .. })))
+        .count();
+    // After 5 failures the gate makes the rest wait (the clock stands
+    // still), so exactly 5 guesses reach the KDF and all 5 are counted.
+    assert_eq!(checked, 5, "{results:?}");
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Err(CoreError::WrongPassword { .. } | CoreError::LockedOut { .. })
+    )));
+    assert_eq!(env.open().status().unwrap().failed_attempts, 5);
 }

@@ -729,37 +729,58 @@ impl Vault {
     /// KDF runs; success resets the count.
     fn password_attempt(&mut self, password: &str) -> Result<SecretKey, CoreError> {
         let now = self.now();
-        let counter = read_counter(&self.conn)?;
-        if counter.wiped {
+        if read_counter(&self.conn)?.wiped {
             self.session = None;
             return Err(CoreError::Wiped);
-        }
-        match self
-            .config
-            .lockout()
-            .gate(counter.failures, counter.last_failure_at, now)
-        {
-            Gate::Open => {}
-            Gate::Wait(seconds_left) => return Err(CoreError::LockedOut { seconds_left }),
-            Gate::Wipe => {
-                self.wipe()?;
-                return Err(CoreError::Wiped);
-            }
         }
         let slot = read_slot(&self.conn, PASSWORD_SLOT)?.ok_or(CoreError::VaultCorrupted)?;
         let params = slot.params.ok_or(CoreError::VaultCorrupted)?;
         // The device secret first: a keystore failure is not a wrong
         // password and must not cost an attempt.
         let device_secret = self.hooks.keystore.open(&slot.host_blob)?;
-        let failures = counter.failures.saturating_add(1);
-        write_counter(
-            &self.conn,
-            &Counter {
-                failures,
-                last_failure_at: now,
-                wiped: false,
-            },
-        )?;
+        // Read the count, apply the gate and count this attempt in one
+        // IMMEDIATE transaction, committed (synchronous = FULL) before the
+        // KDF runs. Attempts from other connections or processes serialise
+        // on SQLite's write lock here, so each sees the count the previous
+        // one wrote: parallel guesses cannot share one count.
+        let failures = {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let counter = read_counter(&tx)?;
+            let gate = (!counter.wiped).then(|| {
+                self.config
+                    .lockout()
+                    .gate(counter.failures, counter.last_failure_at, now)
+            });
+            match gate {
+                None => {
+                    drop(tx);
+                    self.session = None;
+                    return Err(CoreError::Wiped);
+                }
+                Some(Gate::Wait(seconds_left)) => {
+                    return Err(CoreError::LockedOut { seconds_left });
+                }
+                Some(Gate::Wipe) => {
+                    drop(tx);
+                    self.wipe()?;
+                    return Err(CoreError::Wiped);
+                }
+                Some(Gate::Open) => {}
+            }
+            let failures = counter.failures.saturating_add(1);
+            write_counter(
+                &tx,
+                &Counter {
+                    failures,
+                    last_failure_at: now,
+                    wiped: false,
+                },
+            )?;
+            tx.commit()?;
+            failures
+        };
         let pw = password::normalize(password);
         let kek = kdf::derive_kek(pw.as_bytes(), &device_secret, &slot.salt, params)?;
         match envelope::open(
@@ -923,12 +944,14 @@ impl Vault {
         )
     }
 
-    /// Disables biometric unlock (no password needed: it only removes a
-    /// way in).
+    /// Disables biometric unlock. Needs an unlocked session (no password:
+    /// it only removes a way in), so someone holding a locked phone cannot
+    /// quietly turn the customer's fingerprint unlock off.
     ///
     /// # Errors
-    /// Storage errors.
+    /// [`CoreError::Locked`]; storage errors.
     pub fn disable_biometrics(&mut self) -> Result<(), CoreError> {
+        self.touch()?;
         self.drop_biometric_slot()
     }
 
@@ -950,6 +973,12 @@ impl Vault {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         write_slot(&tx, PASSWORD_SLOT, &slot)?;
         tx.commit()?;
+        // Move the new slot into the main file and truncate the WAL, so the
+        // old slot (which the old password still opens) does not linger in
+        // WAL frames. A busy checkpoint is retried by SQLite later.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         Ok(())
     }
 

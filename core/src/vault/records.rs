@@ -324,20 +324,77 @@ impl IssuerProfile {
     pub fn validate(&self) -> Result<(), CoreError> {
         check_text("name", &self.name, MAX_NAME_CHARS, false)?;
         check_text("base_url", &self.base_url, MAX_URL_LEN, false)?;
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| {
-                self.base_url
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-            });
-        if !(self.base_url.starts_with("https://") || loopback) || self.base_url.contains(' ') {
-            return Err(CoreError::InvalidField {
-                field: "base_url",
-                reason: "must be https:// (http:// only for loopback)",
-            });
+        check_issuer_url(&self.base_url)
+    }
+}
+
+/// An issuer's base URL must be `https://`, or `http://` to a loopback host
+/// only (127.0.0.1, `localhost`, `[::1]`: tests and the demo), with no user
+/// name or password, query or fragment. Parsed as a URL (WHATWG URL
+/// Standard, through the `url` crate), so `http://localhost:1@evil/` is
+/// seen for what it is: a request to `evil` carrying user info.
+fn check_issuer_url(text: &str) -> Result<(), CoreError> {
+    let bad = |reason| {
+        Err(CoreError::InvalidField {
+            field: "base_url",
+            reason,
+        })
+    };
+    if text.chars().any(char::is_whitespace) {
+        return bad("must not contain spaces");
+    }
+    let Ok(url) = url::Url::parse(text) else {
+        return bad("not a URL");
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("must not carry a user name or password");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return bad("must not have a query or fragment");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => return bad("must name a host"),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => bad("must be https:// (http:// only for loopback)"),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::check_issuer_url;
+
+    #[test]
+    fn issuer_urls() {
+        for ok in [
+            "https://bank.example",
+            "https://bank.example:8443/api",
+            "http://127.0.0.1:39655",
+            "http://localhost:8080/",
+            "http://[::1]:9000",
+        ] {
+            assert!(check_issuer_url(ok).is_ok(), "{ok}");
         }
-        Ok(())
+        for bad in [
+            "http://bank.example",
+            "http://localhost:1@127.0.0.2:8099",
+            "http://localhost@evil.example/",
+            "https://user:pw@bank.example",
+            "http://127.0.0.1.evil.example",
+            "http://localhost.evil.example",
+            "ftp://bank.example",
+            "https://bank.example/?x=1",
+            "https://bank .example",
+            "bank.example",
+            "",
+        ] {
+            assert!(check_issuer_url(bad).is_err(), "{bad}");
+        }
     }
 }
 
