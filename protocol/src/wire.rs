@@ -21,8 +21,8 @@ pub const TRANSCRIPT_LABEL: &[u8] = b"pooya/v1/activation";
 /// HKDF info label of the card seed.
 pub const SEED_LABEL: &[u8] = b"pooya/v1/card-seed";
 
-/// `POST /v1/activations` request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /v1/activations` request body. `Debug` hides the code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationRequest {
     /// The customer's mobile number, as registered at the ATM.
@@ -168,7 +168,8 @@ pub fn decode_hex_array<const N: usize>(
 }
 
 /// `POST /v1/verify` request body (the payment gateway asks the bank).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` masks the card number and hides the code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The card number.
@@ -182,6 +183,37 @@ pub struct VerifyRequest {
     pub payee: Option<String>,
     /// `first` (ATM/POS) or `second` (card not present).
     pub kind: VerifyKind,
+}
+
+impl core::fmt::Debug for ActivationRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ActivationRequest")
+            .field("phone", &self.phone)
+            .field("code", &"<redacted>")
+            .field("device_public_key", &self.device_public_key)
+            .field("device_label", &self.device_label)
+            .finish()
+    }
+}
+
+impl core::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Only the last four digits, and only when the text is long enough
+        // to be a card number.
+        let chars: Vec<char> = self.pan.chars().collect();
+        let last4: String = if chars.len() >= 12 {
+            chars[chars.len() - 4..].iter().collect()
+        } else {
+            String::from("?")
+        };
+        f.debug_struct("VerifyRequest")
+            .field("pan", &format_args!("••••{last4}"))
+            .field("code", &"<redacted>")
+            .field("amount", &self.amount)
+            .field("payee", &self.payee)
+            .field("kind", &self.kind)
+            .finish()
+    }
 }
 
 /// The PIN kind a gateway asks about.
@@ -276,6 +308,30 @@ mod tests {
         }
         assert_ne!(derive_card_seed(&[8; 32], &base.to_bytes()), seed);
         assert_eq!(derive_card_seed(&[9; 32], &base.to_bytes()), seed);
+    }
+
+    #[test]
+    fn requests_debug_hides_secrets() {
+        let v = VerifyRequest {
+            pan: "6104337700000001".into(),
+            code: "98765432".into(),
+            amount: 5,
+            payee: None,
+            kind: VerifyKind::Second,
+        };
+        let text = format!("{v:?}");
+        assert!(
+            !text.contains("61043377") && !text.contains("98765432"),
+            "{text}"
+        );
+        assert!(text.contains("0001"));
+        let a = ActivationRequest {
+            phone: "+989121234567".into(),
+            code: "1234567897".into(),
+            device_public_key: "00".into(),
+            device_label: "Pixel".into(),
+        };
+        assert!(!format!("{a:?}").contains("1234567897"));
     }
 
     #[test]
