@@ -224,14 +224,26 @@ fn is_short_code(to: &str, short_code: &str) -> bool {
         || d.strip_prefix("98") == Some(short_code)
 }
 
+/// Bidirectional controls (marks, embeddings, overrides, isolates, the
+/// Arabic letter mark; Unicode UAX #9 §2) and invisible characters a payee
+/// name never needs: they could reorder or hide what the customer reads.
+/// The zero-width non-joiner and joiner (U+200C, U+200D) are not among
+/// them: everyday Persian spelling needs them ("کتاب‌فروشی").
+fn is_refused_in_name(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}'
+    )
+}
+
 /// A payee name for the SMS: trimmed, 1–64 characters, no control
-/// characters and no bidirectional overrides (they could reorder what the
-/// customer reads).
+/// characters and no bidirectional controls (they could reorder what the
+/// customer reads); ZWNJ and ZWJ are allowed.
 fn check_payee_name(name: &str) -> Result<String, ApiError> {
     let n = name.trim();
     let ok = !n.is_empty()
         && n.chars().count() <= MAX_PAYEE_NAME_CHARS
-        && !n.chars().any(|c| c.is_control() || is_format_mark(c));
+        && !n.chars().any(|c| c.is_control() || is_refused_in_name(c));
     if ok {
         Ok(n.to_owned())
     } else {
@@ -792,7 +804,23 @@ mod tests {
     fn payee_names() {
         assert_eq!(check_payee_name(" Shop ").unwrap(), "Shop");
         assert_eq!(check_payee_name("فروشگاه نمونه").unwrap(), "فروشگاه نمونه");
-        for bad in ["", "  ", "a\nb", "x\u{202E}y", &"n".repeat(65)] {
+        // Everyday Persian spelling: ZWNJ (and ZWJ) inside words.
+        for good in ["کتاب\u{200C}فروشی", "می\u{200C}خانه\u{200D}ها"] {
+            assert_eq!(check_payee_name(good).unwrap(), good);
+        }
+        for bad in [
+            "",
+            "  ",
+            "a\nb",
+            "x\u{202E}y",
+            "x\u{200E}y",
+            "x\u{200F}y",
+            "x\u{202A}y",
+            "x\u{2066}y",
+            "x\u{2069}y",
+            "x\u{061C}y",
+            &"n".repeat(65),
+        ] {
             assert_eq!(
                 check_payee_name(bad).unwrap_err().code,
                 "invalid_payee_name"
