@@ -408,6 +408,11 @@ impl From<CoreError> for PooyaError {
             CoreError::BiometricNotEnabled => Self::BiometricNotEnabled,
             CoreError::BiometricFailed(details) => Self::BiometricFailed { details },
             CoreError::Keystore(details) => Self::Keystore { details },
+            // Only the desktop key file raises it; a phone shell sees it
+            // as a keystore failure with the full explanation.
+            e @ CoreError::DeviceKeyDamaged { .. } => Self::Keystore {
+                details: e.to_string(),
+            },
             CoreError::CardNotFound => Self::CardNotFound,
             CoreError::IssuerNotFound => Self::IssuerNotFound,
             CoreError::IssuerExists => Self::IssuerExists,
@@ -607,6 +612,9 @@ mod tests {
             },
             CoreError::AmountAboveCap { cap: 20_000_000 },
             CoreError::AmbiguousCard,
+            CoreError::DeviceKeyDamaged {
+                path: "/tmp/vault.db.devkey".into(),
+            },
         ]
     }
 
@@ -620,6 +628,7 @@ mod tests {
             let want = match core.code() {
                 "weak_kdf_params" => "invalid_config",
                 "invalid_field" => "invalid_input",
+                "device_key_damaged" => "keystore",
                 c => c,
             };
             assert_eq!(ffi.code(), want, "{core:?}");
@@ -711,7 +720,10 @@ mod tests {
                 .filter(|e| {
                     !matches!(
                         e.code(),
-                        "weak_kdf_params" | "invalid_field" | "invalid_input"
+                        "weak_kdf_params"
+                            | "invalid_field"
+                            | "invalid_input"
+                            | "device_key_damaged"
                     )
                 })
                 .map(PooyaError::from),

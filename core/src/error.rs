@@ -137,6 +137,20 @@ pub enum CoreError {
     /// from another device).
     #[error("device keystore failed: {0}")]
     Keystore(String),
+    /// The desktop device key file exists but is empty or shorter than a
+    /// key: almost always left by a crash during the very first `init`,
+    /// before any vault was sealed with it. It is never replaced
+    /// automatically, since a real key file damaged later would make the
+    /// vault beside it unrecoverable.
+    #[error(
+        "the device key file {path} is empty or truncated (probably left by an interrupted first \
+         run): if the vault beside it was never created, delete this key file and run init \
+         again; otherwise restore the key file from a backup"
+    )]
+    DeviceKeyDamaged {
+        /// The key file's path.
+        path: String,
+    },
     /// No card with this id.
     #[error("no such card")]
     CardNotFound,
@@ -254,6 +268,7 @@ impl CoreError {
             Self::BiometricNotEnabled => "biometric_not_enabled",
             Self::BiometricFailed(_) => "biometric_failed",
             Self::Keystore(_) => "keystore",
+            Self::DeviceKeyDamaged { .. } => "device_key_damaged",
             Self::CardNotFound => "card_not_found",
             Self::IssuerNotFound => "issuer_not_found",
             Self::IssuerExists => "issuer_exists",
@@ -286,7 +301,10 @@ impl From<ProtocolError> for CoreError {
 
 impl From<HostError> for CoreError {
     fn from(e: HostError) -> Self {
-        Self::Keystore(e.message)
+        match e.damaged_key_file {
+            Some(path) => Self::DeviceKeyDamaged { path },
+            None => Self::Keystore(e.message),
+        }
     }
 }
 
@@ -364,6 +382,7 @@ mod tests {
             CoreError::BiometricNotEnabled,
             CoreError::BiometricFailed("x".into()),
             CoreError::Keystore("x".into()),
+            CoreError::DeviceKeyDamaged { path: "k".into() },
             CoreError::CardNotFound,
             CoreError::IssuerNotFound,
             CoreError::IssuerExists,

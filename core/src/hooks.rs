@@ -12,6 +12,10 @@ use zeroize::Zeroizing;
 pub struct HostError {
     /// What the host reported.
     pub message: String,
+    /// Set only by [`crate::KeyFileKeystore`] for a key file that exists
+    /// but is empty or truncated; becomes
+    /// [`CoreError::DeviceKeyDamaged`](crate::CoreError::DeviceKeyDamaged).
+    pub(crate) damaged_key_file: Option<String>,
 }
 
 impl HostError {
@@ -19,6 +23,15 @@ impl HostError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            damaged_key_file: None,
+        }
+    }
+
+    /// The key file at `path` exists but does not hold a whole key.
+    pub(crate) fn damaged_key_file(path: &std::path::Path, len: usize) -> Self {
+        Self {
+            message: format!("device key file is {len} bytes, not 32"),
+            damaged_key_file: Some(path.display().to_string()),
         }
     }
 }

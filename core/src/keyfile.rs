@@ -58,14 +58,17 @@ impl KeyFileKeystore {
         &self.path
     }
 
+    /// Reads the key file: `None` when there is none. A file that exists
+    /// but does not hold exactly one key is reported as damaged (it is
+    /// never replaced here: it might be the only copy of a real key).
     fn read_key(&self) -> Result<Option<Zeroizing<[u8; KEY_LEN]>>, HostError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
-                let mut k = Zeroizing::new([0u8; KEY_LEN]);
                 if bytes.len() != KEY_LEN {
-                    return Err(HostError::new("device key file has the wrong length"));
+                    return Err(HostError::damaged_key_file(&self.path, bytes.len()));
                 }
+                let mut k = Zeroizing::new([0u8; KEY_LEN]);
                 k.copy_from_slice(&bytes);
                 Ok(Some(k))
             }
@@ -77,9 +80,19 @@ impl KeyFileKeystore {
         }
     }
 
+    /// Creates the key file atomically: the key goes to a private
+    /// temporary file in the same directory, is flushed to disk, and is
+    /// then hard-linked to the final name, which fails if the name exists.
+    /// So the key file is either absent or whole, even after a crash, and
+    /// a reader never sees half a key. When another process won the race,
+    /// its key is read and used.
     fn create_key(&self) -> Result<Zeroizing<[u8; KEY_LEN]>, HostError> {
+        let io = |what: &str, e: std::io::Error| {
+            HostError::new(format!("cannot {what} the device key file: {}", e.kind()))
+        };
         let mut k = Zeroizing::new([0u8; KEY_LEN]);
         fill_random(&mut k[..]).map_err(|_| HostError::new("random generator failed"))?;
+        let tmp = self.temp_path()?;
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -87,12 +100,25 @@ impl KeyFileKeystore {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let io = |e: std::io::Error| {
-            HostError::new(format!("cannot write the device key file: {}", e.kind()))
-        };
-        let mut f = opts.open(&self.path).map_err(io)?;
-        f.write_all(&k[..]).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        let mut f = opts.open(&tmp).map_err(|e| io("create", e))?;
+        let written = f
+            .write_all(&k[..])
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io("write", e));
+        drop(f);
+        let linked = written.and_then(|()| match std::fs::hard_link(&tmp, &self.path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io("link", e)),
+        });
+        // The temporary name is never needed again, whatever happened.
+        let _ = std::fs::remove_file(&tmp);
+        if !linked? {
+            // Another process created the key file first: use its key.
+            return self
+                .read_key()?
+                .ok_or_else(|| HostError::new("device key file vanished while being created"));
+        }
         // Make the new directory entry durable too.
         if let Some(d) = self
             .path
@@ -105,6 +131,15 @@ impl KeyFileKeystore {
         Ok(k)
     }
 
+    /// A fresh, unguessable temporary name beside the key file.
+    fn temp_path(&self) -> Result<PathBuf, HostError> {
+        let mut nonce = [0u8; 8];
+        fill_random(&mut nonce).map_err(|_| HostError::new("random generator failed"))?;
+        let mut p = self.path.as_os_str().to_owned();
+        p.push(format!(".tmp-{}-{}", std::process::id(), hex(&nonce)));
+        Ok(PathBuf::from(p))
+    }
+
     fn key(&self, create: bool) -> Result<Zeroizing<[u8; KEY_LEN]>, HostError> {
         let mut guard = self
             .key
@@ -115,13 +150,7 @@ impl KeyFileKeystore {
         }
         let k = match self.read_key()? {
             Some(k) => k,
-            None if create => match self.create_key() {
-                Ok(k) => k,
-                // Another process created it first.
-                Err(_) => self
-                    .read_key()?
-                    .ok_or_else(|| HostError::new("cannot create the device key file"))?,
-            },
+            None if create => self.create_key()?,
             None => return Err(HostError::new("device key file missing")),
         };
         *guard = Some(k.clone());
@@ -177,6 +206,14 @@ impl DeviceKeystore for KeyFileKeystore {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    use core::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +243,61 @@ mod tests {
         bad[20] ^= 1;
         assert!(ks.open(&bad).is_err());
         assert!(ks.seal(&[0; 65]).is_err());
+    }
+
+    #[test]
+    fn concurrent_creators_end_with_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("vault.db");
+        let n = 8;
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+        let blobs: Vec<Vec<u8>> = (0..n)
+            .map(|_| {
+                let barrier = barrier.clone();
+                let vault = vault.clone();
+                std::thread::spawn(move || {
+                    // Each thread is its own keystore, as separate processes are.
+                    let ks = KeyFileKeystore::beside(&vault);
+                    barrier.wait();
+                    ks.seal(b"secret").unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        let reader = KeyFileKeystore::beside(&vault);
+        for blob in &blobs {
+            assert_eq!(&reader.open(blob).unwrap()[..], b"secret");
+        }
+        assert_eq!(std::fs::read(reader.path()).unwrap().len(), KEY_LEN);
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("vault.db.devkey")]);
+    }
+
+    #[test]
+    fn empty_key_file_is_a_clear_error_and_is_kept() {
+        use crate::CoreError;
+        let dir = tempfile::tempdir().unwrap();
+        let ks = KeyFileKeystore::beside(&dir.path().join("vault.db"));
+        for len in [0, 17] {
+            std::fs::write(ks.path(), vec![7u8; len]).unwrap();
+            let err = CoreError::from(ks.seal(b"x").unwrap_err());
+            assert_eq!(
+                err,
+                CoreError::DeviceKeyDamaged {
+                    path: ks.path().display().to_string()
+                }
+            );
+            assert_eq!(err.code(), "device_key_damaged");
+            assert!(err.to_string().contains("delete this key file"), "{err}");
+            assert!(ks.open(&[1; 40]).is_err());
+            // Not replaced: it might be the only copy of a real key.
+            assert_eq!(std::fs::read(ks.path()).unwrap(), vec![7u8; len]);
+        }
     }
 }
