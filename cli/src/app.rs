@@ -26,6 +26,10 @@ use crate::secret::{PasswordSource, with_spinner};
 use crate::transport::UreqTransport;
 use crate::{CapCommand, CardCommand, Global, InitArgs, IssuerCommand, KdfChoice, PinCommand};
 
+/// What to do with a wiped vault (the error and `status` say it).
+const WIPED_HINT: &str = "the vault was wiped after too many wrong passwords: start over with \
+     `pooya init --phone 09…` (it replaces the wiped vault), then activate your cards again";
+
 /// The device label used when a command does not name one.
 const DEFAULT_DEVICE_LABEL: &str = "pooya desktop";
 
@@ -80,6 +84,10 @@ fn open_phone(
     let password = passwords.password()?;
     with_spinner("Unlocking the vault (Argon2id)…", || {
         vault.unlock_with_password(&password)
+    })
+    .map_err(|e| match e {
+        CoreError::Wiped => CliError::new("wiped", WIPED_HINT),
+        other => other.into(),
     })?;
     Ok(Phone::new(vault, Arc::new(UreqTransport), device_label)?)
 }
@@ -110,9 +118,14 @@ fn create_parent(path: &Path) -> Result<(), CliError> {
 pub fn init(global: &Global, args: &InitArgs) -> Result<(), CliError> {
     let path = vault_path(global)?;
     let phone = normalize_phone(&args.phone)?;
-    if path.exists() && open_vault(&path).is_ok() {
-        return Err(CoreError::VaultExists.into());
-    }
+    // An existing vault is replaced only when it was wiped (nothing is
+    // left in it); any other finished vault is refused.
+    let replace_wiped = match open_vault(&path) {
+        Ok(existing) if existing.status()?.wiped => true,
+        Ok(_) => return Err(CoreError::VaultExists.into()),
+        Err(e) if e.code == "no_vault" => false,
+        Err(e) => return Err(e),
+    };
     let kdf = match args.kdf {
         KdfChoice::Default => KdfParams::DEFAULT,
         KdfChoice::Floor => KdfParams::FLOOR,
@@ -120,6 +133,9 @@ pub fn init(global: &Global, args: &InitArgs) -> Result<(), CliError> {
     let mut passwords = PasswordSource::new(global.password_stdin);
     let password = passwords.new_password()?;
     pooya_core::vault::password::check_strength(&password).map_err(CoreError::WeakPassword)?;
+    if replace_wiped {
+        Vault::destroy(&path)?;
+    }
     create_parent(&path)?;
     let mut vault = with_spinner("Creating the vault (Argon2id)…", || {
         Vault::create(
@@ -138,9 +154,15 @@ pub fn init(global: &Global, args: &InitArgs) -> Result<(), CliError> {
             "vault": path,
             "device_key_file": key_file,
             "phone": phone,
+            "replaced_wiped_vault": replace_wiped,
             "kdf": {"memory_kib": kdf.memory_kib(), "iterations": kdf.iterations(), "parallelism": kdf.parallelism()},
         }));
     } else {
+        if replace_wiped {
+            println!(
+                "Replaced the vault wiped after too many wrong passwords (its cards are gone)"
+            );
+        }
         println!("Created the vault at {}", path.display());
         println!("Phone number: {phone}");
         println!(
@@ -654,7 +676,7 @@ pub fn status(global: &Global) -> Result<(), CliError> {
         }
     );
     if st.wiped {
-        println!("State: WIPED after too many wrong passwords; activate your cards again.");
+        println!("State: WIPED: {WIPED_HINT}");
         return Ok(());
     }
     println!("State: locked (no session between commands: every command asks for the password)");

@@ -1,12 +1,14 @@
 //! The `pooya` binary driven as a subprocess against a real issuer on
 //! 127.0.0.1: init → issuer add → card add → cap set → PINs the bank
-//! accepts; global options anywhere; status, lock; errors with codes.
+//! accepts; global options anywhere; status, lock; errors with codes;
+//! `init` over a wiped vault.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use pooya_core::hooks::Clock as _;
 use pooya_issuer::{BackgroundServer, InitOptions, InitOutput, ServerConfig};
 use pooya_protocol::ids;
 use serde_json::{Value, json};
@@ -434,4 +436,139 @@ fn commands_without_a_vault_fail_with_codes() {
     let out = pooya(&v, &["lock", "--json"], None);
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["error"], "no_vault");
+}
+
+/// A clock that moves forward an hour at every reading, so the lockout's
+/// delays never stand between two wrong passwords.
+struct HourPerTick(std::sync::atomic::AtomicU64);
+
+impl pooya_core::hooks::Clock for HourPerTick {
+    fn now_unix(&self) -> u64 {
+        self.0.fetch_add(3600, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn init_replaces_only_a_wiped_vault() {
+    use std::sync::Arc;
+
+    let bank = Bank::start();
+    let phone_dir = tempfile::tempdir().unwrap();
+    let v = vault_in(&phone_dir);
+    let init_args = [
+        "init",
+        "--phone",
+        PHONE,
+        "--kdf",
+        "floor",
+        "--json",
+        "--password-stdin",
+    ];
+    let first = ok_json(&pooya(&v, &init_args, pw()));
+    assert_eq!(first["replaced_wiped_vault"], false);
+    let key = bank.server.issuer_public_key().to_owned();
+    let url = bank.server.base_url();
+    ok(&pooya(
+        &v,
+        &[
+            "issuer",
+            "add",
+            "bank",
+            "--url",
+            &url,
+            "--public-key",
+            &key,
+            "--password-stdin",
+        ],
+        pw(),
+    ));
+    let code = bank.enroll(&pan(7));
+    ok(&pooya(
+        &v,
+        &["card", "add", &code, "--password-stdin"],
+        pw(),
+    ));
+    let st = ok_json(&pooya(&v, &["status", "--json"], None));
+    assert_eq!(st["card_count"], 1);
+
+    // A vault that is not wiped is never replaced.
+    // (No stdin: init refuses before reading a password.)
+    let again = pooya(&v, &init_args, None);
+    assert!(!again.status.success());
+    let e: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(e["error"], "vault_exists");
+
+    // Ten wrong passwords wipe it (through the core, with a clock that
+    // skips the lockout delays; the CLI's clock is the real one).
+    let start = pooya_core::hooks::SystemClock.now_unix();
+    let mut vault = pooya_core::Vault::open(
+        &v,
+        Arc::new(pooya_core::KeyFileKeystore::beside(&v)),
+        None,
+        Arc::new(HourPerTick(start.into())),
+        pooya_core::VaultConfig::default(),
+    )
+    .unwrap();
+    let mut last = None;
+    for _ in 0..10 {
+        last = Some(
+            vault
+                .unlock_with_password("not the password 9")
+                .unwrap_err(),
+        );
+    }
+    assert_eq!(last, Some(pooya_core::CoreError::Wiped));
+    assert!(vault.status().unwrap().wiped);
+    drop(vault);
+
+    // The CLI says what to do.
+    let out = pooya(&v, &["card", "list", "--password-stdin"], pw());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[wiped]") && err.contains("pooya init"),
+        "{err}"
+    );
+    let plain = ok(&pooya(&v, &["status"], None));
+    assert!(
+        plain.contains("WIPED") && plain.contains("pooya init"),
+        "{plain}"
+    );
+
+    // init replaces the wiped vault, and says so; the old cards and
+    // issuers are gone.
+    let plain = ok(&pooya(
+        &v,
+        &[
+            "init",
+            "--phone",
+            PHONE,
+            "--kdf",
+            "floor",
+            "--password-stdin",
+        ],
+        Some("another password 2468\n"),
+    ));
+    assert!(plain.contains("Replaced the vault wiped"), "{plain}");
+    let st = ok_json(&pooya(&v, &["status", "--json"], None));
+    assert_eq!(st["wiped"], false);
+    assert_eq!(st["card_count"], 0);
+    assert_eq!(st["failed_attempts"], 0);
+    let new_pw = Some("another password 2468\n");
+    let cards = ok_json(&pooya(
+        &v,
+        &["card", "list", "--json", "--password-stdin"],
+        new_pw,
+    ));
+    assert_eq!(cards, json!([]));
+    let issuers = ok_json(&pooya(
+        &v,
+        &["issuer", "list", "--json", "--password-stdin"],
+        new_pw,
+    ));
+    assert_eq!(issuers, json!([]));
+    // And the new vault is not replaced in turn.
+    let again = pooya(&v, &init_args, None);
+    let e: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(e["error"], "vault_exists");
 }
