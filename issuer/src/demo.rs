@@ -9,21 +9,30 @@
 //! token, in-process through the same axum router, token check, JSON
 //! parsing and metrics as any gateway's request (a `tower` oneshot call,
 //! not a socket). The third, `/demo/api/outbox`, stands in for the
-//! customer's phone: it reads the newest messages of the SMS outbox
-//! through the service layer, with no token, which is why the demo gateway
-//! only listens on loopback addresses and is for demonstrations only.
+//! customer's phone: it reads the newest one-time PIN messages (SMS
+//! version and Harim, never an activation code or any other message) sent
+//! to the phone of the card the page last used, through the service layer,
+//! with no token, which is why the demo gateway only listens on loopback
+//! addresses and is for demonstrations only.
+//!
+//! Every demo route answers only requests whose `Host` is
+//! `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` (PORT the one it
+//! listens on): a web page that points its own name at 127.0.0.1 (DNS
+//! rebinding) cannot read the outbox or use the gateway token
+//! (421 `misdirected_request`).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request as AxumRequest, State};
 use axum::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -35,6 +44,8 @@ use zeroize::Zeroizing;
 use crate::error::ApiError;
 use crate::http::json_body;
 use crate::init::ApiToken;
+use crate::keys::HashDomain;
+use crate::messages::is_one_time_pin_message;
 use crate::service::Issuer;
 
 /// Messages the page's outbox panel shows, newest first.
@@ -66,6 +77,71 @@ struct DemoState {
     api: Router,
     token: Arc<Zeroizing<String>>,
     issuer: Arc<Issuer>,
+    /// The registered phone of the card the page last used (a PIN
+    /// request or a payment), whose PIN messages the outbox panel shows.
+    last_phone: Arc<Mutex<Option<String>>>,
+}
+
+impl DemoState {
+    /// Remembers the phone of `pan`'s card, if the bank knows the card.
+    fn remember_card(&self, pan: &str) -> Result<(), ApiError> {
+        let Ok(pan) = pooya_protocol::Pan::parse(pan) else {
+            return Ok(());
+        };
+        let hash = self
+            .issuer
+            .keys
+            .keyed_hash(HashDomain::Pan, pan.expose_secret().as_bytes())?;
+        let phone = self.issuer.readers.with(|c| {
+            use rusqlite::OptionalExtension;
+            Ok(
+                c.prepare_cached("SELECT phone FROM cards WHERE pan_hash = ?1")?
+                    .query_row([&hash[..]], |r| r.get::<_, String>(0))
+                    .optional()?,
+            )
+        })?;
+        let mut last = self.last_phone.lock().unwrap_or_else(|e| e.into_inner());
+        *last = phone;
+        Ok(())
+    }
+}
+
+/// The `Host` values the demo routes answer.
+#[derive(Clone)]
+struct AllowedHosts(Arc<[String; 3]>);
+
+impl AllowedHosts {
+    fn for_port(port: u16) -> Self {
+        Self(Arc::new([
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+        ]))
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        self.0.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+}
+
+/// Refuses a demo request whose `Host` (or HTTP/2 authority) is not one
+/// of the loopback names with the listening port: DNS rebinding.
+async fn check_host(State(allowed): State<AllowedHosts>, req: AxumRequest, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
+    match host {
+        Some(h) if allowed.allows(&h) => next.run(req).await,
+        _ => ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected_request",
+            "the demo pages answer only to 127.0.0.1, localhost or [::1] with this port",
+        )
+        .into_response(),
+    }
 }
 
 /// The page's "request dynamic PIN": the amount as the customer typed it.
@@ -89,8 +165,8 @@ struct PagePay {
 }
 
 /// The demo routes, calling `api` (the issuer's public router) with the
-/// gateway token.
-pub(crate) fn router(api: Router, gateway: &DemoGateway, issuer: Arc<Issuer>) -> Router {
+/// gateway token, answering only loopback `Host`s with `port`.
+pub(crate) fn router(api: Router, gateway: &DemoGateway, issuer: Arc<Issuer>, port: u16) -> Router {
     let limit = issuer.settings.body_limit_bytes;
     let state = DemoState {
         api,
@@ -98,6 +174,7 @@ pub(crate) fn router(api: Router, gateway: &DemoGateway, issuer: Arc<Issuer>) ->
             gateway.gateway_token.expose_secret().to_owned(),
         )),
         issuer,
+        last_phone: Arc::new(Mutex::new(None)),
     };
     Router::new()
         .route("/demo/pay", get(page))
@@ -106,6 +183,10 @@ pub(crate) fn router(api: Router, gateway: &DemoGateway, issuer: Arc<Issuer>) ->
         .route("/demo/api/pay", post(pay))
         .route("/demo/api/outbox", get(outbox))
         .layer(DefaultBodyLimit::max(limit))
+        .route_layer(middleware::from_fn_with_state(
+            AllowedHosts::for_port(port),
+            check_host,
+        ))
         .with_state(state)
 }
 
@@ -170,6 +251,7 @@ async fn otp_request(
 ) -> Result<Response, ApiError> {
     let req: PageOtpRequest = json_body(&headers, body)?;
     let amount = amount(&req.amount)?;
+    state.remember_card(&req.pan)?;
     Ok(call_api(
         &state,
         "/v1/otp-requests",
@@ -190,6 +272,7 @@ async fn pay(
 ) -> Result<Response, ApiError> {
     let req: PagePay = json_body(&headers, body)?;
     let amount = amount(&req.amount)?;
+    state.remember_card(&req.pan)?;
     Ok(call_api(
         &state,
         "/v1/verify",
@@ -204,8 +287,19 @@ async fn pay(
     .await)
 }
 
+/// The one-time PIN messages (never an activation code) sent to the phone
+/// of the card the page last used, newest first; none before it used one.
 async fn outbox(State(state): State<DemoState>) -> Result<Response, ApiError> {
-    let mut messages = state.issuer.outbox(None)?;
+    let phone = state
+        .last_phone
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut messages = match phone {
+        Some(p) => state.issuer.outbox(Some(&p))?,
+        None => Vec::new(),
+    };
+    messages.retain(|m| is_one_time_pin_message(&m.body));
     messages.reverse();
     messages.truncate(OUTBOX_SHOWN);
     let mut resp = Json(json!({ "messages": messages })).into_response();

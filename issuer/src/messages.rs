@@ -276,9 +276,73 @@ pub fn find_one_time_code(body: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How the one-time PIN messages (SMS version and Harim) begin, in every
+/// language: the fixed text before the first value.
+const ONE_TIME_PIN_PREFIXES: [&str; 4] = [
+    "بانک: رمز دوم یکبارمصرف کارت ",
+    "Bank: one-time second PIN for card ",
+    "بانک: رمز پویای خرید ",
+    "Bank: dynamic PIN for paying ",
+];
+
+/// Is `body` an SMS-version or Harim one-time PIN message (and so never an
+/// activation code)? For the demo page's outbox panel, which shows only
+/// these.
+pub(crate) fn is_one_time_pin_message(body: &str) -> bool {
+    ONE_TIME_PIN_PREFIXES.iter().any(|p| body.starts_with(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_one_time_pin_messages_classify_as_such() {
+        for lang in [Language::Fa, Language::En] {
+            let pins = [
+                Message::SmsPin {
+                    code: "1234567",
+                    last4: "0001",
+                    minutes: 2,
+                    expires_at: 1_763_700_120,
+                },
+                Message::HarimPin {
+                    code: "1234567",
+                    last4: "0001",
+                    amount: 1000,
+                    payee_name: "Bank: one-time",
+                    minutes: 2,
+                    expires_at: 1_763_700_120,
+                },
+            ];
+            for m in pins {
+                assert!(is_one_time_pin_message(&m.render(lang)), "{m:?}");
+            }
+            let others = [
+                Message::ActivationCode {
+                    code: "12345-67890",
+                    minutes: 10,
+                    last4: "0001",
+                },
+                Message::SmsChannelEnabled {
+                    last4: "0001",
+                    short_code: "30003303",
+                },
+                Message::PhoneChanged { last4: "0001" },
+                Message::CardBlocked {
+                    last4: "0001",
+                    minutes: 15,
+                },
+                Message::SmsHelp {
+                    short_code: "30003303",
+                },
+                Message::SmsWait { seconds: 30 },
+            ];
+            for m in others {
+                assert!(!is_one_time_pin_message(&m.render(lang)), "{m:?}");
+            }
+        }
+    }
 
     #[test]
     fn messages_render_and_code_is_found() {

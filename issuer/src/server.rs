@@ -141,10 +141,14 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
                 ));
             }
             tracing::warn!(
-                "demo gateway on: /demo/pay shows the SMS outbox to anyone who can reach it"
+                "demo gateway on: /demo/pay shows one-time PIN messages to anyone who can reach it"
             );
-            api.clone()
-                .merge(crate::demo::router(api, d, Arc::clone(&issuer)))
+            api.clone().merge(crate::demo::router(
+                api,
+                d,
+                Arc::clone(&issuer),
+                addr.port(),
+            ))
         }
     };
     drop(issuer);
