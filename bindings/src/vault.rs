@@ -529,15 +529,48 @@ impl PooyaApp {
         Ok(())
     }
 
-    /// Deletes the vault's files (after a wipe, or when the customer
-    /// starts over having forgotten the password: every card must be
-    /// activated again). Like clearing the app's data, it needs no
-    /// password.
+    /// Deletes the vault's files so the customer can start over: every
+    /// card must be activated again. Allowed only when nothing is lost
+    /// that the caller could not already reach:
+    ///
+    /// - the vault was wiped after too many wrong passwords (`password`
+    ///   may be `null`), or there is no finished vault (leftovers of an
+    ///   interrupted `createVault` are removed);
+    /// - otherwise `password` must be the current app password. It is
+    ///   checked like an unlock: a wrong one is a counted attempt (the
+    ///   lockout delays apply, and the 10th wipes the vault, after which a
+    ///   reset needs no password).
     ///
     /// # Errors
-    /// `Storage` when a file cannot be removed.
-    pub fn reset_vault(&self) -> Result<(), PooyaError> {
+    /// `PasswordRequired` (`password` is `null` and the vault is not
+    /// wiped), `WrongPassword { attemptsLeft }`, `LockedOut { secondsLeft }`,
+    /// `Wiped` (this password was the 10th wrong one: call again with
+    /// `null`), `Keystore`, `VaultCorrupted`, `Storage` when a file cannot
+    /// be removed. On any error nothing is deleted.
+    pub fn reset_vault(&self, password: Option<String>) -> Result<(), PooyaError> {
+        let password = password.map(secret);
         let mut g = self.guard();
+        if g.is_none() {
+            match self.open_phone() {
+                Ok(p) => *g = Some(p),
+                // No finished vault: nothing to lose, clear any leftovers.
+                Err(CoreError::NoVault) => {
+                    Vault::destroy(&self.path)?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(phone) = g.as_mut() else {
+            return Err(PooyaError::NoVault);
+        };
+        let vault = phone.vault_mut();
+        if !vault.status()?.wiped {
+            match &password {
+                None => return Err(PooyaError::PasswordRequired),
+                Some(p) => vault.unlock_with_password(p)?,
+            }
+        }
         // Close the connection before removing its files.
         *g = None;
         Vault::destroy(&self.path)?;
@@ -1002,8 +1035,51 @@ mod tests {
         assert!(b.lock_if_idle());
         assert!(!b.is_unlocked());
 
-        b.reset_vault().unwrap();
+        // A live vault is reset only with its password; a wrong one is a
+        // counted attempt and deletes nothing.
+        assert_eq!(
+            b.reset_vault(None).unwrap_err(),
+            PooyaError::PasswordRequired
+        );
+        assert_eq!(
+            b.reset_vault(Some("wrong one".into())).unwrap_err(),
+            PooyaError::WrongPassword { attempts_left: 9 }
+        );
+        assert!(b.has_vault().unwrap());
+        assert_eq!(b.status().unwrap().failed_attempts, 1);
+        b.reset_vault(Some("correct horse".into())).unwrap();
         assert!(!b.has_vault().unwrap());
+        // With no vault there is nothing to lose.
+        b.reset_vault(None).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reset_without_password_only_after_a_wipe() {
+        let dir = tempdir();
+        let clock = Arc::new(TestClock(AtomicU64::new(1_800_000_000)));
+        let a = app(&dir, None, clock.clone());
+        a.create_vault("correct horse".into()).unwrap();
+        a.set_phone("09121234567".into()).unwrap();
+        a.lock();
+        assert_eq!(
+            a.reset_vault(None).unwrap_err(),
+            PooyaError::PasswordRequired
+        );
+        let mut last = None;
+        for _ in 0..10 {
+            // Past every lockout delay.
+            clock.0.fetch_add(2 * 3600, Ordering::SeqCst);
+            last = Some(a.unlock_with_password("wrong one".into()).unwrap_err());
+        }
+        assert_eq!(last, Some(PooyaError::Wiped));
+        assert!(a.status().unwrap().wiped);
+        a.reset_vault(None).unwrap();
+        assert!(!a.has_vault().unwrap());
+        // Start over: a new vault on the same path, empty.
+        a.create_vault("another horse".into()).unwrap();
+        let st = a.status().unwrap();
+        assert!(!st.wiped && !st.phone_set);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -149,7 +149,20 @@ final class AppTests: XCTestCase {
             guard case PooyaError.Wiped = error else { return XCTFail("\(error)") }
         }
         XCTAssertTrue(try a.status().wiped)
-        try a.resetVault()
+        // A wiped vault is reset without a password.
+        try a.resetVault(password: nil)
+        XCTAssertFalse(try a.hasVault())
+        // A live one only with its password; a wrong one is counted.
+        try a.createVault(password: password)
+        XCTAssertThrowsError(try a.resetVault(password: nil)) { error in
+            guard case PooyaError.PasswordRequired = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try a.resetVault(password: "not-it")) { error in
+            guard case let PooyaError.WrongPassword(attemptsLeft) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(attemptsLeft, 9)
+        }
+        XCTAssertTrue(try a.hasVault())
+        try a.resetVault(password: password)
         XCTAssertFalse(try a.hasVault())
     }
 

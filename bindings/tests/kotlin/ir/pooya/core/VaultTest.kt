@@ -114,10 +114,19 @@ class VaultTest {
             // Even the right password is useless now.
             expectThrows<PooyaException.Wiped> { app.unlockWithPassword(password) }
 
-            app.resetVault()
+            // A wiped vault is reset without a password.
+            app.resetVault(null)
             assertFalse(app.hasVault())
             app.createVault(password)
             assertEquals(10u, app.status().attemptsLeft)
+            // A live one only with its password; a wrong one is counted
+            // and deletes nothing.
+            expectThrows<PooyaException.PasswordRequired> { app.resetVault(null) }
+            val wrong = expectThrows<PooyaException.WrongPassword> { app.resetVault("not-it") }
+            assertEquals(9u, wrong.attemptsLeft)
+            assertTrue(app.hasVault())
+            app.resetVault(password)
+            assertFalse(app.hasVault())
         }
     }
 
