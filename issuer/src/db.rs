@@ -23,6 +23,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "one_time_codes",
         include_str!("../migrations/002_one_time_codes.sql"),
     ),
+    (
+        3,
+        "lockouts",
+        include_str!("../migrations/003_lockouts.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -207,7 +212,17 @@ mod tests {
         let v: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, latest_version());
+        conn.execute(
+            "INSERT INTO verify_blocks (pan_hash, at) VALUES (x'01', 5)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO probe_failures (pan_hash, failures, updated_at) VALUES (x'09', 1, 5)",
+            [],
+        )
+        .unwrap();
         // The card survived, and the new tables take rows for it.
         let (id, sms): (String, i64) = conn
             .query_row("SELECT id, sms_enabled FROM cards", [], |r| {

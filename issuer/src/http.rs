@@ -21,7 +21,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::otp::{InboundSms, OtpOutcome, OtpRequest};
-use crate::service::{EnrollmentRequest, Issuer};
+use crate::service::{EnrollmentRequest, Issuer, UnblockRequest};
 
 type Shared = State<Arc<Issuer>>;
 
@@ -32,6 +32,7 @@ pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
         .route("/v1/enrollments", post(enroll))
         .route("/v1/activations", post(activate))
         .route("/v1/verify", post(verify))
+        .route("/v1/cards/unblock", post(unblock))
         .route("/v1/sms/inbound", post(sms_inbound))
         .route("/v1/otp-requests", post(otp_request))
         .route("/v1/sms/outbox", get(outbox))
@@ -180,6 +181,19 @@ async fn verify(
         .check(issuer.keys.as_ref(), &headers, Role::Gateway)?;
     let req: VerifyRequest = json_body(&headers, body)?;
     let resp = issuer.verify(req).await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn unblock(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
+    let req: UnblockRequest = json_body(&headers, body)?;
+    let resp = issuer.unblock(req).await?;
     Ok(Json(resp).into_response())
 }
 

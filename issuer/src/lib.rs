@@ -43,6 +43,8 @@ pub use init::{ApiToken, InitOptions, InitOutput, RoleTokens, init};
 pub use keys::{FileKeyProvider, HashDomain, KeyProvider};
 pub use otp::{InboundAnswer, InboundSms, InboundStatus, OtpRequest, OtpRequestAnswer};
 pub use server::{BackgroundServer, ServerConfig, ServerHandle, serve, spawn_on_thread};
-pub use service::{Channel, EnrollmentRequest, EnrollmentResponse};
+pub use service::{
+    Channel, EnrollmentRequest, EnrollmentResponse, UnblockRequest, UnblockResponse,
+};
 pub use settings::{Language, Settings};
 pub use sms::{OutboxEntry, Sms, SmsSender, read_outbox};

@@ -40,6 +40,12 @@ pub enum Message<'a> {
         /// Minutes the block lasts.
         minutes: u64,
     },
+    /// The card's dynamic PINs were blocked again, the third time in a
+    /// day: until the bank lifts the block or the card is re-enrolled.
+    CardBlockedUntilLifted {
+        /// Last four digits of the card.
+        last4: &'a str,
+    },
     /// A one-time second PIN, the SMS version's answer to the last four
     /// digits of a card.
     SmsPin {
@@ -90,6 +96,7 @@ impl std::fmt::Debug for Message<'_> {
             Self::SmsChannelEnabled { .. } => f.write_str("Message::SmsChannelEnabled"),
             Self::PhoneChanged { .. } => f.write_str("Message::PhoneChanged"),
             Self::CardBlocked { .. } => f.write_str("Message::CardBlocked"),
+            Self::CardBlockedUntilLifted { .. } => f.write_str("Message::CardBlockedUntilLifted"),
             Self::SmsPin { .. } => f.write_str("Message::SmsPin(<redacted>)"),
             Self::HarimPin { .. } => f.write_str("Message::HarimPin(<redacted>)"),
             Self::SmsHelp { .. } => f.write_str("Message::SmsHelp"),
@@ -178,6 +185,13 @@ impl Message<'_> {
             ),
             (Self::CardBlocked { last4, minutes }, Language::En) => format!(
                 "Bank: after repeated wrong dynamic PINs, card {last4}'s dynamic PINs are blocked for {minutes} minutes. If this was not you, call the bank."
+            ),
+            (Self::CardBlockedUntilLifted { last4 }, Language::Fa) => format!(
+                "بانک: به دلیل رمزهای پویای نادرست پیاپی، رمز پویای کارت {} تا اطلاع بعدی مسدود شد. برای رفع آن با بانک تماس بگیرید یا کارت را در خودپرداز دوباره ثبت کنید.",
+                persian_digits(last4)
+            ),
+            (Self::CardBlockedUntilLifted { last4 }, Language::En) => format!(
+                "Bank: after repeated wrong dynamic PINs, card {last4}'s dynamic PINs are blocked until further notice. Call the bank, or enroll the card again at an ATM, to lift the block."
             ),
             (
                 Self::SmsPin {
@@ -337,6 +351,7 @@ mod tests {
                     short_code: "30003303",
                 },
                 Message::SmsWait { seconds: 30 },
+                Message::CardBlockedUntilLifted { last4: "0001" },
             ];
             for m in others {
                 assert!(!is_one_time_pin_message(&m.render(lang)), "{m:?}");

@@ -12,10 +12,11 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// The routes counted separately (anything else is `other`).
-pub(crate) const ROUTES: [&str; 9] = [
+pub(crate) const ROUTES: [&str; 10] = [
     "/v1/enrollments",
     "/v1/activations",
     "/v1/verify",
+    "/v1/cards/unblock",
     "/v1/sms/inbound",
     "/v1/otp-requests",
     "/v1/sms/outbox",
@@ -53,6 +54,10 @@ pub(crate) struct Metrics {
     verify: [AtomicU64; 3],
     /// Cards blocked.
     pub(crate) blocks: AtomicU64,
+    /// Verifications answered `wrong_code` with nothing to match (an
+    /// unknown card number, or no app and no recent one-time PIN): the
+    /// precise reason, `not_enrolled`, for operators only.
+    pub(crate) not_enrolled: AtomicU64,
     /// succeeded, refused
     activations: [AtomicU64; 2],
     /// Enrollments.
@@ -188,6 +193,11 @@ impl Metrics {
                 "pooya_issuer_card_blocks_total",
                 "Cards whose dynamic PINs were blocked after repeated failures.",
                 self.blocks.load(Relaxed),
+            ),
+            (
+                "pooya_issuer_verifications_not_enrolled_total",
+                "Verifications with nothing to match (unknown card number, or no app and no recent one-time PIN), answered as a wrong code.",
+                self.not_enrolled.load(Relaxed),
             ),
             (
                 "pooya_issuer_enrollments_total",

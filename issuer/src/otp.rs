@@ -454,7 +454,7 @@ impl Issuer {
 
     /// Hands a message to the ordered SMS queue, to be sent after the
     /// answer; a failure is counted and logged there.
-    fn queue_sms(self: &Arc<Self>, to: &str, message: Message<'_>) {
+    pub(crate) fn queue_sms(self: &Arc<Self>, to: &str, message: Message<'_>) {
         let sms = Sms {
             to: to.to_owned(),
             from: self.settings.sms_sender.clone(),

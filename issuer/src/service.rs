@@ -45,6 +45,18 @@ const PURPOSE_SEED: &str = "seed";
 const MAX_CODE_LEN: usize = 16;
 /// Longest device label, in characters.
 const MAX_LABEL_CHARS: usize = 64;
+/// The card id the dummy seed is sealed to: verifications with nothing to
+/// check against do the app's work with it (and with no one-time codes).
+const DUMMY_CARD_ID: &str = "crd_dummy";
+/// Blocks of a card number's dynamic PINs within [`ESCALATION_WINDOW_SECS`]
+/// after which the block lasts until an ops unblock or a re-enrollment.
+pub(crate) const ESCALATE_AFTER_BLOCKS: i64 = 3;
+/// The window of [`ESCALATE_AFTER_BLOCKS`]: 24 hours.
+pub(crate) const ESCALATION_WINDOW_SECS: i64 = 24 * 3600;
+/// How long an unknown card number's failure counters are kept idle.
+const PROBE_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// `blocked_until` of a block that lasts until it is lifted.
+pub(crate) const BLOCKED_UNTIL_LIFTED: i64 = i64::MAX;
 
 /// `POST /v1/enrollments` body.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -56,6 +68,32 @@ pub struct EnrollmentRequest {
     pub phone: String,
     /// `app` or `sms`.
     pub channel: Channel,
+}
+
+/// `POST /v1/cards/unblock` body (ops).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnblockRequest {
+    /// The card number.
+    pub pan: String,
+}
+
+impl std::fmt::Debug for UnblockRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnblockRequest")
+            .field("pan", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /v1/cards/unblock` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnblockResponse {
+    /// The issuer's card id.
+    pub card_id: String,
+    /// Its dynamic PINs were blocked until now.
+    pub was_blocked: bool,
 }
 
 /// How the customer gets dynamic PINs.
@@ -99,6 +137,8 @@ pub(crate) struct Issuer {
     pub(crate) sms_queue: Arc<SmsQueue>,
     signing_key: Ed25519KeyPair,
     issuer_public_key: Vec<u8>,
+    /// A random seed, sealed to [`DUMMY_CARD_ID`], made at start.
+    dummy_seed_sealed: Vec<u8>,
     pub(crate) rng: SystemRandom,
 }
 
@@ -117,6 +157,17 @@ fn housekeeping(clock: Arc<dyn Clock>) -> crate::writer::Housekeeping {
         c.execute(
             "DELETE FROM activation_failures WHERE updated_at < ?1",
             [now - 24 * 3600],
+        )?;
+        // Blocks past the escalation window. Unknown card numbers'
+        // counters stay as long as a known card's would matter to a prober
+        // (a known card's failures never expire), bounded at 30 idle days.
+        c.execute(
+            "DELETE FROM verify_blocks WHERE at <= ?1",
+            [now - ESCALATION_WINDOW_SECS],
+        )?;
+        c.execute(
+            "DELETE FROM probe_failures WHERE updated_at < ?1",
+            [now - PROBE_RETENTION_SECS],
         )?;
         // One-time codes' rate-limit rows past the hour, old codes.
         crate::otp::prune(c, now)?;
@@ -153,6 +204,12 @@ impl Issuer {
         let signing_key = Ed25519KeyPair::from_pkcs8(&pkcs8)
             .map_err(|_| IssuerError::Crypto("loading the signing key"))?;
         let issuer_public_key = meta(&conn, META_PUBLIC_KEY)?.ok_or(IssuerError::NotInitialized)?;
+        let rng = SystemRandom::new();
+        let mut dummy_seed = Zeroizing::new([0u8; 32]);
+        rng.fill(&mut dummy_seed[..])
+            .map_err(|_| IssuerError::Crypto("random"))?;
+        let dummy_seed_sealed =
+            keys.seal(PURPOSE_SEED, DUMMY_CARD_ID.as_bytes(), &dummy_seed[..])?;
         let mut tokens = HashMap::new();
         {
             let mut stmt =
@@ -201,7 +258,8 @@ impl Issuer {
                 sms_queue,
                 signing_key,
                 issuer_public_key,
-                rng: SystemRandom::new(),
+                dummy_seed_sealed,
+                rng,
             }),
             thread,
         ))
@@ -322,8 +380,11 @@ impl Issuer {
                         if phone != job_phone {
                             old_phone = Some(phone);
                         }
+                        // Re-enrollment (card and card PIN at an ATM) lifts
+                        // a block of its dynamic PINs, escalated or not.
                         c.execute(
-                            "UPDATE cards SET phone = ?2, updated_at = ?3 WHERE id = ?1",
+                            "UPDATE cards SET phone = ?2, updated_at = ?3, failures = 0, blocked_until = 0 \
+                             WHERE id = ?1",
                             params![id, job_phone, now as i64],
                         )?;
                         id
@@ -337,6 +398,8 @@ impl Issuer {
                         new_id
                     }
                 };
+                c.execute("DELETE FROM verify_blocks WHERE pan_hash = ?1", [&pan_hash[..]])?;
+                c.execute("DELETE FROM probe_failures WHERE pan_hash = ?1", [&pan_hash[..]])?;
                 match code_hash {
                     Some(hash) => {
                         c.execute(
@@ -639,9 +702,15 @@ impl Issuer {
         let pan_hash = self
             .keys
             .keyed_hash(HashDomain::Pan, pan.expose_secret().as_bytes())?;
+        let rules = Lockout {
+            max_failures: i64::from(self.settings.max_failures),
+            lockout_secs: self.settings.lockout_secs as i64,
+        };
         let card = self.readers.with(|c| load_card(c, &pan_hash))?;
         let Some(card) = card else {
-            return Ok(self.count(verdict(VerifyResult::Rejected, "not_enrolled", None)));
+            return self
+                .verify_unknown(pan_hash, &req, &code, payee.as_deref(), now, rules)
+                .await;
         };
         if card.blocked_until > now as i64 {
             return Ok(self.count(verdict(VerifyResult::Blocked, "too_many_failures", None)));
@@ -666,7 +735,11 @@ impl Issuer {
             // No app activated: only one-time codes, if any were sent.
             None if one_time.is_some_and(|o| o.any) => None,
             None => {
-                return Ok(self.count(verdict(VerifyResult::Rejected, "not_enrolled", None)));
+                // Nothing can match: the answer, the work and the failure
+                // count of a wrong code, so the gateway cannot tell.
+                self.dummy_app_work(&req, &code, payee.as_deref(), now)?;
+                self.not_enrolled("no app and no recent one-time PIN");
+                None
             }
         };
         let settle = match (app_matched, one_time.map(|o| o.matched)) {
@@ -688,10 +761,6 @@ impl Issuer {
             (None, Some(OneTimeMatch::Replayed)) => Spend::Replayed,
             (None, _) => Spend::Nothing,
         };
-        let rules = Lockout {
-            max_failures: i64::from(self.settings.max_failures),
-            lockout_secs: self.settings.lockout_secs as i64,
-        };
         let card_id = card.id.clone();
         let generation = card.seed_generation;
         let (resp, notice) = self
@@ -702,19 +771,151 @@ impl Issuer {
             self.metrics
                 .blocks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(card_id = %card.id, "card blocked after repeated failures");
-            // The block is committed whether or not the SMS goes out.
-            let _ = self
-                .send_sms(
-                    &n.phone,
-                    Message::CardBlocked {
-                        last4: &n.last4,
-                        minutes: self.settings.lockout_secs.div_ceil(60),
-                    },
-                )
-                .await;
+            tracing::warn!(
+                card_id = %card.id,
+                until_lifted = n.until_lifted,
+                "card blocked after repeated failures"
+            );
+            // One SMS per block (at most ESCALATE_AFTER_BLOCKS a day), sent
+            // after the answer: the block is committed whether or not it
+            // goes out, and the answer does not wait for the SMS centre.
+            let message = if n.until_lifted {
+                Message::CardBlockedUntilLifted { last4: &n.last4 }
+            } else {
+                Message::CardBlocked {
+                    last4: &n.last4,
+                    minutes: self.settings.lockout_secs.div_ceil(60),
+                }
+            };
+            self.queue_sms(&n.phone, message);
         }
         Ok(self.count(resp))
+    }
+
+    /// A verification for a card number the bank does not know: the same
+    /// answers as for a known card with a wrong code (`rejected`
+    /// `wrong_code`, then `blocked` `too_many_failures`), after the same
+    /// work (a seed opened, the app's candidates computed, one-time codes
+    /// looked up, a write job), counted and blocked per PAN keyed hash by
+    /// the same rules. Only metrics and logs say `not_enrolled`.
+    async fn verify_unknown(
+        self: &Arc<Self>,
+        pan_hash: [u8; 32],
+        req: &VerifyRequest,
+        code: &str,
+        payee: Option<&str>,
+        now: u64,
+        rules: Lockout,
+    ) -> Result<VerifyResponse, ApiError> {
+        let blocked_until = self.readers.with(|c| probe_blocked_until(c, &pan_hash))?;
+        if blocked_until > now as i64 {
+            return Ok(self.count(verdict(VerifyResult::Blocked, "too_many_failures", None)));
+        }
+        if req.kind == VerifyKind::Second && code.len() == ONE_TIME_CODE_DIGITS {
+            self.check_one_time(DUMMY_CARD_ID, code, req.amount, payee, now)?;
+        }
+        self.dummy_app_work(req, code, payee, now)?;
+        self.not_enrolled("unknown card number");
+        let (resp, blocked) = self
+            .writer
+            .run(move |c| settle_unknown(c, &pan_hash, now as i64, rules))
+            .await?;
+        if blocked {
+            tracing::warn!("an unknown card number was blocked after repeated failures");
+        }
+        Ok(self.count(resp))
+    }
+
+    /// The app's work for a verification with nothing to match: a random
+    /// seed (sealed at start) opened and its candidates computed; the
+    /// result is ignored.
+    fn dummy_app_work(
+        &self,
+        req: &VerifyRequest,
+        code: &str,
+        payee: Option<&str>,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        let card = CardRow {
+            id: DUMMY_CARD_ID.to_owned(),
+            seed_sealed: None,
+            seed_generation: 0,
+            drift_first: 0,
+            drift_second: 0,
+            blocked_until: 0,
+        };
+        self.match_app_code(&self.dummy_seed_sealed, &card, req, code, payee, now)?;
+        Ok(())
+    }
+
+    /// Counts and logs a verification answered `wrong_code` because
+    /// nothing could match (the precise reason, `not_enrolled`, is for
+    /// operators only).
+    fn not_enrolled(&self, why: &'static str) {
+        self.metrics
+            .not_enrolled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(
+            reason = "not_enrolled",
+            why,
+            "verification with nothing to match"
+        );
+    }
+
+    /// `POST /v1/cards/unblock` (ops): lifts a block of a card number's
+    /// dynamic PINs, escalated or not, and forgets its recent blocks and
+    /// failures. For a card number the bank does not know, its probe
+    /// counters are cleared and the answer is 404 `card_not_found`.
+    pub(crate) async fn unblock(&self, req: UnblockRequest) -> Result<UnblockResponse, ApiError> {
+        let pan = Pan::parse(&req.pan).map_err(|e| ApiError::from_protocol("invalid_pan", &e))?;
+        let pan_hash = self
+            .keys
+            .keyed_hash(HashDomain::Pan, pan.expose_secret().as_bytes())?;
+        let now = self.clock.now() as i64;
+        let card_id = self
+            .writer
+            .run(move |c| {
+                c.execute("DELETE FROM verify_blocks WHERE pan_hash = ?1", [&pan_hash[..]])?;
+                c.execute("DELETE FROM probe_failures WHERE pan_hash = ?1", [&pan_hash[..]])?;
+                let id: Option<(String, i64)> = c
+                    .query_row(
+                        "SELECT id, blocked_until FROM cards WHERE pan_hash = ?1",
+                        [&pan_hash[..]],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let Some((id, blocked_until)) = id else {
+                    return Ok(None);
+                };
+                c.execute(
+                    "UPDATE cards SET failures = 0, blocked_until = 0 WHERE id = ?1",
+                    [&id],
+                )?;
+                c.execute(
+                    "INSERT INTO events (at, card_id, kind, detail) VALUES (?1, ?2, 'unblocked', ?3)",
+                    params![
+                        now,
+                        id,
+                        if blocked_until > now { "was blocked" } else { "was not blocked" }
+                    ],
+                )?;
+                Ok(Some((id, blocked_until > now)))
+            })
+            .await?;
+        match card_id {
+            Some((card_id, was_blocked)) => {
+                tracing::info!(card_id = %card_id, was_blocked, "dynamic PINs unblocked by ops");
+                Ok(UnblockResponse {
+                    card_id,
+                    was_blocked,
+                })
+            }
+            None => Err(ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "card_not_found",
+                "no card with this number is enrolled",
+            )),
+        }
     }
 
     /// The app's candidates for a verification (`pooya_protocol::verify`,
@@ -886,6 +1087,78 @@ struct Lockout {
 struct BlockNotice {
     phone: String,
     last4: String,
+    /// The block lasts until ops lift it or the card is re-enrolled.
+    until_lifted: bool,
+}
+
+/// Records a block of `pan_hash`'s dynamic PINs and answers until when it
+/// lasts: `lockout_secs`, or, for the [`ESCALATE_AFTER_BLOCKS`]-th block
+/// within [`ESCALATION_WINDOW_SECS`], until lifted.
+fn new_block(
+    c: &Connection,
+    pan_hash: &[u8],
+    now: i64,
+    rules: Lockout,
+) -> Result<i64, IssuerError> {
+    c.prepare_cached("INSERT INTO verify_blocks (pan_hash, at) VALUES (?1, ?2)")?
+        .execute(params![pan_hash, now])?;
+    let recent: i64 = c
+        .prepare_cached("SELECT count(*) FROM verify_blocks WHERE pan_hash = ?1 AND at > ?2")?
+        .query_row(params![pan_hash, now - ESCALATION_WINDOW_SECS], |r| {
+            r.get(0)
+        })?;
+    Ok(if recent >= ESCALATE_AFTER_BLOCKS {
+        BLOCKED_UNTIL_LIFTED
+    } else {
+        now + rules.lockout_secs
+    })
+}
+
+fn probe_blocked_until(c: &Connection, pan_hash: &[u8; 32]) -> Result<i64, IssuerError> {
+    Ok(
+        c.prepare_cached("SELECT blocked_until FROM probe_failures WHERE pan_hash = ?1")?
+            .query_row([&pan_hash[..]], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0),
+    )
+}
+
+/// The write job of a verification for an unknown card number: a failure,
+/// counted and blocked as a known card's (`settle_verification`). The
+/// flag says a block began.
+fn settle_unknown(
+    c: &Connection,
+    pan_hash: &[u8; 32],
+    now: i64,
+    rules: Lockout,
+) -> Result<(VerifyResponse, bool), IssuerError> {
+    let (failures, blocked_until): (i64, i64) = c
+        .prepare_cached("SELECT failures, blocked_until FROM probe_failures WHERE pan_hash = ?1")?
+        .query_row([&pan_hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, 0));
+    if blocked_until > now {
+        return Ok((
+            verdict(VerifyResult::Blocked, "too_many_failures", None),
+            false,
+        ));
+    }
+    let failures = failures + 1;
+    let (failures, blocked_until) = if failures >= rules.max_failures {
+        (0, new_block(c, pan_hash, now, rules)?)
+    } else {
+        (failures, 0)
+    };
+    c.prepare_cached(
+        "INSERT INTO probe_failures (pan_hash, failures, blocked_until, updated_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (pan_hash) DO UPDATE \
+         SET failures = ?2, blocked_until = ?3, updated_at = ?4",
+    )?
+    .execute(params![&pan_hash[..], failures, blocked_until, now])?;
+    Ok((
+        verdict(VerifyResult::Rejected, "wrong_code", None),
+        blocked_until > now,
+    ))
 }
 
 /// The verification's write job: decides against the committed state.
@@ -899,18 +1172,30 @@ fn settle_verification(
     now: i64,
     rules: Lockout,
 ) -> Result<(VerifyResponse, Option<BlockNotice>), IssuerError> {
-    let row: Option<(i64, i64, i64, i64, i64, String, String)> = c
+    type Row = (i64, i64, i64, i64, i64, String, String, Vec<u8>);
+    let row: Option<Row> = c
         .prepare_cached(
-            "SELECT failures, blocked_until, seed_generation, drift_first, drift_second, phone, last4 \
-             FROM cards WHERE id = ?1",
+            "SELECT failures, blocked_until, seed_generation, drift_first, drift_second, phone, last4, \
+             pan_hash FROM cards WHERE id = ?1",
         )?
         .query_row([card_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
         })
         .optional()?;
-    let Some((failures, blocked_until, gen_now, drift_first, drift_second, phone, last4)) = row
+    let Some((failures, blocked_until, gen_now, drift_first, drift_second, phone, last4, pan_hash)) =
+        row
     else {
-        return Ok((verdict(VerifyResult::Rejected, "not_enrolled", None), None));
+        // Cards are never deleted; answered as any failure would be.
+        return Ok((verdict(VerifyResult::Rejected, "wrong_code", None), None));
     };
     if blocked_until > now {
         return Ok((
@@ -962,19 +1247,29 @@ fn settle_verification(
     };
     let failures = failures + 1;
     if failures >= rules.max_failures {
+        let until = new_block(c, &pan_hash, now, rules)?;
+        let until_lifted = until == BLOCKED_UNTIL_LIFTED;
         c.prepare_cached("UPDATE cards SET failures = 0, blocked_until = ?2 WHERE id = ?1")?
-            .execute(params![card_id, now + rules.lockout_secs])?;
+            .execute(params![card_id, until])?;
         c.prepare_cached(
             "INSERT INTO events (at, card_id, kind, detail) VALUES (?1, ?2, 'blocked', ?3)",
         )?
         .execute(params![
             now,
             card_id,
-            format!("until {}", now + rules.lockout_secs)
+            if until_lifted {
+                "until lifted (ops unblock or re-enrollment)".to_owned()
+            } else {
+                format!("until {until}")
+            }
         ])?;
         return Ok((
             verdict(VerifyResult::Rejected, reason, None),
-            Some(BlockNotice { phone, last4 }),
+            Some(BlockNotice {
+                phone,
+                last4,
+                until_lifted,
+            }),
         ));
     }
     c.prepare_cached("UPDATE cards SET failures = ?2 WHERE id = ?1")?

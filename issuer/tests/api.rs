@@ -112,10 +112,10 @@ fn enroll_sms_activate_verify() {
         "second"
     );
 
-    // Unknown card.
+    // Unknown card: the answer of a known card with a wrong code.
     assert_eq!(
-        bank.verify(&pan(999), "12345678", 5, None, "second").json()["reason"],
-        "not_enrolled"
+        bank.verify(&pan(999), "12345678", 5, None, "second").json(),
+        json!({"result": "rejected", "reason": "wrong_code"})
     );
 
     // Metrics count what happened.
@@ -266,8 +266,8 @@ fn a_thousand_random_codes_block_the_card_after_five() {
     assert_eq!(verdicts.iter().filter(|v| *v == "rejected").count(), 5);
     assert_eq!(verdicts.iter().filter(|v| *v == "blocked").count(), 995);
 
-    // The customer got an SMS about the block.
-    let msgs = bank.outbox(PHONE);
+    // The customer got an SMS about the block (sent after the answer).
+    let msgs = bank.wait_outbox(PHONE, 2);
     assert!(
         msgs.last().unwrap()["body"]
             .as_str()
@@ -290,6 +290,182 @@ fn a_thousand_random_codes_block_the_card_after_five() {
         .code;
     assert_eq!(
         bank.verify(&p, &good, 1000, None, "second").json()["result"],
+        "accepted"
+    );
+}
+
+/// The verdicts of `n` wrong codes for `p`, one a second.
+fn wrong_codes(bank: &Bank, p: &str, kind: &str, code: &str, n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|_| {
+            let a = bank.verify(p, code, 5, None, kind);
+            assert_eq!(a.status, 200, "{}", a.body);
+            a.json()
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_card_numbers_answer_as_known_cards_with_wrong_codes() {
+    let bank = Bank::start();
+    let known = pan(21);
+    bank.enroll_and_activate(&known, PHONE);
+    let sms_only = pan(22);
+    assert_eq!(bank.enroll(&sms_only, "09127654321", "sms").status, 201);
+    let unknown = pan(23);
+    // Seven wrong codes each: five `wrong_code`, then `blocked`, whichever
+    // the card (known with the app, known with only the SMS version and no
+    // one-time PIN sent, unknown), the kind and the code length.
+    let mut seen = Vec::new();
+    for (i, kind) in ["second", "first"].iter().enumerate() {
+        bank.clock.set(T0 + i as u64 * 3600);
+        for p in [&known, &sms_only, &unknown] {
+            seen.push(wrong_codes(&bank, p, kind, "00000000", 7));
+        }
+    }
+    let want: Vec<serde_json::Value> = (0..7)
+        .map(|i| {
+            if i < 5 {
+                json!({"result": "rejected", "reason": "wrong_code"})
+            } else {
+                json!({"result": "blocked", "reason": "too_many_failures"})
+            }
+        })
+        .collect();
+    for s in &seen {
+        assert_eq!(s, &want);
+    }
+    // Unknown card numbers are blocked as long as known cards: 15 minutes.
+    bank.clock.set(T0 + 3600 + 14 * 60);
+    assert_eq!(
+        wrong_codes(&bank, &unknown, "second", "1", 1)[0]["result"],
+        "blocked"
+    );
+    bank.clock.set(T0 + 3600 + 15 * 60);
+    assert_eq!(
+        wrong_codes(&bank, &unknown, "second", "1", 1)[0]["result"],
+        "rejected"
+    );
+    // Operators see the precise reason in the metrics.
+    let m = bank.client.get("/metrics", Some(bank.ops()));
+    assert!(
+        m.body
+            .contains("pooya_issuer_verifications_not_enrolled_total 21"),
+        "{}",
+        m.body
+    );
+}
+
+#[test]
+fn three_blocks_in_a_day_last_until_ops_unblock() {
+    let bank = Bank::start();
+    let p = pan(24);
+    let card = bank.enroll_and_activate(&p, PHONE);
+    let pol = card.response.policies.clone();
+    let unknown = pan(25);
+    let blocked = json!({"result": "blocked", "reason": "too_many_failures"});
+    // Three blocks, 15 minutes apart, of a known and an unknown card.
+    for b in 0..3u64 {
+        bank.clock.set(T0 + b * 15 * 60);
+        for q in [&p, &unknown] {
+            let v = wrong_codes(&bank, q, "first", "000000", 6);
+            assert_eq!(v[4]["result"], "rejected");
+            assert_eq!(v[5], blocked);
+        }
+    }
+    // A day later both are still blocked: a valid code is refused.
+    let t = T0 + 2 * 24 * 3600;
+    bank.clock.set(t);
+    let good = first_pin(&card.keys, &pol, t).unwrap().code;
+    assert_eq!(bank.verify(&p, &good, 0, None, "first").json(), blocked);
+    assert_eq!(
+        wrong_codes(&bank, &unknown, "first", "000000", 1)[0],
+        blocked
+    );
+    // The customer was told each time; the third message says so.
+    let msgs = bank.wait_outbox(PHONE, 4);
+    let last = msgs[3]["body"].as_str().unwrap();
+    assert!(last.contains("تا اطلاع بعدی"), "{last}");
+    // Ops lift it (ops only; the card number is checked).
+    let unblock = |q: &str, token: &str| {
+        bank.client
+            .post("/v1/cards/unblock", Some(token), &json!({"pan": q}))
+    };
+    assert_eq!(unblock(&p, bank.gateway()).status, 403);
+    let a = unblock("1234", bank.ops());
+    assert_eq!((a.status, a.error_code().as_str()), (400, "invalid_pan"));
+    let a = unblock(&p, bank.ops());
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["card_id"], card.response.card_id);
+    assert_eq!(a.json()["was_blocked"], true);
+    assert_eq!(
+        bank.verify(&p, &good, 0, None, "first").json()["result"],
+        "accepted"
+    );
+    let a = unblock(&unknown, bank.ops());
+    assert_eq!((a.status, a.error_code().as_str()), (404, "card_not_found"));
+    assert_eq!(
+        wrong_codes(&bank, &unknown, "first", "000000", 1)[0]["reason"],
+        "wrong_code"
+    );
+    // The history went with the block: the next block is 15 minutes.
+    let t = t + 120;
+    bank.clock.set(t);
+    wrong_codes(&bank, &p, "first", "000000", 5);
+    bank.clock.set(t + 15 * 60);
+    let good = first_pin(&card.keys, &pol, t + 15 * 60).unwrap().code;
+    assert_eq!(
+        bank.verify(&p, &good, 0, None, "first").json()["result"],
+        "accepted"
+    );
+}
+
+#[test]
+fn blocks_spread_over_more_than_a_day_do_not_escalate_and_reenrollment_lifts() {
+    let bank = Bank::start();
+    let p = pan(26);
+    let card = bank.enroll_and_activate(&p, PHONE);
+    let pol = card.response.policies.clone();
+    // Blocks at 0, 15 minutes, and 24 hours: never three within a day.
+    for t in [T0, T0 + 15 * 60, T0 + 24 * 3600] {
+        bank.clock.set(t);
+        assert_eq!(
+            wrong_codes(&bank, &p, "first", "000000", 6)[5]["result"],
+            "blocked"
+        );
+    }
+    let t = T0 + 24 * 3600 + 15 * 60;
+    bank.clock.set(t);
+    let good = first_pin(&card.keys, &pol, t).unwrap().code;
+    assert_eq!(
+        bank.verify(&p, &good, 0, None, "first").json()["result"],
+        "accepted"
+    );
+    // Two more, with the one at 24 hours three within a day: blocked until
+    // lifted; re-enrollment at an ATM lifts it too.
+    for i in 0..2 {
+        bank.clock.set(t + 60 + i * 15 * 60);
+        wrong_codes(&bank, &p, "first", "000000", 5);
+    }
+    let t = t + 3 * 24 * 3600;
+    bank.clock.set(t);
+    let card = {
+        let good = first_pin(&card.keys, &pol, t).unwrap().code;
+        assert_eq!(
+            bank.verify(&p, &good, 0, None, "first").json()["result"],
+            "blocked"
+        );
+        // The five block messages are out before the new activation code.
+        let msgs = bank.wait_outbox(PHONE, 6);
+        assert!(
+            msgs[5]["body"].as_str().unwrap().contains("تا اطلاع بعدی"),
+            "{msgs:?}"
+        );
+        bank.enroll_and_activate(&p, PHONE)
+    };
+    let good = first_pin(&card.keys, &pol, t).unwrap().code;
+    assert_eq!(
+        bank.verify(&p, &good, 0, None, "first").json()["result"],
         "accepted"
     );
 }
@@ -432,10 +608,11 @@ fn sms_channel_enrollment_and_english() {
         body.contains("text the card's last four digits to 30003303"),
         "{body}"
     );
-    // No app seed and no one-time code sent yet: nothing verifies.
+    // No app seed and no one-time code sent yet: nothing verifies, and
+    // the answer is a wrong code's.
     assert_eq!(
-        bank.verify(&p, "1234567", 5, None, "second").json()["reason"],
-        "not_enrolled"
+        bank.verify(&p, "1234567", 5, None, "second").json(),
+        json!({"result": "rejected", "reason": "wrong_code"})
     );
     // English bank names after activation.
     let card = bank.enroll_and_activate(&p, PHONE);
@@ -447,8 +624,9 @@ fn sms_channel_enrollment_and_english() {
 #[test]
 fn every_role_on_every_route() {
     let bank = Bank::start();
-    let routes: [(&str, &str, Option<&str>); 6] = [
+    let routes: [(&str, &str, Option<&str>); 7] = [
         ("POST", "/v1/enrollments", Some("atm")),
+        ("POST", "/v1/cards/unblock", Some("ops")),
         ("POST", "/v1/verify", Some("gateway")),
         ("POST", "/v1/otp-requests", Some("gateway")),
         ("POST", "/v1/sms/inbound", Some("sms")),

@@ -302,7 +302,7 @@ fn the_demo_gateway_needs_its_token_and_loopback() {
         None,
         &json!({"pan": pan(1), "amount": "12345", "payee_id": "S", "code": "1234567"}),
     );
-    assert_eq!(a.json()["reason"], "not_enrolled", "{}", a.body);
+    assert_eq!(a.json()["reason"], "wrong_code", "{}", a.body);
     let _ = child.kill();
     let _ = child.wait();
 }

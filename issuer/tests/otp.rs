@@ -52,7 +52,7 @@ fn sms_round_trip() {
     bank.clock.advance(30);
     assert_eq!(
         bank.verify(&p, &code, 0, None, "first").json()["reason"],
-        "not_enrolled",
+        "wrong_code",
         "an SMS-only card has no first PINs"
     );
     let v = bank.verify(&p, &fa(&code), 48_000_000, None, "second");
@@ -416,13 +416,12 @@ fn enumeration_attempts_get_identical_answers() {
     assert!(replies.iter().all(|r| r == &replies[0]), "{replies:#?}");
     assert!(replies[0].contains("۳۰۰۰۳۳۰۳"), "{}", replies[0]);
 
-    // Verify tells nothing new either: the gateway already knows whether
-    // its own card number is enrolled (`not_enrolled`), but a Harim
-    // request never changes that answer for an unknown card.
+    // Verify tells nothing either: an unknown card's answer is a wrong
+    // code's, before and after a Harim request.
     assert_eq!(
         bank.verify(&unknown, "1234567", 5000, Some("S1"), "second")
-            .json()["reason"],
-        "not_enrolled"
+            .json(),
+        json!({"result": "rejected", "reason": "wrong_code"})
     );
 }
 

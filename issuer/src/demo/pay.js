@@ -8,7 +8,6 @@ const REASONS = {
   ok: 'the PIN is good for this payment',
   wrong_code: 'the PIN is wrong, expired, or was sent for another amount or merchant',
   replayed: 'this PIN was already used',
-  not_enrolled: 'this card has no dynamic PIN service',
   too_many_failures: 'too many wrong PINs: the card\'s dynamic PINs are blocked for a while',
 };
 
