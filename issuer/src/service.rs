@@ -35,7 +35,7 @@ use crate::keys::{FileKeyProvider, HashDomain, KeyProvider};
 use crate::messages::Message;
 use crate::metrics::{Metrics, VerifyCount};
 use crate::otp::{ONE_TIME_CODE_DIGITS, OneTimeMatch, spend_one_time};
-use crate::settings::{Language, Settings};
+use crate::settings::{Language, MAX_ACTIVATION_TTL_SECS, MAX_DRIFT_STEPS_BOUND, Settings};
 use crate::sms::{OutboxEntry, OutboxSender, Sms, SmsQueue, SmsSender, read_outbox_with};
 use crate::writer::{Writer, WriterStats, WriterThread};
 
@@ -153,10 +153,12 @@ fn housekeeping(clock: Arc<dyn Clock>) -> crate::writer::Housekeeping {
         let now = clock.now() as i64;
         // Spent steps past every acceptable window can never match again.
         c.execute("DELETE FROM used_steps WHERE expires_at <= ?1", [now])?;
-        // Failure counts of phones that have not tried for a day.
+        // Failure counts of phones that have not tried for longer than any
+        // activation code can live: no code they counted against is still
+        // pending.
         c.execute(
             "DELETE FROM activation_failures WHERE updated_at < ?1",
-            [now - 24 * 3600],
+            [now - MAX_ACTIVATION_TTL_SECS as i64],
         )?;
         // Blocks past the escalation window. Unknown card numbers'
         // counters stay as long as a known card's would matter to a prober
@@ -407,12 +409,20 @@ impl Issuer {
                              WHERE card_id = ?1 AND state = 'pending'",
                             params![card_id, now as i64],
                         )?;
+                        // A fresh guessing budget only when no other code
+                        // of this phone is still live: otherwise another
+                        // card's pending code would get it too.
+                        c.execute(
+                            "DELETE FROM activation_failures WHERE phone = ?1 AND NOT EXISTS \
+                             (SELECT 1 FROM activation_codes WHERE phone = ?1 \
+                              AND state = 'pending' AND expires_at > ?2)",
+                            params![&job_phone, now as i64],
+                        )?;
                         c.execute(
                             "INSERT INTO activation_codes (card_id, phone, code_hash, state, created_at, expires_at) \
                              VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
                             params![card_id, job_phone, &hash[..], now as i64, (now + ttl) as i64],
                         )?;
-                        c.execute("DELETE FROM activation_failures WHERE phone = ?1", [&job_phone])?;
                     }
                     None => {
                         c.execute(
@@ -743,20 +753,15 @@ impl Issuer {
             }
         };
         let settle = match (app_matched, one_time.map(|o| o.matched)) {
-            (Some(v), _) => {
-                let step_len = policies.policy(v.kind).step;
-                let w = i64::from(policies.policy(v.kind).window);
-                let horizon = v.step as i64 + self.settings.max_drift_steps + w + 1;
-                Spend::Step(SpentStep {
-                    kind: v.kind,
-                    step: v.step,
-                    drift: v.drift.clamp(
-                        -self.settings.max_drift_steps,
-                        self.settings.max_drift_steps,
-                    ),
-                    expires_at: horizon.saturating_mul(step_len as i64),
-                })
-            }
+            (Some(v), _) => Spend::Step(SpentStep {
+                kind: v.kind,
+                step: v.step,
+                drift: v.drift.clamp(
+                    -self.settings.max_drift_steps,
+                    self.settings.max_drift_steps,
+                ),
+                expires_at: spent_step_expiry(v.step, policies.policy(v.kind).step),
+            }),
             (None, Some(OneTimeMatch::Spend { id, kind })) => Spend::OneTime { id, kind },
             (None, Some(OneTimeMatch::Replayed)) => Spend::Replayed,
             (None, _) => Spend::Nothing,
@@ -1069,6 +1074,19 @@ fn load_card(c: &Connection, pan_hash: &[u8; 32]) -> Result<Option<CardRow>, Iss
     .optional()?)
 }
 
+/// When a spent (card, kind, step) can be forgotten: once no settings this
+/// build accepts could put it in a verification window again, whatever
+/// `max_drift_steps` and the window are after a restart (the hard bounds
+/// [`MAX_DRIFT_STEPS_BOUND`] and `pooya_protocol::pin::MAX_WINDOW`,
+/// RFC 6238 §5.2, §6).
+fn spent_step_expiry(step: u64, step_len: u64) -> i64 {
+    let last_step = (step as i64)
+        .saturating_add(MAX_DRIFT_STEPS_BOUND)
+        .saturating_add(i64::from(pooya_protocol::pin::MAX_WINDOW))
+        .saturating_add(1);
+    last_step.saturating_mul(step_len as i64)
+}
+
 /// A matched code to spend.
 #[derive(Debug, Clone, Copy)]
 struct SpentStep {
@@ -1280,6 +1298,64 @@ fn settle_verification(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join(DB_FILE)).unwrap();
+        (dir, conn)
+    }
+
+    fn rows(c: &Connection, table: &str) -> i64 {
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn activation_failures_outlive_every_pending_code() {
+        let (_dir, c) = db();
+        // Two days idle (a 7-day code may still be pending) and just past
+        // the longest lifetime.
+        for (phone, at) in [
+            ("+989120000001", NOW - 2 * 24 * 3600),
+            ("+989120000002", NOW - MAX_ACTIVATION_TTL_SECS as i64 - 1),
+        ] {
+            c.execute(
+                "INSERT INTO activation_failures (phone, failures, updated_at) VALUES (?1, 4, ?2)",
+                params![phone, at],
+            )
+            .unwrap();
+        }
+        housekeeping(Arc::new(ManualClock::new(NOW as u64)))(&c).unwrap();
+        let kept: String = c
+            .query_row("SELECT phone FROM activation_failures", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, "+989120000001");
+        assert_eq!(rows(&c, "activation_failures"), 1);
+    }
+
+    #[test]
+    fn spent_steps_outlive_any_drift_and_window_settings_allow() {
+        let (_dir, c) = db();
+        // Spent at step s with 60 s steps, whatever max_drift_steps was
+        // then: kept while any allowed settings (drift 20, window 2) could
+        // still accept step s.
+        let step_len = 60u64;
+        let s = NOW as u64 / step_len;
+        let exp = spent_step_expiry(s, step_len);
+        c.execute(
+            "INSERT INTO used_steps (card_id, kind, step, expires_at) VALUES ('crd_1', 'first', ?1, ?2)",
+            params![s as i64, exp],
+        )
+        .unwrap();
+        let latest_accepting = (s + 20 + 2) * step_len;
+        housekeeping(Arc::new(ManualClock::new(latest_accepting + step_len - 1)))(&c).unwrap();
+        assert_eq!(rows(&c, "used_steps"), 1);
+        housekeeping(Arc::new(ManualClock::new(latest_accepting + step_len)))(&c).unwrap();
+        assert_eq!(rows(&c, "used_steps"), 0);
+    }
 
     #[test]
     fn codes_normalise() {

@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::IssuerError;
 
+/// The longest `activation_ttl_secs` allowed: 7 days.
+pub const MAX_ACTIVATION_TTL_SECS: u64 = 7 * 24 * 3600;
+/// The largest `max_drift_steps` allowed (RFC 6238 §6).
+pub const MAX_DRIFT_STEPS_BOUND: i64 = 20;
+
 /// Language of the SMS messages and bank names the issuer sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,7 +116,7 @@ impl Settings {
         {
             return bad("activation_code_digits must be 10 to 16");
         }
-        if !(60..=7 * 24 * 3600).contains(&self.activation_ttl_secs) {
+        if !(60..=MAX_ACTIVATION_TTL_SECS).contains(&self.activation_ttl_secs) {
             return bad("activation_ttl_secs must be 60 s to 7 days");
         }
         if !(1..=20).contains(&self.activation_max_failures) {
@@ -123,7 +128,7 @@ impl Settings {
         if !(1..=30 * 24 * 3600).contains(&self.lockout_secs) {
             return bad("lockout_secs must be 1 s to 30 days");
         }
-        if !(0..=20).contains(&self.max_drift_steps) {
+        if !(0..=MAX_DRIFT_STEPS_BOUND).contains(&self.max_drift_steps) {
             return bad("max_drift_steps must be 0 to 20");
         }
         if self.sms_sender.trim().is_empty() || self.sms_sender.len() > 32 {

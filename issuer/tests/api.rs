@@ -539,6 +539,56 @@ fn activation_code_guessing_burns_after_five() {
     assert_eq!(status, 201);
 }
 
+/// A wrong activation guess for `phone` (never `avoid`): the status.
+fn wrong_activation(bank: &Bank, phone: &str, avoid: &[&str]) -> u16 {
+    let mut n = 0u64;
+    let guess = loop {
+        let payload = format!("{:09}", 123_456_789 + n);
+        let g = format!(
+            "{payload}{}",
+            pooya_protocol::ids::luhn_check_digit(&payload)
+        );
+        if !avoid.contains(&g.as_str()) {
+            break g;
+        }
+        n += 1;
+    };
+    bank.client
+        .post(
+            "/v1/activations",
+            None,
+            &json!({"phone": phone, "code": guess, "device_public_key": Phone::new().public_hex(), "device_label": "x"}),
+        )
+        .status
+}
+
+#[test]
+fn a_new_enrollment_does_not_renew_the_guesses_at_another_pending_code() {
+    let bank = Bank::start();
+    assert_eq!(bank.enroll(&pan(27), PHONE, "app").status, 201);
+    let first = bank.last_activation_code(PHONE);
+    for _ in 0..4 {
+        assert_eq!(wrong_activation(&bank, PHONE, &[&first]), 403);
+    }
+    // Another card for the same phone while the first code is pending:
+    // the four failures still count, so the fifth burns both codes.
+    assert_eq!(bank.enroll(&pan(28), PHONE, "app").status, 201);
+    let second = bank.last_activation_code(PHONE);
+    assert_eq!(wrong_activation(&bank, PHONE, &[&first, &second]), 403);
+    for code in [&first, &second] {
+        let (status, _) =
+            Phone::new().activate(&bank.client, PHONE, code, &bank.init.issuer_public_key);
+        assert_eq!(status, 403);
+    }
+    // With no code left live, a new enrollment starts a fresh budget.
+    assert_eq!(bank.enroll(&pan(28), PHONE, "app").status, 201);
+    let third = bank.last_activation_code(PHONE);
+    assert_eq!(wrong_activation(&bank, PHONE, &[&third]), 403);
+    let (status, _) =
+        Phone::new().activate(&bank.client, PHONE, &third, &bank.init.issuer_public_key);
+    assert_eq!(status, 201);
+}
+
 #[test]
 fn activation_codes_expire_and_are_superseded() {
     let bank = Bank::start();
