@@ -58,8 +58,8 @@ const PROBE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// `blocked_until` of a block that lasts until it is lifted.
 pub(crate) const BLOCKED_UNTIL_LIFTED: i64 = i64::MAX;
 
-/// `POST /v1/enrollments` body.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `POST /v1/enrollments` body. Its `Debug` hides the card number.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentRequest {
     /// The card number (16 digits, Luhn).
@@ -68,6 +68,16 @@ pub struct EnrollmentRequest {
     pub phone: String,
     /// `app` or `sms`.
     pub channel: Channel,
+}
+
+impl std::fmt::Debug for EnrollmentRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollmentRequest")
+            .field("pan", &"<redacted>")
+            .field("phone", &self.phone)
+            .field("channel", &self.channel)
+            .finish()
+    }
 }
 
 /// `POST /v1/cards/unblock` body (ops).
@@ -1355,6 +1365,23 @@ mod tests {
         assert_eq!(rows(&c, "used_steps"), 1);
         housekeeping(Arc::new(ManualClock::new(latest_accepting + step_len)))(&c).unwrap();
         assert_eq!(rows(&c, "used_steps"), 0);
+    }
+
+    #[test]
+    fn request_debug_hides_the_card_number() {
+        let pan = "6104337700000001";
+        let e = EnrollmentRequest {
+            pan: pan.into(),
+            phone: "09121234567".into(),
+            channel: Channel::App,
+        };
+        let u = UnblockRequest { pan: pan.into() };
+        for text in [format!("{e:?}"), format!("{e:#?}"), format!("{u:?}")] {
+            assert!(!text.contains(pan), "{text}");
+            assert!(!text.contains("0000000"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+        assert!(format!("{e:?}").contains("App"));
     }
 
     #[test]
