@@ -148,15 +148,24 @@ fn field_message(text: &str) -> String {
     first.chars().take(120).collect()
 }
 
+/// The prologue of every authenticated JSON route: the role's token first
+/// (401/403 before any body is read), then the body.
+fn authorized_json<T: DeserializeOwned>(
+    issuer: &Issuer,
+    role: Role,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    issuer.tokens.check(issuer.keys.as_ref(), headers, role)?;
+    json_body(headers, body)
+}
+
 async fn enroll(
     State(issuer): Shared,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Atm)?;
-    let req: EnrollmentRequest = json_body(&headers, body)?;
+    let req: EnrollmentRequest = authorized_json(&issuer, Role::Atm, &headers, body)?;
     let resp = issuer.enroll(req).await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
@@ -176,10 +185,7 @@ async fn verify(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Gateway)?;
-    let req: VerifyRequest = json_body(&headers, body)?;
+    let req: VerifyRequest = authorized_json(&issuer, Role::Gateway, &headers, body)?;
     let resp = issuer.verify(req).await?;
     Ok(Json(resp).into_response())
 }
@@ -189,10 +195,7 @@ async fn unblock(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
-    let req: UnblockRequest = json_body(&headers, body)?;
+    let req: UnblockRequest = authorized_json(&issuer, Role::Ops, &headers, body)?;
     let resp = issuer.unblock(req).await?;
     Ok(Json(resp).into_response())
 }
@@ -202,10 +205,7 @@ async fn sms_inbound(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Sms)?;
-    let req: InboundSms = json_body(&headers, body)?;
+    let req: InboundSms = authorized_json(&issuer, Role::Sms, &headers, body)?;
     let resp = issuer.sms_inbound(req).await?;
     Ok(Json(resp).into_response())
 }
@@ -215,10 +215,7 @@ async fn otp_request(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Gateway)?;
-    let req: OtpRequest = json_body(&headers, body)?;
+    let req: OtpRequest = authorized_json(&issuer, Role::Gateway, &headers, body)?;
     Ok(match issuer.otp_request(req).await? {
         OtpOutcome::Requested(answer) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
         OtpOutcome::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
