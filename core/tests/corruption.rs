@@ -21,17 +21,6 @@ const DEVICE_KEY: [u8; 32] = [0x11; 32];
 const BIO_KEY: [u8; 32] = [0x22; 32];
 const CARDS: u32 = 4;
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
-    }
-}
-
 fn issuer() -> IssuerProfile {
     IssuerProfile {
         name: "mellat".into(),
@@ -130,20 +119,8 @@ fn exercise(path: &std::path::Path, want: &Expected) -> &'static str {
 
 #[test]
 fn damaged_files_never_give_wrong_data() {
-    let long = std::env::var("POOYA_LONG").is_ok_and(|v| v == "1");
-    let rounds = if long { 2400 } else { 240 };
-    let seed_value = std::env::var("POOYA_CORRUPT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("corruption test: POOYA_CORRUPT_SEED={seed_value}");
-    let mut rng = Rng(seed_value);
+    let rounds = if long_run() { 2400 } else { 240 };
+    let mut rng = Rng::from_env("POOYA_CORRUPT_SEED");
 
     let dir = tempfile::tempdir().unwrap();
     let original = dir.path().join("original.db");

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{T0, label, new_card, seed};
+use common::{Rng, T0, label, long_run, new_card, seed};
 use pooya_core::testing::{FakeBiometricGate, ManualClock};
 use pooya_core::{CoreError, KdfParams, KeyFileKeystore, Vault, VaultConfig};
 
@@ -92,18 +92,6 @@ fn child(mode: &str) {
 }
 
 // ---- the parent -----------------------------------------------------------
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
-    }
-}
 
 /// Runs one child in `mode`, kills it `delay_ms` after it reported ready,
 /// and returns the lines it wrote.
@@ -261,20 +249,8 @@ fn check_attempts(path: &Path, lines: &[String], generation: u64, stats: &mut St
 }
 
 fn parent() {
-    let long = std::env::var("POOYA_LONG").is_ok_and(|v| v == "1");
-    let factor = if long { 10 } else { 1 };
-    let seed_value = std::env::var("POOYA_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("crash test: POOYA_CRASH_SEED={seed_value}");
-    let mut rng = Rng(seed_value);
+    let factor = if long_run() { 10 } else { 1 };
+    let mut rng = Rng::from_env("POOYA_CRASH_SEED");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vault.db");
     {

@@ -105,3 +105,40 @@ pub fn new_card(i: u32) -> NewCard {
         seed(i),
     )
 }
+
+/// Whether the long run was asked for (`POOYA_LONG=1`): ten times the
+/// crash kills and corrupted files.
+pub fn long_run() -> bool {
+    std::env::var("POOYA_LONG").is_ok_and(|v| v == "1")
+}
+
+/// A small seeded generator (xorshift64*) for the randomized tests, so a
+/// failing run can be repeated with its printed seed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the environment variable `var` when set, else from the
+    /// clock; prints the seed so a failure can be replayed.
+    pub fn from_env(var: &str) -> Self {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        println!("{var}={seed}");
+        Self(seed)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
