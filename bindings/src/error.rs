@@ -313,6 +313,10 @@ pub enum PooyaError {
     /// More than one card ends in these four digits: use the card id.
     #[error("more than one card ends in these digits")]
     AmbiguousCard,
+    /// The issuer profile was stored without an activation key (before
+    /// activation v2): add the issuer again with both keys.
+    #[error("the issuer has no activation key: add it again with its activation key")]
+    ActivationKeyMissing,
 }
 
 #[uniffi::export]
@@ -375,6 +379,7 @@ impl PooyaError {
             Self::CapBelowLowestTier { .. } => "cap_below_lowest_tier",
             Self::AmountAboveCap { .. } => "amount_above_cap",
             Self::AmbiguousCard => "ambiguous_card",
+            Self::ActivationKeyMissing => "activation_key_missing",
         }
         .to_owned()
     }
@@ -447,6 +452,7 @@ impl From<CoreError> for PooyaError {
             }
             CoreError::AmountAboveCap { cap } => Self::AmountAboveCap { cap },
             CoreError::AmbiguousCard => Self::AmbiguousCard,
+            CoreError::ActivationKeyMissing => Self::ActivationKeyMissing,
             // `CoreError` is non-exhaustive; the test
             // `every_core_error_has_its_own_variant` fails when a variant
             // known to this build lands here.
@@ -612,6 +618,7 @@ mod tests {
             },
             CoreError::AmountAboveCap { cap: 20_000_000 },
             CoreError::AmbiguousCard,
+            CoreError::ActivationKeyMissing,
             CoreError::DeviceKeyDamaged {
                 path: "/tmp/vault.db.devkey".into(),
             },

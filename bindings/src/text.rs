@@ -51,6 +51,18 @@ pub fn normalize_activation_code(text: &str) -> Result<String, PooyaError> {
     protocol::normalize_activation_code(text).map_err(Into::into)
 }
 
+/// Joins a two-channel activation code: the part the ATM showed, then the
+/// part the SMS carried (each as typed), checked as one code; the result
+/// goes to `PooyaApp.addCard`.
+///
+/// # Errors
+/// [`PooyaError::InvalidInput`] with field `code` (a part missing, or a
+/// check digit that fails: one part was mistyped).
+#[uniffi::export]
+pub fn join_activation_code(atm_part: &str, sms_part: &str) -> Result<String, PooyaError> {
+    protocol::join_activation_code(atm_part, sms_part).map_err(Into::into)
+}
+
 /// Groups a normalised activation code in fives for display:
 /// `12345-67890`.
 #[uniffi::export]

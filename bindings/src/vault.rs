@@ -194,6 +194,9 @@ pub struct IssuerInfo {
     pub base_url: String,
     /// The pinned Ed25519 public key, 64 lowercase hex digits.
     pub public_key: String,
+    /// The pinned activation (HPKE, P-256) key, 130 lowercase hex digits;
+    /// `null` for a profile stored before activation v2.
+    pub activation_key: Option<String>,
     /// Issuer time minus phone time, in seconds, measured at the last
     /// activation (added to the phone's clock for every PIN).
     pub time_offset_secs: i64,
@@ -205,6 +208,7 @@ impl From<IssuerView> for IssuerInfo {
             name: p.name,
             base_url: p.base_url,
             public_key: p.public_key_hex,
+            activation_key: p.activation_key_hex,
             time_offset_secs: p.time_offset_secs,
         }
     }
@@ -690,21 +694,24 @@ impl PooyaApp {
     }
 
     /// Stores an issuer (bank) profile: a unique name, the base URL of
-    /// its API (`https://`, or `http://` to a loopback address) and its
+    /// its API (`https://`, or `http://` to a loopback address), its
     /// Ed25519 public key as 64 hex digits, which every activation answer
-    /// must be signed with.
+    /// must be signed with, and its activation key (P-256, SEC1
+    /// uncompressed) as 130 hex digits, which every activation request is
+    /// sealed to.
     ///
     /// # Errors
-    /// `Locked`, `InvalidInput` (`public_key`, `name`, `base_url`),
-    /// `IssuerExists`.
+    /// `Locked`, `InvalidInput` (`public_key`, `activation_key`, `name`,
+    /// `base_url`), `IssuerExists`.
     pub fn add_issuer(
         &self,
         name: String,
         base_url: String,
         public_key: String,
+        activation_key: String,
     ) -> Result<IssuerInfo, PooyaError> {
         Ok(self
-            .with_phone(|p| p.add_issuer(&name, &base_url, &public_key))?
+            .with_phone(|p| p.add_issuer(&name, &base_url, &public_key, &activation_key))?
             .into())
     }
 
@@ -1083,6 +1090,13 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A valid activation key (a P-256 point), hex.
+    fn activation_key() -> String {
+        hex::encode(
+            pooya_core::protocol::activation::ActivationSecretKey::derive(&[7; 32]).public_key(),
+        )
+    }
+
     #[test]
     fn issuers_round_trip_with_a_hex_key() {
         let dir = tempdir();
@@ -1093,17 +1107,38 @@ mod tests {
         );
         a.create_vault("correct horse".into()).unwrap();
         let key = "ab".repeat(32);
+        let activation = activation_key();
         let added = a
-            .add_issuer("bank".into(), "http://127.0.0.1:9/".into(), key.clone())
+            .add_issuer(
+                "bank".into(),
+                "http://127.0.0.1:9/".into(),
+                key.clone(),
+                activation.clone(),
+            )
             .unwrap();
         assert_eq!(added.base_url, "http://127.0.0.1:9");
         let e = a
-            .add_issuer("other".into(), "http://127.0.0.1:9/".into(), "abcd".into())
+            .add_issuer(
+                "other".into(),
+                "http://127.0.0.1:9/".into(),
+                "abcd".into(),
+                activation.clone(),
+            )
             .unwrap_err();
         assert!(matches!(&e, PooyaError::InvalidInput { field, .. } if field == "public_key"));
+        let e = a
+            .add_issuer(
+                "other".into(),
+                "http://127.0.0.1:9/".into(),
+                key.clone(),
+                "04".repeat(65),
+            )
+            .unwrap_err();
+        assert!(matches!(&e, PooyaError::InvalidInput { field, .. } if field == "activation_key"));
         let list = a.issuers().unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].public_key, key);
+        assert_eq!(list[0].activation_key.as_deref(), Some(activation.as_str()));
         assert_eq!(
             a.enable_biometrics("correct horse".into()).unwrap_err(),
             PooyaError::BiometricUnavailable
@@ -1134,8 +1169,13 @@ mod tests {
             a.add_card("bank".into(), code.clone(), None).unwrap_err(),
             PooyaError::IssuerNotFound
         );
-        a.add_issuer("bank".into(), "http://127.0.0.1:9".into(), "ab".repeat(32))
-            .unwrap();
+        a.add_issuer(
+            "bank".into(),
+            "http://127.0.0.1:9".into(),
+            "ab".repeat(32),
+            activation_key(),
+        )
+        .unwrap();
         // A typo: refused before the transport is called.
         let typo = format!("{}{}", &code[..9], (code.as_bytes()[9] - b'0' + 1) % 10);
         assert_eq!(

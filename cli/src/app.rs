@@ -18,8 +18,11 @@ use pooya_core::hooks::SystemClock;
 use pooya_core::{
     CardView, CoreError, KdfParams, KeyFileKeystore, Phone, PinView, Vault, VaultConfig,
 };
-use pooya_protocol::{normalize_activation_code, normalize_phone, parse_amount};
+use pooya_protocol::{
+    join_activation_code, normalize_activation_code, normalize_phone, parse_amount,
+};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::output::{self, CliError, clock_utc, rials};
 use crate::secret::{PasswordSource, with_spinner};
@@ -184,6 +187,7 @@ fn issuer_json(i: &pooya_core::IssuerView) -> Value {
         "name": i.name,
         "url": i.base_url,
         "public_key": i.public_key_hex,
+        "activation_key": i.activation_key_hex,
         "time_offset_secs": i.time_offset_secs,
     })
 }
@@ -196,9 +200,10 @@ pub fn issuer(global: &Global, cmd: &IssuerCommand) -> Result<(), CliError> {
             name,
             url,
             public_key,
+            activation_key,
         } => {
             let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
-            let i = phone.add_issuer(name, url, public_key)?;
+            let i = phone.add_issuer(name, url, public_key, activation_key)?;
             if global.json {
                 output::json(&issuer_json(&i));
             } else {
@@ -256,24 +261,62 @@ fn card_line(c: &CardView) -> String {
     )
 }
 
+/// Reads an activation code that was not on the command line: at a
+/// prompt without echo on a terminal, else the first line of standard
+/// input (before the password line of `--password-stdin`).
+fn read_code(prompt: &str) -> Result<Zeroizing<String>, CliError> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|_| CliError::new("no_terminal", "cannot read the code from the terminal"));
+    }
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::new("io", format!("cannot read standard input: {}", e.kind())))?;
+    let code = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned());
+    if code.trim().is_empty() {
+        return Err(CliError::new(
+            "usage",
+            "no activation code: give it on the command line, at the prompt, or as the first line of standard input",
+        ));
+    }
+    Ok(code)
+}
+
 /// `pooya card …`.
 pub fn card(global: &Global, cmd: &CardCommand) -> Result<(), CliError> {
     let mut passwords = PasswordSource::new(global.password_stdin);
     match cmd {
         CardCommand::Add {
             code,
+            atm_code,
             issuer,
             label,
             device_label,
         } => {
+            let typed = match code {
+                Some(c) => Zeroizing::new(c.clone()),
+                None => read_code(if atm_code.is_some() {
+                    "The code from the SMS (second part): "
+                } else {
+                    "Activation code from the SMS: "
+                })?,
+            };
             // A typo is caught here, before the password and the network.
-            normalize_activation_code(code).map_err(|e| {
+            let invalid = |e: pooya_protocol::ProtocolError| {
                 let reason = match &e {
                     pooya_protocol::ProtocolError::InvalidField { reason, .. } => *reason,
                     _ => "not an activation code",
                 };
                 CliError::from(CoreError::InvalidActivationCode(reason))
-            })?;
+            };
+            let code = Zeroizing::new(match atm_code {
+                Some(atm) => join_activation_code(atm, &typed).map_err(invalid)?,
+                None => normalize_activation_code(&typed).map_err(invalid)?,
+            });
             let mut phone = open_phone(global, &mut passwords, device_label)?;
             let issuer = match issuer {
                 Some(i) => i.clone(),
@@ -284,7 +327,7 @@ pub fn card(global: &Global, cmd: &CardCommand) -> Result<(), CliError> {
                         [] => {
                             return Err(CliError::new(
                                 "issuer_not_found",
-                                "no issuer stored: pooya issuer add NAME --url URL --public-key KEY",
+                                "no issuer stored: pooya issuer add NAME --url URL --public-key KEY --activation-key KEY",
                             ));
                         }
                         _ => {
@@ -297,7 +340,7 @@ pub fn card(global: &Global, cmd: &CardCommand) -> Result<(), CliError> {
                 }
             };
             let added = with_spinner("Activating with the bank…", || {
-                phone.add_card(&issuer, code, label.as_deref())
+                phone.add_card(&issuer, &code, label.as_deref())
             })?;
             if global.json {
                 let mut v = card_json(&added.card);

@@ -373,7 +373,12 @@ fn bank_starts(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
         "Its Ed25519 public key, which the app pins: {}",
         init.issuer_public_key
     ));
-    let same = server.issuer_public_key() == init.issuer_public_key;
+    s.say(format!(
+        "Its P-256 activation key, which the app pins too and seals every activation request to: {}…",
+        &init.activation_public_key[..24]
+    ));
+    let same = server.issuer_public_key() == init.issuer_public_key
+        && server.activation_public_key() == init.activation_public_key;
     d.init = Some(init);
     d.server = Some(server);
     s.check(same, "the server signs with the key printed at init")
@@ -430,10 +435,11 @@ fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let mut phone = Phone::new(vault, Arc::new(UreqTransport), "demo phone")?;
     let number = phone.set_phone_number(PHONE)?;
     let key = d.tokens()?.issuer_public_key.clone();
+    let activation_key = d.tokens()?.activation_public_key.clone();
     let url = d.base_url()?;
-    phone.add_issuer("pooya-bank", &url, &key)?;
+    phone.add_issuer("pooya-bank", &url, &key, &activation_key)?;
     s.say(format!(
-        "Phone number {number}; the bank pooya-bank at {url} with its key pinned."
+        "Phone number {number}; the bank pooya-bank at {url} with both its keys pinned."
     ));
     let code = d
         .code
@@ -460,7 +466,7 @@ fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let added = phone.add_card("pooya-bank", &typed, None)?;
     let c = &added.card;
     s.say(
-        "The phone sent an X25519 key; the bank answered with its own, the card's data and policies, signed.",
+        "The phone sealed its request (number, code, a fresh X25519 key, device name) to the bank's activation key with HPKE: a proxy that terminates TLS sees none of it. The bank answered with its own X25519 key, the card's data and policies, signed over a transcript that binds the sealed request.",
     );
     let enrolled = ids::Pan::parse(&d.pan)?;
     s.check(
@@ -477,7 +483,18 @@ fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     ));
     d.card = Some(c.id);
     d.phone = Some(phone);
-    Ok(())
+    let sms = d.sms()?;
+    let notice = sms
+        .last()
+        .ok_or_else(|| StepFailed("no SMS arrived".into()))?;
+    s.say("The card's registered phone is told of the activation:");
+    for line in notice.body.lines() {
+        s.say(format!("  │ {line}"));
+    }
+    s.check(
+        notice.body.contains("demo phone"),
+        "every activation is announced by SMS, naming the device, so one the customer did not make is noticed",
+    )
 }
 
 fn set_cap(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {

@@ -94,7 +94,8 @@ pub struct InitArgs {
 /// `pooya issuer …`.
 #[derive(Debug, Subcommand)]
 pub enum IssuerCommand {
-    /// Trust a bank: its API URL and its Ed25519 public key.
+    /// Trust a bank: its API URL, its Ed25519 public key and its
+    /// activation key (both from `pooya-issuer init --json`).
     Add {
         /// A short unique name, e.g. mellat.
         name: String,
@@ -104,6 +105,10 @@ pub enum IssuerCommand {
         /// The bank's Ed25519 public key, 64 hex digits.
         #[arg(long)]
         public_key: String,
+        /// The bank's activation key (P-256, SEC1 uncompressed), 130 hex
+        /// digits: activation requests are sealed to it.
+        #[arg(long)]
+        activation_key: String,
     },
     /// The banks this phone trusts.
     List,
@@ -114,8 +119,15 @@ pub enum IssuerCommand {
 pub enum CardCommand {
     /// Activate a card with the code the bank sent by SMS.
     Add {
-        /// The activation code (Persian digits, spaces and dashes are fine).
-        code: String,
+        /// The activation code from the SMS (Persian digits, spaces and
+        /// dashes are fine). Left out, it is asked for at a prompt without
+        /// echo (or read as the first line of standard input when that is
+        /// not a terminal), so it stays out of shell history and `ps`.
+        code: Option<String>,
+        /// The first part of a two-channel code, as the ATM showed it (the
+        /// SMS then carries the rest).
+        #[arg(long)]
+        atm_code: Option<String>,
         /// The bank; needed when more than one is stored.
         #[arg(long)]
         issuer: Option<String>,

@@ -173,6 +173,7 @@ fn init_add_card_cap_and_pins_the_bank_accepts() {
 
     // issuer add, global options after the subcommand.
     let key = bank.server.issuer_public_key().to_owned();
+    let akey = bank.server.activation_public_key().to_owned();
     let url = bank.server.base_url();
     let i = ok_json(&pooya(
         &v,
@@ -184,6 +185,8 @@ fn init_add_card_cap_and_pins_the_bank_accepts() {
             &url,
             "--public-key",
             &key,
+            "--activation-key",
+            &akey,
             "--json",
             "--password-stdin",
         ],
@@ -368,6 +371,7 @@ fn watch_prints_the_code_first_and_keeps_running() {
         pw(),
     ));
     let key = bank.server.issuer_public_key().to_owned();
+    let akey = bank.server.activation_public_key().to_owned();
     ok(&pooya(
         &v,
         &[
@@ -378,6 +382,8 @@ fn watch_prints_the_code_first_and_keeps_running() {
             &bank.server.base_url(),
             "--public-key",
             &key,
+            "--activation-key",
+            &akey,
             "--password-stdin",
         ],
         pw(),
@@ -467,6 +473,7 @@ fn init_replaces_only_a_wiped_vault() {
     let first = ok_json(&pooya(&v, &init_args, pw()));
     assert_eq!(first["replaced_wiped_vault"], false);
     let key = bank.server.issuer_public_key().to_owned();
+    let akey = bank.server.activation_public_key().to_owned();
     let url = bank.server.base_url();
     ok(&pooya(
         &v,
@@ -478,6 +485,8 @@ fn init_replaces_only_a_wiped_vault() {
             &url,
             "--public-key",
             &key,
+            "--activation-key",
+            &akey,
             "--password-stdin",
         ],
         pw(),

@@ -1,10 +1,14 @@
 //! The activation client's pure half: building the request and checking
 //! the issuer's answer (docs/protocol.md, "Activation"; docs/phone.md).
 //!
-//! `prepare` makes a fresh X25519 key (RFC 7748) and the JSON body of
-//! `POST /v1/activations`; `check_answer` takes what the host's transport
-//! brought back and either returns the card with its seed or a typed error.
-//! No I/O and no clock here: [`crate::Phone::add_card`] does the exchange.
+//! `prepare` makes a fresh X25519 key (RFC 7748), seals the request (phone,
+//! code, that key, label) to the issuer's pinned P-256 activation key with
+//! HPKE (RFC 9180; [`pooya_protocol::activation`]) and makes the JSON body
+//! of `POST /v1/activations`; `check_answer` takes what the host's
+//! transport brought back and either returns the card with its seed or a
+//! typed error. No I/O and no clock here: [`crate::Phone::add_card`] does
+//! the exchange. Nothing readable crosses the wire: a TLS man in the
+//! middle sees neither the code nor the device key.
 //!
 //! What is checked, in order (any failure → an error, nothing stored):
 //! 1. the HTTP status (201 or 200; 403 `activation_refused` is
@@ -14,8 +18,9 @@
 //!    fields, keys and signature of the right length in hex, a card id, a
 //!    masked PAN of the form `6104 33•• •••• 1234` ending in `last4`;
 //! 3. the Ed25519 signature (RFC 8032 §5.1.7) over the activation
-//!    transcript rebuilt from what this phone sent and what came back,
-//!    against the issuer key pinned in the vault;
+//!    transcript rebuilt from what this phone sent (the HPKE encapsulated
+//!    key and ciphertext byte for byte, the code, the device key) and what
+//!    came back, against the issuer key pinned in the vault;
 //! 4. policy sanity: [`Policies::validate`] (first PIN 6–8 digits, second
 //!    6–10, steps 30–300 s, window ≤ 2) and a non-empty, strictly
 //!    increasing cap ladder;
@@ -26,12 +31,13 @@
 
 use core::fmt;
 
-use pooya_protocol::wire::{
-    ActivationRequest, ActivationResponse, ActivationTranscript, derive_card_seed,
+use pooya_protocol::activation::{
+    ActivationPlaintext, ActivationResponse, ActivationTranscript, ENC_LEN,
+    SealedActivationRequest, derive_card_seed, seal_request,
 };
 use pooya_protocol::{CardSeed, Policies};
 use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, ED25519};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -57,8 +63,11 @@ const MAX_BANK_NAME_CHARS: usize = 64;
 
 /// A request ready to send, with the private key that completes it.
 pub(crate) struct Prepared {
-    /// The JSON body (holds the activation code: wiped on drop).
-    pub body: Zeroizing<Vec<u8>>,
+    /// The JSON body: the sealed request (opaque to everyone but the
+    /// issuer).
+    pub body: Vec<u8>,
+    enc: [u8; ENC_LEN],
+    sealed: Vec<u8>,
     phone: String,
     code: Zeroizing<String>,
     device_label: String,
@@ -85,11 +94,19 @@ pub(crate) struct Activated {
 }
 
 /// Builds the request: `phone` already normalised (`+989…`), `code`
-/// already normalised ([`pooya_protocol::normalize_activation_code`]).
+/// already normalised ([`pooya_protocol::normalize_activation_code`]),
+/// sealed to `activation_key` (the issuer's pinned SEC1 P-256 point).
 ///
 /// # Errors
-/// [`CoreError::Storage`] only if the system random generator fails.
-pub(crate) fn prepare(phone: &str, code: &str, device_label: &str) -> Result<Prepared, CoreError> {
+/// [`CoreError::InvalidField`] (`activation_key`) for a key that is not a
+/// P-256 point; [`CoreError::Storage`] only if the system random generator
+/// fails.
+pub(crate) fn prepare(
+    phone: &str,
+    code: &str,
+    device_label: &str,
+    activation_key: &[u8],
+) -> Result<Prepared, CoreError> {
     let rng = SystemRandom::new();
     let private_key = EphemeralPrivateKey::generate(&X25519, &rng)
         .map_err(|_| CoreError::Storage("the random generator failed".into()))?;
@@ -100,19 +117,29 @@ pub(crate) fn prepare(phone: &str, code: &str, device_label: &str) -> Result<Pre
         .as_ref()
         .try_into()
         .map_err(|_| CoreError::Storage("unexpected X25519 key length".into()))?;
-    let request = ActivationRequest {
+    let mut ikm_e = Zeroizing::new([0u8; 32]);
+    rng.fill(&mut ikm_e[..])
+        .map_err(|_| CoreError::Storage("the random generator failed".into()))?;
+    let plaintext = ActivationPlaintext {
         phone: phone.to_owned(),
         code: code.to_owned(),
         device_public_key: hex::encode(device_public_key),
         device_label: device_label.to_owned(),
     };
-    let body = serde_json::to_vec(&request)
-        .map(Zeroizing::new)
-        .map_err(|_| CoreError::Storage("serialisation failed".into()))?;
-    // The request's copy of the code is dropped here; ours is wiped later.
-    drop(Zeroizing::new(request.code));
+    let (enc, sealed) =
+        seal_request(activation_key, &plaintext, &ikm_e).map_err(|_| CoreError::InvalidField {
+            field: "activation_key",
+            reason: "not a P-256 public key",
+        })?;
+    let body = serde_json::to_vec(&SealedActivationRequest {
+        enc: hex::encode(enc),
+        sealed: hex::encode(&sealed),
+    })
+    .map_err(|_| CoreError::Storage("serialisation failed".into()))?;
     Ok(Prepared {
         body,
+        enc,
+        sealed,
         phone: phone.to_owned(),
         code: Zeroizing::new(code.to_owned()),
         device_label: device_label.to_owned(),
@@ -208,6 +235,8 @@ pub(crate) fn check_answer(
     }
 
     let transcript = ActivationTranscript {
+        enc: &prepared.enc,
+        sealed: &prepared.sealed,
         phone: &prepared.phone,
         code: &prepared.code,
         device_public_key: &prepared.device_public_key,
@@ -265,6 +294,7 @@ pub(crate) fn check_answer(
 mod tests {
     use super::*;
     use pooya_protocol::CapLadder;
+    use pooya_protocol::activation::{ActivationSecretKey, open_request};
     use ring::signature::{Ed25519KeyPair, KeyPair};
     use serde_json::{Value, json};
 
@@ -272,18 +302,23 @@ mod tests {
     const CODE: &str = "1234567897";
     const NOW: u64 = 1_800_000_000;
 
-    /// An issuer played with ring: signs the transcript and derives the
-    /// seed the way docs/protocol.md says.
+    /// An issuer played with ring and the protocol crate: opens the sealed
+    /// request, signs the transcript and derives the seed the way
+    /// docs/protocol.md says.
     struct Issuer {
         key: Ed25519KeyPair,
+        activation: ActivationSecretKey,
     }
 
     impl Issuer {
         fn new() -> Self {
             let rng = SystemRandom::new();
             let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+            let mut ikm = [0u8; 32];
+            rng.fill(&mut ikm).unwrap();
             Self {
                 key: Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap(),
+                activation: ActivationSecretKey::derive(&ikm),
             }
         }
 
@@ -291,9 +326,20 @@ mod tests {
             self.key.public_key().as_ref().try_into().unwrap()
         }
 
+        fn activation_key(&self) -> [u8; 65] {
+            self.activation.public_key()
+        }
+
+        fn prepare(&self, label: &str) -> Prepared {
+            prepare(PHONE, CODE, label, &self.activation_key()).unwrap()
+        }
+
         /// Answers `request`, returning the JSON and the seed it derived.
         fn answer(&self, request: &[u8], policies: &Policies, time: u64) -> (Value, CardSeed) {
-            let req: ActivationRequest = serde_json::from_slice(request).unwrap();
+            let wire: SealedActivationRequest = serde_json::from_slice(request).unwrap();
+            let enc = hex::decode(&wire.enc).unwrap();
+            let sealed = hex::decode(&wire.sealed).unwrap();
+            let req = open_request(&self.activation, &enc, &sealed).unwrap();
             let device: [u8; 32] = hex::decode(&req.device_public_key)
                 .unwrap()
                 .try_into()
@@ -307,6 +353,8 @@ mod tests {
                 .try_into()
                 .unwrap();
             let transcript = ActivationTranscript {
+                enc: &enc,
+                sealed: &sealed,
                 phone: &req.phone,
                 code: &req.code,
                 device_public_key: &device,
@@ -341,7 +389,7 @@ mod tests {
     }
 
     fn run(issuer: &Issuer, edit: impl FnOnce(&mut Value)) -> Result<Activated, CoreError> {
-        let prepared = prepare(PHONE, CODE, "test phone").unwrap();
+        let prepared = issuer.prepare("test phone");
         let (mut body, _) = issuer.answer(&prepared.body, &Policies::default(), NOW);
         edit(&mut body);
         let bytes = serde_json::to_vec(&body).unwrap();
@@ -351,7 +399,7 @@ mod tests {
     #[test]
     fn derives_the_issuers_seed() {
         let issuer = Issuer::new();
-        let prepared = prepare(PHONE, CODE, "test phone").unwrap();
+        let prepared = issuer.prepare("test phone");
         let (body, seed) = issuer.answer(&prepared.body, &Policies::default(), NOW + 5);
         let got = check_answer(
             prepared,
@@ -403,7 +451,7 @@ mod tests {
     fn wrong_pinned_key_is_refused() {
         let issuer = Issuer::new();
         let other = Issuer::new();
-        let prepared = prepare(PHONE, CODE, "test phone").unwrap();
+        let prepared = issuer.prepare("test phone");
         let (body, _) = issuer.answer(&prepared.body, &Policies::default(), NOW);
         let r = check_answer(
             prepared,
@@ -470,7 +518,7 @@ mod tests {
         p.first.digits = 5;
         bad.push(p);
         for policies in bad {
-            let prepared = prepare(PHONE, CODE, "test phone").unwrap();
+            let prepared = issuer.prepare("test phone");
             let (body, _) = issuer.answer(&prepared.body, &policies, NOW);
             let r = check_answer(
                 prepared,
@@ -489,7 +537,7 @@ mod tests {
             cap_ladder: CapLadder::new(vec![1_000_000, 3_000_000]).unwrap(),
             ..Policies::default()
         };
-        let prepared = prepare(PHONE, CODE, "test phone").unwrap();
+        let prepared = issuer.prepare("test phone");
         let (body, _) = issuer.answer(&prepared.body, &policies, NOW);
         let ok = check_answer(
             prepared,
@@ -511,7 +559,7 @@ mod tests {
             (NOW - MAX_SERVER_SKEW_SECS - 1, false),
             (0, false),
         ] {
-            let prepared = prepare(PHONE, CODE, "test phone").unwrap();
+            let prepared = issuer.prepare("test phone");
             let (body, _) = issuer.answer(&prepared.body, &Policies::default(), server);
             let r = check_answer(
                 prepared,
@@ -535,7 +583,7 @@ mod tests {
     fn http_errors_are_typed() {
         let issuer = Issuer::new();
         let check = |status, body: &str| {
-            let prepared = prepare(PHONE, CODE, "x").unwrap();
+            let prepared = issuer.prepare("x");
             check_answer(prepared, &issuer.public(), status, body.as_bytes(), NOW).err()
         };
         assert_eq!(
@@ -568,7 +616,7 @@ mod tests {
             Some(CoreError::BadResponse("not the expected JSON"))
         );
         let big = vec![b' '; MAX_RESPONSE_BYTES + 1];
-        let prepared = prepare(PHONE, CODE, "x").unwrap();
+        let prepared = issuer.prepare("x");
         assert_eq!(
             check_answer(prepared, &issuer.public(), 201, &big, NOW).err(),
             Some(CoreError::BadResponse("answer too large"))
@@ -576,16 +624,62 @@ mod tests {
     }
 
     #[test]
-    fn request_is_the_wire_type() {
-        let prepared = prepare(PHONE, CODE, "Pixel 8").unwrap();
-        let req: ActivationRequest = serde_json::from_slice(&prepared.body).unwrap();
+    fn the_request_is_sealed_to_the_pinned_key_and_fresh_each_time() {
+        let issuer = Issuer::new();
+        let prepared = issuer.prepare("Pixel 8");
+        let text = String::from_utf8(prepared.body.clone()).unwrap();
+        // Nothing readable: not the code, not the phone, not the label.
+        for secret in [
+            CODE,
+            PHONE,
+            "Pixel 8",
+            &hex::encode(prepared.device_public_key),
+        ] {
+            assert!(!text.contains(secret), "{secret} visible in {text}");
+        }
+        let wire: SealedActivationRequest = serde_json::from_str(&text).unwrap();
+        let enc = hex::decode(&wire.enc).unwrap();
+        let sealed = hex::decode(&wire.sealed).unwrap();
+        let req = open_request(&issuer.activation, &enc, &sealed).unwrap();
         assert_eq!(req.phone, PHONE);
         assert_eq!(req.code, CODE);
         assert_eq!(req.device_label, "Pixel 8");
-        assert_eq!(hex::decode(&req.device_public_key).unwrap().len(), 32);
-        // A fresh key every time.
-        let again = prepare(PHONE, CODE, "Pixel 8").unwrap();
+        assert_eq!(
+            hex::decode(&req.device_public_key).unwrap(),
+            prepared.device_public_key
+        );
+        // Another issuer's key cannot open it.
+        let other = Issuer::new();
+        assert!(open_request(&other.activation, &enc, &sealed).is_err());
+        // A fresh device key and encapsulation every time.
+        let again = issuer.prepare("Pixel 8");
         assert_ne!(prepared.device_public_key, again.device_public_key);
+        assert_ne!(prepared.enc, again.enc);
+        // A key that is not a P-256 point is refused before anything.
+        assert_eq!(
+            prepare(PHONE, CODE, "x", &[4u8; 65])
+                .err()
+                .map(|e| e.code()),
+            Some("invalid_field")
+        );
+    }
+
+    #[test]
+    fn the_answer_must_sign_this_requests_encapsulation() {
+        // An answer for another sealing of the same request (a replayed or
+        // swapped `enc`/`sealed`) does not verify.
+        let issuer = Issuer::new();
+        let first = issuer.prepare("x");
+        let second = issuer.prepare("x");
+        let (body, _) = issuer.answer(&first.body, &Policies::default(), NOW);
+        let r = check_answer(
+            second,
+            &issuer.public(),
+            201,
+            &serde_json::to_vec(&body).unwrap(),
+            NOW,
+        );
+        assert_eq!(r.err(), Some(CoreError::BadSignature));
     }
 
     mod props {
@@ -603,7 +697,7 @@ mod tests {
                 body in prop::collection::vec(any::<u8>(), 0..512),
             ) {
                 let issuer_key = [7u8; 32];
-                let prepared = prepare(PHONE, CODE, "x").unwrap();
+                let prepared = Issuer::new().prepare("x");
                 prop_assert!(check_answer(prepared, &issuer_key, status, &body, NOW).is_err());
             }
 
@@ -613,7 +707,7 @@ mod tests {
             #[test]
             fn one_changed_byte_never_yields_another_seed(pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
                 let issuer = Issuer::new();
-                let prepared = prepare(PHONE, CODE, "x").unwrap();
+                let prepared = issuer.prepare("x");
                 let (body, seed) = issuer.answer(&prepared.body, &Policies::default(), NOW);
                 let mut bytes = serde_json::to_vec(&body).unwrap();
                 let i = pos.index(bytes.len());

@@ -242,6 +242,12 @@ pub enum CoreError {
     /// More than one card ends in these four digits: use the card id.
     #[error("more than one card ends in these digits: use the card id")]
     AmbiguousCard,
+    /// The issuer profile has no activation (HPKE) key: it was added before
+    /// activation v2. Add the issuer again with both keys.
+    #[error(
+        "the issuer profile has no activation key: add the issuer again with its activation key"
+    )]
+    ActivationKeyMissing,
 }
 
 impl CoreError {
@@ -289,6 +295,7 @@ impl CoreError {
             Self::CapBelowLowestTier { .. } => "cap_below_lowest_tier",
             Self::AmountAboveCap { .. } => "amount_above_cap",
             Self::AmbiguousCard => "ambiguous_card",
+            Self::ActivationKeyMissing => "activation_key_missing",
         }
     }
 }

@@ -89,6 +89,10 @@ pub struct IssuerView {
     pub base_url: String,
     /// The pinned Ed25519 public key, hex.
     pub public_key_hex: String,
+    /// The pinned activation (HPKE, P-256) key, hex; `None` for a profile
+    /// stored before activation v2 (add the issuer again to activate
+    /// cards).
+    pub activation_key_hex: Option<String>,
     /// Issuer time minus phone time, seconds, measured at the last
     /// activation with this issuer (0 before the first).
     pub time_offset_secs: i64,
@@ -100,6 +104,7 @@ impl From<IssuerProfile> for IssuerView {
             name: p.name,
             base_url: p.base_url,
             public_key_hex: hex::encode(p.public_key),
+            activation_key_hex: p.activation_key.as_ref().map(hex::encode),
             time_offset_secs: p.time_offset_secs,
         }
     }
@@ -215,20 +220,30 @@ impl Phone {
     }
 
     /// Stores an issuer profile: a unique `name`, the API's `base_url`
-    /// (`https://`, or `http://` on a loopback address) and the issuer's
+    /// (`https://`, or `http://` on a loopback address), the issuer's
     /// Ed25519 public key as 64 hex digits, which every activation answer
-    /// must be signed with.
+    /// must be signed with, and its activation key (P-256, SEC1
+    /// uncompressed) as 130 hex digits, which every activation request is
+    /// sealed to. Both come from the bank (`pooya-issuer init --json`).
     ///
     /// # Errors
     /// [`CoreError::Locked`], [`CoreError::InvalidField`] (`public_key`,
-    /// `name`, `base_url`), [`CoreError::IssuerExists`].
+    /// `activation_key`, `name`, `base_url`), [`CoreError::IssuerExists`].
     pub fn add_issuer(
         &mut self,
         name: &str,
         base_url: &str,
         public_key_hex: &str,
+        activation_key_hex: &str,
     ) -> Result<IssuerView, CoreError> {
         self.offsets.clear();
+        let activation_key = hex::decode(activation_key_hex.trim())
+            .ok()
+            .and_then(|k| pooya_protocol::activation::check_activation_key(&k).ok())
+            .ok_or(CoreError::InvalidField {
+                field: "activation_key",
+                reason: "must be 130 hex digits (a P-256 public key, SEC1 uncompressed)",
+            })?;
         let key = hex::decode(public_key_hex.trim())
             .ok()
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
@@ -240,6 +255,7 @@ impl Phone {
             name: name.trim().to_owned(),
             base_url: base_url.trim().trim_end_matches('/').to_owned(),
             public_key: key,
+            activation_key: Some(activation_key.to_vec()),
             time_offset_secs: 0,
         };
         self.vault.add_issuer(&profile)?;
@@ -263,7 +279,8 @@ impl Phone {
     ///
     /// The code may have Persian or Arabic-Indic digits, spaces and dashes;
     /// its check digit is verified before any network call. The phone then
-    /// makes a fresh X25519 key, posts `wire::ActivationRequest` to
+    /// makes a fresh X25519 key, seals the request to the issuer's pinned
+    /// activation key (HPKE, RFC 9180), posts it to
     /// `{base_url}/v1/activations`, checks the answer (status, JSON,
     /// signature against the pinned key, policies, server time; see
     /// [`crate::activation`]), derives the card seed and stores the card
@@ -277,7 +294,7 @@ impl Phone {
     /// [`CoreError::InvalidActivationCode`] (no network call was made),
     /// [`CoreError::Locked`], [`CoreError::PhoneNotSet`],
     /// [`CoreError::IssuerNotFound`], [`CoreError::InvalidField`] (label),
-    /// [`CoreError::Network`], [`CoreError::ActivationRefused`],
+    /// [`CoreError::ActivationKeyMissing`], [`CoreError::Network`], [`CoreError::ActivationRefused`],
     /// [`CoreError::IssuerError`], [`CoreError::BadResponse`],
     /// [`CoreError::BadSignature`], [`CoreError::PolicyRefused`],
     /// [`CoreError::ServerTimeImplausible`]; storage errors. On any error
@@ -301,7 +318,11 @@ impl Phone {
         let phone = self.vault.phone()?.ok_or(CoreError::PhoneNotSet)?;
         let mut profile = self.vault.issuer(issuer)?;
 
-        let prepared = activation::prepare(&phone, &code, &self.device_label)?;
+        let activation_key = profile
+            .activation_key
+            .clone()
+            .ok_or(CoreError::ActivationKeyMissing)?;
+        let prepared = activation::prepare(&phone, &code, &self.device_label, &activation_key)?;
         let url = format!("{}{ACTIVATION_PATH}", profile.base_url);
         let sent_at = self.vault.now_unix();
         let answer = self

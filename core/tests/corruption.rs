@@ -26,6 +26,7 @@ fn issuer() -> IssuerProfile {
         name: "mellat".into(),
         base_url: "https://dynpin.bank.example".into(),
         public_key: [7; 32],
+        activation_key: Some(vec![4; 65]),
         time_offset_secs: 5,
     }
 }

@@ -19,6 +19,7 @@ fn issuer(name: &str) -> IssuerProfile {
         name: name.into(),
         base_url: "https://dynpin.bank.example/api".into(),
         public_key: [0x42; 32],
+        activation_key: Some(vec![4; 65]),
         time_offset_secs: -3,
     }
 }

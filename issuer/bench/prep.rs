@@ -2,7 +2,7 @@
 //! cards over HTTP (playing the ATM and the phones), writes request bodies
 //! for `oha -Z`, and summarises oha's JSON output.
 //!
-//! - `bench_prep enroll URL ATM_TOKEN OPS_TOKEN ISSUER_KEY N CARDS_FILE`
+//! - `bench_prep enroll URL ATM_TOKEN OPS_TOKEN ISSUER_KEY ACTIVATION_KEY N CARDS_FILE`
 //! - `bench_prep bodies CARDS_FILE accept|reject OUT_FILE`
 //! - `bench_prep summary LABEL OHA_JSON METRICS_BEFORE METRICS_AFTER LOADAVG`
 //! - `bench_prep get JSON_FILE POINTER`, `bench_prep wait-step STEP`
@@ -16,7 +16,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use pooya_protocol::wire::{ActivationResponse, ActivationTranscript, derive_card_seed};
+use pooya_protocol::activation::{
+    ActivationPlaintext, ActivationResponse, ActivationTranscript, derive_card_seed, seal_request,
+};
 use pooya_protocol::{CardSeed, Policies, first_pin, ids, second_pin, transaction_pin};
 use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -55,7 +57,15 @@ fn pan(i: usize) -> String {
     format!("{payload}{}", ids::luhn_check_digit(&payload))
 }
 
-fn enroll_one(agent: &ureq::Agent, url: &str, atm: &str, ops: &str, key: &str, i: usize) -> Card {
+fn enroll_one(
+    agent: &ureq::Agent,
+    url: &str,
+    atm: &str,
+    ops: &str,
+    key: &str,
+    activation_key: &str,
+    i: usize,
+) -> Card {
     let pan = pan(i);
     let phone = format!("0912{:07}", i);
     let (s, b) = post(
@@ -80,16 +90,28 @@ fn enroll_one(agent: &ureq::Agent, url: &str, atm: &str, ops: &str, key: &str, i
     let rng = SystemRandom::new();
     let eph = EphemeralPrivateKey::generate(&X25519, &rng).unwrap();
     let public = eph.compute_public_key().unwrap().as_ref().to_vec();
+    let mut ikm = [0u8; 32];
+    rng.fill(&mut ikm).unwrap();
+    let plaintext = ActivationPlaintext {
+        phone: phone.clone(),
+        code: code.clone(),
+        device_public_key: hex::encode(&public),
+        device_label: "bench".into(),
+    };
+    let (enc, sealed) =
+        seal_request(&hex::decode(activation_key).unwrap(), &plaintext, &ikm).unwrap();
     let (s, b) = post(
         agent,
         &format!("{url}/v1/activations"),
         None,
-        &json!({"phone": phone, "code": code, "device_public_key": hex::encode(&public), "device_label": "bench"}),
+        &json!({"enc": hex::encode(enc), "sealed": hex::encode(&sealed)}),
     );
     assert_eq!(s, 201, "{b}");
     let r: ActivationResponse = serde_json::from_str(&b).unwrap();
     let issuer_eph = hex::decode(&r.issuer_ephemeral_public_key).unwrap();
     let transcript = ActivationTranscript {
+        enc: &enc,
+        sealed: &sealed,
         phone: &norm_phone,
         code: &code,
         device_public_key: &public,
@@ -119,8 +141,8 @@ fn enroll_one(agent: &ureq::Agent, url: &str, atm: &str, ops: &str, key: &str, i
 }
 
 fn enroll(args: &[String]) {
-    let [url, atm, ops, key, n, out] = args else {
-        panic!("enroll URL ATM OPS ISSUER_KEY N OUT");
+    let [url, atm, ops, key, activation_key, n, out] = args else {
+        panic!("enroll URL ATM OPS ISSUER_KEY ACTIVATION_KEY N OUT");
     };
     let n: usize = n.parse().unwrap();
     let next = AtomicUsize::new(0);
@@ -137,7 +159,7 @@ fn enroll(args: &[String]) {
                         if i >= n {
                             break mine;
                         }
-                        mine.push((i, enroll_one(&agent, url, atm, ops, key, i)));
+                        mine.push((i, enroll_one(&agent, url, atm, ops, key, activation_key, i)));
                     }
                 })
             })

@@ -52,6 +52,7 @@ ATM=$("$PREP" get "$WORK/init.json" /tokens/atm)
 GW=$("$PREP" get "$WORK/init.json" /tokens/gateway)
 OPS=$("$PREP" get "$WORK/init.json" /tokens/ops)
 KEY=$("$PREP" get "$WORK/init.json" /issuer_public_key)
+AKEY=$("$PREP" get "$WORK/init.json" /activation_public_key)
 # Wrong codes must stay on the rejected path: a card blocks after 20
 # consecutive failures here instead of 5 (same work per request).
 echo '{"max_failures": 20}' > "$WORK/settings.json"
@@ -67,7 +68,7 @@ ADDR=$(sed -n 's/^listening on //p' "$WORK/serve.out")
 URL="http://$ADDR"
 echo "issuer at $URL (pid $SERVER_PID)" >&2
 
-"$PREP" enroll "$URL" "$ATM" "$OPS" "$KEY" "$CARDS" "$WORK/cards.json"
+"$PREP" enroll "$URL" "$ATM" "$OPS" "$KEY" "$AKEY" "$CARDS" "$WORK/cards.json"
 
 metrics() { curl -s -H "Authorization: Bearer $OPS" "$URL/metrics" > "$1"; }
 

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lockouts",
         include_str!("../migrations/003_lockouts.sql"),
     ),
+    (
+        6,
+        "activation_v2",
+        include_str!("../migrations/006_activation_v2.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

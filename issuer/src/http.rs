@@ -13,7 +13,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use pooya_protocol::wire::{ActivationRequest, VerifyRequest};
+use pooya_protocol::activation::SealedActivationRequest;
+use pooya_protocol::wire::VerifyRequest;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -175,7 +176,7 @@ async fn activate(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let req: ActivationRequest = json_body(&headers, body)?;
+    let req: SealedActivationRequest = json_body(&headers, body)?;
     let resp = issuer.activate(req).await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }

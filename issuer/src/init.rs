@@ -11,6 +11,8 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
+use pooya_protocol::activation::{ACTIVATION_KEY_LEN, ActivationSecretKey};
+
 use crate::IssuerError;
 use crate::auth::Role;
 use crate::db::{DB_FILE, KEY_FILE, open_writer};
@@ -22,6 +24,85 @@ pub(crate) const META_CANARY: &str = "key_canary";
 pub(crate) const PURPOSE_SIGNING_KEY: &str = "signing-key";
 pub(crate) const PURPOSE_CANARY: &str = "canary";
 pub(crate) const CANARY: &[u8] = b"pooya-issuer master key check v1";
+pub(crate) const META_ACTIVATION_KEY: &str = "activation_key";
+pub(crate) const META_ACTIVATION_PUBLIC_KEY: &str = "activation_public_key";
+pub(crate) const PURPOSE_ACTIVATION_KEY: &str = "activation-key";
+
+/// The issuer's activation (HPKE, P-256) key pair, made once and kept
+/// sealed under the master key in `meta` (docs/protocol.md, "Activation").
+/// A database initialised before activation v2 gets its key here at its
+/// first start, in one transaction with the log of it.
+///
+/// # Errors
+/// [`IssuerError::Storage`], [`IssuerError::Crypto`].
+pub(crate) fn ensure_activation_key(
+    conn: &rusqlite::Connection,
+    keys: &dyn KeyProvider,
+) -> Result<(ActivationSecretKey, [u8; ACTIVATION_KEY_LEN]), IssuerError> {
+    let sealed: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_ACTIVATION_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(sealed) = sealed {
+        let scalar = keys.open(PURPOSE_ACTIVATION_KEY, b"", &sealed)?;
+        let key = ActivationSecretKey::from_bytes(&scalar)
+            .map_err(|_| IssuerError::Crypto("loading the activation key"))?;
+        let public = key.public_key();
+        let stored: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [META_ACTIVATION_PUBLIC_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if stored.as_deref() != Some(&public[..]) {
+            return Err(IssuerError::Crypto(
+                "the activation key does not match its public key",
+            ));
+        }
+        return Ok((key, public));
+    }
+    let mut ikm = Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(&mut ikm[..])
+        .map_err(|_| IssuerError::Crypto("random"))?;
+    let key = ActivationSecretKey::derive(&ikm);
+    let public = key.public_key();
+    let sealed = keys.seal(PURPOSE_ACTIVATION_KEY, b"", key.expose_secret())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let r = (|| -> Result<(), IssuerError> {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2), (?3, ?4)",
+            params![
+                META_ACTIVATION_KEY,
+                sealed,
+                META_ACTIVATION_PUBLIC_KEY,
+                &public[..]
+            ],
+        )?;
+        conn.execute(
+            "INSERT INTO events (at, kind, detail) VALUES (?1, 'activation_key_created', '')",
+            [now],
+        )?;
+        Ok(())
+    })();
+    match r {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    tracing::info!("activation key created");
+    Ok((key, public))
+}
 
 /// Options of [`init`].
 #[derive(Clone, Default)]
@@ -96,12 +177,17 @@ impl RoleTokens {
     }
 }
 
-/// What [`init`] prints: `{"issuer_public_key": hex, "tokens": {...}}`.
+/// What [`init`] prints: `{"issuer_public_key": hex,
+/// "activation_public_key": hex, "tokens": {...}}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct InitOutput {
     /// The issuer's Ed25519 public key, hex (32 bytes): phones pin it to
     /// check activation signatures.
     pub issuer_public_key: String,
+    /// The issuer's activation (HPKE) public key, hex of the SEC1
+    /// uncompressed P-256 point (65 bytes): phones pin it and seal their
+    /// activation requests to it.
+    pub activation_public_key: String,
     /// The API tokens.
     pub tokens: RoleTokens,
 }
@@ -119,8 +205,8 @@ fn random_token(rng: &SystemRandom, role: Role) -> Result<ApiToken, IssuerError>
 
 /// Creates an issuer in `data_dir` (made if missing, mode 0700): the
 /// database with its schema, the master key file (unless
-/// `options.key_provider` is given), a fresh Ed25519 signing key (sealed in
-/// the database) and one API token per role (stored as keyed hashes).
+/// `options.key_provider` is given), a fresh Ed25519 signing key and P-256
+/// activation key (both sealed in the database) and one API token per role (stored as keyed hashes).
 ///
 /// # Errors
 /// [`IssuerError::AlreadyInitialized`] when the directory already holds an
@@ -200,9 +286,11 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<InitOutput, Issuer
         [now],
     )?;
     tx.commit()?;
+    let (_, activation_public) = ensure_activation_key(&conn, keys.as_ref())?;
     tracing::info!(dir = %data_dir.display(), "issuer initialised");
     Ok(InitOutput {
         issuer_public_key: hex::encode(public),
+        activation_public_key: hex::encode(activation_public),
         tokens,
     })
 }

@@ -63,6 +63,7 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             } else {
                 println!("issuer initialised in {}", data.display());
                 println!("issuer public key: {}", out.issuer_public_key);
+                println!("activation public key: {}", out.activation_public_key);
                 println!("API tokens (shown once; only their hashes are stored):");
                 for role in pooya_issuer::Role::ALL {
                     println!(

@@ -19,6 +19,9 @@ pub enum Message<'a> {
         minutes: u64,
         /// Last four digits of the card.
         last4: &'a str,
+        /// `code` is only the code's second part: the first was shown at
+        /// the ATM (two-channel codes).
+        split: bool,
     },
     /// The card was enabled for the SMS channel.
     SmsChannelEnabled {
@@ -80,6 +83,17 @@ pub enum Message<'a> {
         /// The short code.
         short_code: &'a str,
     },
+    /// A card was activated on a device (sent to the card's registered
+    /// phone after every activation).
+    CardActivated {
+        /// Last four digits of the card.
+        last4: &'a str,
+        /// The device label the phone sent (no bidi or line-break
+        /// characters; shown isolated).
+        device_label: &'a str,
+        /// When, Unix seconds (shown as Tehran time).
+        at: u64,
+    },
     /// The short code's answer when codes were sent too recently or too
     /// often.
     SmsWait {
@@ -101,6 +115,7 @@ impl std::fmt::Debug for Message<'_> {
             Self::HarimPin { .. } => f.write_str("Message::HarimPin(<redacted>)"),
             Self::SmsHelp { .. } => f.write_str("Message::SmsHelp"),
             Self::SmsWait { .. } => f.write_str("Message::SmsWait"),
+            Self::CardActivated { .. } => f.write_str("Message::CardActivated"),
         }
     }
 }
@@ -120,6 +135,60 @@ pub fn persian_digits(text: &str) -> String {
 pub fn tehran_time(unix: u64) -> String {
     let t = (unix + 3 * 3600 + 30 * 60) % 86_400;
     format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A Gregorian date to the Solar Hijri (Jalali) calendar of Iran, by the
+/// 33-year arithmetic cycle (exact for 1300–1500 AP, which covers every
+/// date the bank sends).
+fn jalali_from_gregorian(gy: i64, gm: i64, gd: i64) -> (i64, i64, i64) {
+    const BEFORE_MONTH: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let gy2 = if gm > 2 { gy + 1 } else { gy };
+    let mut days = 355_666 + 365 * gy + (gy2 + 3) / 4 - (gy2 + 99) / 100
+        + (gy2 + 399) / 400
+        + gd
+        + BEFORE_MONTH[((gm - 1).clamp(0, 11)) as usize];
+    let mut jy = -1595 + 33 * (days / 12_053);
+    days %= 12_053;
+    jy += 4 * (days / 1461);
+    days %= 1461;
+    if days > 365 {
+        jy += (days - 1) / 365;
+        days = (days - 1) % 365;
+    }
+    let (jm, jd) = if days < 186 {
+        (1 + days / 31, 1 + days % 31)
+    } else {
+        (7 + (days - 186) / 30, 1 + (days - 186) % 30)
+    };
+    (jy, jm, jd)
+}
+
+/// Tehran date and time of a Unix time: (`YYYY/MM/DD` in the Solar Hijri
+/// calendar, `YYYY-MM-DD` Gregorian, `HH:MM`).
+pub fn tehran_datetime(unix: u64) -> (String, String, String) {
+    let local = unix as i64 + 3 * 3600 + 30 * 60;
+    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+    let (jy, jm, jd) = jalali_from_gregorian(y, m, d);
+    let t = local.rem_euclid(86_400);
+    (
+        format!("{jy:04}/{jm:02}/{jd:02}"),
+        format!("{y:04}-{m:02}-{d:02}"),
+        format!("{:02}:{:02}", t / 3600, t / 60 % 60),
+    )
 }
 
 /// "N seconds" or "N minutes" for a wait, in `lang`.
@@ -146,6 +215,31 @@ impl Message<'_> {
                     code,
                     minutes,
                     last4,
+                    split: true,
+                },
+                Language::Fa,
+            ) => format!(
+                "بانک: بخش دوم کد فعال‌سازی رمز پویا برای کارت {}\n{code}\nبخش اول را خودپرداز نشان داد؛ هر دو را در برنامه وارد کنید. این کد تا {} دقیقه معتبر است. آن را به هیچ‌کس ندهید.",
+                persian_digits(last4),
+                persian_digits(&minutes.to_string())
+            ),
+            (
+                Self::ActivationCode {
+                    code,
+                    minutes,
+                    last4,
+                    split: true,
+                },
+                Language::En,
+            ) => format!(
+                "Bank: second part of the dynamic PIN activation code for card {last4}\n{code}\nThe ATM showed the first part; enter both in the app. Valid for {minutes} minutes. Never share it."
+            ),
+            (
+                Self::ActivationCode {
+                    code,
+                    minutes,
+                    last4,
+                    split: false,
                 },
                 Language::Fa,
             ) => format!(
@@ -158,6 +252,7 @@ impl Message<'_> {
                     code,
                     minutes,
                     last4,
+                    split: false,
                 },
                 Language::En,
             ) => format!(
@@ -258,6 +353,35 @@ impl Message<'_> {
             (Self::SmsHelp { short_code }, Language::En) => format!(
                 "Bank: to get a one-time second PIN, text the last four digits of a card registered for SMS PINs at an ATM to {short_code} from the same mobile number."
             ),
+            (
+                Self::CardActivated {
+                    last4,
+                    device_label,
+                    at,
+                },
+                Language::Fa,
+            ) => {
+                let (jalali, _, time) = tehran_datetime(*at);
+                format!(
+                    "بانک: رمز پویای کارت {} در تاریخ {} ساعت {} روی دستگاه «\u{2068}{device_label}\u{2069}» فعال شد.\nاگر این کار شما نبوده، فوراً با بانک تماس بگیرید یا کارت را در خودپرداز دوباره ثبت کنید تا آن دستگاه از کار بیفتد.",
+                    persian_digits(last4),
+                    persian_digits(&jalali),
+                    persian_digits(&time)
+                )
+            }
+            (
+                Self::CardActivated {
+                    last4,
+                    device_label,
+                    at,
+                },
+                Language::En,
+            ) => {
+                let (_, date, time) = tehran_datetime(*at);
+                format!(
+                    "Bank: dynamic PINs of card {last4} were activated on the device \"\u{2068}{device_label}\u{2069}\" on {date} at {time} Tehran time.\nIf this was not you, call the bank at once, or enroll the card again at an ATM to cut that device off."
+                )
+            }
             (Self::SmsWait { seconds }, Language::Fa) => format!(
                 "بانک: رمز به‌تازگی برای شما فرستاده شده است. لطفاً {} دیگر دوباره درخواست کنید.",
                 wait_text(*seconds, Language::Fa)
@@ -311,6 +435,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tehran_dates_in_both_calendars() {
+        // (Unix time, Solar Hijri, Gregorian, time) in Tehran.
+        let cases = [
+            (1_764_590_400, "1404/09/10", "2025-12-01", "15:30"),
+            (1_796_126_400, "1405/09/10", "2026-12-01", "15:30"),
+            (1_774_038_600, "1405/01/01", "2026-03-21", "00:00"),
+            (1_742_502_540, "1403/12/30", "2025-03-20", "23:59"),
+            (1_742_502_600, "1404/01/01", "2025-03-21", "00:00"),
+            (1_710_880_200, "1403/01/01", "2024-03-20", "00:00"),
+            (1_609_101_000, "1399/10/08", "2020-12-28", "00:00"),
+        ];
+        for (unix, jalali, gregorian, time) in cases {
+            let got = tehran_datetime(unix);
+            assert_eq!(
+                (got.0.as_str(), got.1.as_str(), got.2.as_str()),
+                (jalali, gregorian, time),
+                "{unix}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_activation_notice_names_card_device_and_time_and_isolates_the_label() {
+        let m = Message::CardActivated {
+            last4: "0001",
+            device_label: "Pixel 8",
+            at: 1_796_126_400,
+        };
+        let fa = m.render(Language::Fa);
+        assert!(
+            fa.contains("۰۰۰۱") && fa.contains("۱۴۰۵/۰۹/۱۰") && fa.contains("۱۵:۳۰"),
+            "{fa}"
+        );
+        assert!(fa.contains("\u{2068}Pixel 8\u{2069}"), "{fa}");
+        let en = m.render(Language::En);
+        assert!(
+            en.contains("card 0001") && en.contains("2026-12-01 at 15:30"),
+            "{en}"
+        );
+        assert!(
+            en.contains("\u{2068}Pixel 8\u{2069}") && en.contains("not you"),
+            "{en}"
+        );
+    }
+
+    #[test]
     fn only_one_time_pin_messages_classify_as_such() {
         for lang in [Language::Fa, Language::En] {
             let pins = [
@@ -337,6 +507,18 @@ mod tests {
                     code: "12345-67890",
                     minutes: 10,
                     last4: "0001",
+                    split: false,
+                },
+                Message::ActivationCode {
+                    code: "67890",
+                    minutes: 10,
+                    last4: "0001",
+                    split: true,
+                },
+                Message::CardActivated {
+                    last4: "0001",
+                    device_label: "Pixel",
+                    at: 1_763_700_120,
                 },
                 Message::SmsChannelEnabled {
                     last4: "0001",
@@ -365,6 +547,7 @@ mod tests {
             code: "12345-67897",
             minutes: 15,
             last4: "0001",
+            split: false,
         };
         let fa = m.render(Language::Fa);
         assert!(fa.contains("۱۵"));

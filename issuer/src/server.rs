@@ -76,6 +76,7 @@ impl fmt::Debug for ServerConfig {
 pub struct ServerHandle {
     addr: SocketAddr,
     public_key: String,
+    activation_key: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), IssuerError>>>,
     writer: Option<WriterThread>,
@@ -125,6 +126,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         .local_addr()
         .map_err(|e| IssuerError::Server(format!("local address: {e}")))?;
     let public_key = issuer.public_key_hex();
+    let activation_key = issuer.activation_key_hex();
     let sms_queue = Arc::clone(&issuer.sms_queue);
     let api = crate::http::router(Arc::clone(&issuer));
     let app = match &demo {
@@ -165,6 +167,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
     Ok(ServerHandle {
         addr,
         public_key,
+        activation_key,
         stop: Some(stop_tx),
         task: Some(task),
         writer: Some(writer),
@@ -186,6 +189,12 @@ impl ServerHandle {
     /// The issuer's Ed25519 public key, hex.
     pub fn issuer_public_key(&self) -> &str {
         &self.public_key
+    }
+
+    /// The issuer's activation (HPKE, P-256) public key, hex of the SEC1
+    /// uncompressed point.
+    pub fn activation_public_key(&self) -> &str {
+        &self.activation_key
     }
 
     /// Stops accepting connections, lets open requests finish (up to five
@@ -237,6 +246,7 @@ impl Drop for ServerHandle {
 pub struct BackgroundServer {
     addr: SocketAddr,
     public_key: String,
+    activation_key: String,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), IssuerError>>>,
 }
@@ -284,6 +294,7 @@ pub fn spawn_on_thread(config: ServerConfig) -> Result<BackgroundServer, IssuerE
                         let _ = ready_tx.send(Ok((
                             handle.local_addr(),
                             handle.issuer_public_key().to_owned(),
+                            handle.activation_public_key().to_owned(),
                         )));
                         let _ = stop_rx.await;
                         handle.shutdown().await
@@ -293,9 +304,10 @@ pub fn spawn_on_thread(config: ServerConfig) -> Result<BackgroundServer, IssuerE
         })
         .map_err(|e| IssuerError::Server(format!("spawning the server thread: {e}")))?;
     match ready_rx.recv() {
-        Ok(Ok((addr, public_key))) => Ok(BackgroundServer {
+        Ok(Ok((addr, public_key, activation_key))) => Ok(BackgroundServer {
             addr,
             public_key,
+            activation_key,
             stop: Some(stop_tx),
             thread: Some(thread),
         }),
@@ -324,6 +336,12 @@ impl BackgroundServer {
     /// The issuer's Ed25519 public key, hex.
     pub fn issuer_public_key(&self) -> &str {
         &self.public_key
+    }
+
+    /// The issuer's activation (HPKE, P-256) public key, hex of the SEC1
+    /// uncompressed point.
+    pub fn activation_public_key(&self) -> &str {
+        &self.activation_key
     }
 
     /// Stops the server as [`ServerHandle::shutdown`] does and waits for

@@ -7,14 +7,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pooya_protocol::activation::{
+    ACTIVATION_KEY_LEN, ActivationResponse, ActivationSecretKey, ActivationTranscript, ENC_LEN,
+    SealedActivationRequest, derive_card_seed, open_request,
+};
 use pooya_protocol::pin::normalize_payee;
 use pooya_protocol::wire::{
-    ActivationRequest, ActivationResponse, ActivationTranscript, VerifyKind, VerifyRequest,
-    VerifyResponse, VerifyResult, decode_hex_array, derive_card_seed,
+    VerifyKind, VerifyRequest, VerifyResponse, VerifyResult, decode_hex_array,
 };
 use pooya_protocol::{
-    CardSeed, Claim, Outcome, Pan, PinKind, Verified, normalize_activation_code, normalize_digits,
-    normalize_phone, verify,
+    CardSeed, Claim, Outcome, Pan, PinKind, ProtocolError, Verified, normalize_activation_code,
+    normalize_digits, normalize_phone, verify,
 };
 use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -117,7 +120,7 @@ pub enum Channel {
 }
 
 /// `POST /v1/enrollments` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentResponse {
     /// The issuer's card id.
@@ -129,6 +132,26 @@ pub struct EnrollmentResponse {
     /// When the activation code expires (Unix seconds; `app` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation_expires_at: Option<u64>,
+    /// With two-channel codes (`activation_code_split`): the code's first
+    /// part, for the ATM to show on screen or receipt; the SMS carries the
+    /// rest. A secret until spent: `Debug` hides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_code_atm_part: Option<String>,
+}
+
+impl std::fmt::Debug for EnrollmentResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollmentResponse")
+            .field("card_id", &self.card_id)
+            .field("channel", &self.channel)
+            .field("masked_pan", &self.masked_pan)
+            .field("activation_expires_at", &self.activation_expires_at)
+            .field(
+                "activation_code_atm_part",
+                &self.activation_code_atm_part.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// The shared state of a running issuer.
@@ -147,6 +170,9 @@ pub(crate) struct Issuer {
     pub(crate) sms_queue: Arc<SmsQueue>,
     signing_key: Ed25519KeyPair,
     issuer_public_key: Vec<u8>,
+    /// The HPKE (P-256) key activation requests are sealed to.
+    activation_key: ActivationSecretKey,
+    activation_public_key: [u8; ACTIVATION_KEY_LEN],
     /// A random seed, sealed to [`DUMMY_CARD_ID`], made at start.
     dummy_seed_sealed: Vec<u8>,
     pub(crate) rng: SystemRandom,
@@ -216,6 +242,8 @@ impl Issuer {
         let signing_key = Ed25519KeyPair::from_pkcs8(&pkcs8)
             .map_err(|_| IssuerError::Crypto("loading the signing key"))?;
         let issuer_public_key = meta(&conn, META_PUBLIC_KEY)?.ok_or(IssuerError::NotInitialized)?;
+        let (activation_key, activation_public_key) =
+            crate::init::ensure_activation_key(&conn, keys.as_ref())?;
         let rng = SystemRandom::new();
         let mut dummy_seed = Zeroizing::new([0u8; 32]);
         rng.fill(&mut dummy_seed[..])
@@ -270,6 +298,8 @@ impl Issuer {
                 sms_queue,
                 signing_key,
                 issuer_public_key,
+                activation_key,
+                activation_public_key,
                 dummy_seed_sealed,
                 rng,
             }),
@@ -280,6 +310,11 @@ impl Issuer {
     /// The issuer's Ed25519 public key, hex.
     pub(crate) fn public_key_hex(&self) -> String {
         hex::encode(&self.issuer_public_key)
+    }
+
+    /// The issuer's activation (HPKE) public key, hex of the SEC1 point.
+    pub(crate) fn activation_key_hex(&self) -> String {
+        hex::encode(self.activation_public_key)
     }
 
     fn random_bytes<const N: usize>(&self) -> Result<[u8; N], IssuerError> {
@@ -453,13 +488,24 @@ impl Issuer {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(card_id = %card_id, channel = ?channel, "enrolled");
         let grouped;
+        // Two-channel codes: the ATM shows the head, the SMS carries the
+        // tail (with the check digit).
+        let atm_digits = match (&code, self.settings.activation_code_split) {
+            (Some(_), true) => self.settings.activation_atm_digits,
+            _ => 0,
+        };
         let message = match &code {
             Some(code) => {
-                grouped = Zeroizing::new(pooya_protocol::ids::format_activation_code(code));
+                grouped = Zeroizing::new(if atm_digits > 0 {
+                    code[atm_digits..].to_owned()
+                } else {
+                    pooya_protocol::ids::format_activation_code(code)
+                });
                 Message::ActivationCode {
                     code: &grouped,
                     minutes: ttl.div_ceil(60),
                     last4: pan.last4(),
+                    split: atm_digits > 0,
                 }
             }
             None => Message::SmsChannelEnabled {
@@ -480,31 +526,55 @@ impl Issuer {
             channel,
             masked_pan: pan.masked(),
             activation_expires_at: code.as_ref().map(|_| now + ttl),
+            activation_code_atm_part: code
+                .as_ref()
+                .filter(|_| atm_digits > 0)
+                .map(|c| c[..atm_digits].to_owned()),
         })
     }
 
-    /// `POST /v1/activations` (RFC 7748 §6.1 X25519, RFC 5869 HKDF,
-    /// RFC 8032 Ed25519; docs/protocol.md, "Activation").
+    /// `POST /v1/activations`, activation v2 (RFC 9180 HPKE base mode with
+    /// DHKEM(P-256), RFC 7748 §6.1 X25519, RFC 5869 HKDF, RFC 8032
+    /// Ed25519; docs/protocol.md, "Activation").
+    ///
+    /// The request is opened with the issuer's activation key first: one
+    /// that does not open is refused (`not_sealed_to_issuer`) and writes
+    /// nothing. A well-sealed guess for a phone with no live activation code
+    /// writes no row of its own either (only the one-row stranger counter),
+    /// and gets the same answer, after the same work, as a wrong code for a
+    /// phone that has one.
     pub(crate) async fn activate(
         self: &Arc<Self>,
-        req: ActivationRequest,
+        req: SealedActivationRequest,
     ) -> Result<ActivationResponse, ApiError> {
-        let phone = normalize_phone(&req.phone)
+        let enc: [u8; ENC_LEN] = decode_hex_array("enc", &req.enc)
+            .map_err(|e| ApiError::from_protocol("not_sealed_to_issuer", &e))?;
+        let sealed = hex::decode(&req.sealed)
+            .map_err(|_| ApiError::bad_request("not_sealed_to_issuer", "sealed is not hex"))?;
+        let opened = open_request(&self.activation_key, &enc, &sealed).map_err(|e| match e {
+            ProtocolError::InvalidField { .. } => ApiError::bad_request(
+                "invalid_request",
+                "the sealed request is not the expected JSON",
+            ),
+            _ => ApiError::bad_request(
+                "not_sealed_to_issuer",
+                "the activation request is not sealed to this issuer's activation key",
+            ),
+        })?;
+        let phone = normalize_phone(&opened.phone)
             .map_err(|e| ApiError::from_protocol("invalid_phone", &e))?;
         let code = Zeroizing::new(
-            normalize_activation_code(&req.code)
+            normalize_activation_code(&opened.code)
                 .map_err(|e| ApiError::from_protocol("invalid_code", &e))?,
         );
-        let device_key: [u8; 32] = decode_hex_array("device_public_key", &req.device_public_key)
+        let device_key: [u8; 32] = decode_hex_array("device_public_key", &opened.device_public_key)
             .map_err(|e| ApiError::from_protocol("invalid_device_key", &e))?;
-        let label = req.device_label.trim().to_owned();
-        if label.is_empty()
-            || label.chars().count() > MAX_LABEL_CHARS
-            || label.chars().any(char::is_control)
-        {
+        let label = opened.device_label.trim().to_owned();
+        drop(opened);
+        if !device_label_ok(&label) {
             return Err(ApiError::bad_request(
                 "invalid_device_label",
-                "device_label must be 1 to 64 characters without control characters",
+                "device_label must be 1 to 64 characters without control, bidi or line-break characters",
             ));
         }
         // Key agreement before the code is looked at, so its failure says
@@ -533,34 +603,50 @@ impl Issuer {
         let code_hash = self.code_hash(&phone, &code)?;
         let now = self.clock.now();
         let this = Arc::clone(self);
-        let outcome = self
-            .writer
-            .run(move |c| {
-                this.activate_job(
-                    c,
-                    &phone,
-                    &code,
-                    &code_hash,
-                    &device_key,
-                    &label,
-                    &eph_public,
-                    &shared,
-                    now,
-                )
-            })
-            .await?;
+        let job = ActivationJob {
+            enc,
+            sealed,
+            phone,
+            code,
+            code_hash,
+            device_key,
+            label,
+            eph_public,
+            shared,
+            now,
+        };
+        let outcome = self.writer.run(move |c| this.activate_job(c, &job)).await?;
         self.metrics.activation(outcome.is_ok());
         match outcome {
-            Ok(resp) => {
+            Ok((resp, notice)) => {
                 tracing::info!(card_id = %resp.card_id, "activated");
+                // The card's registered phone learns of every activation,
+                // so one it did not make is noticed (after the answer's
+                // commit; a failure to send does not undo it).
+                let _ = self
+                    .send_sms(
+                        &notice.phone,
+                        Message::CardActivated {
+                            last4: &resp.last4,
+                            device_label: &notice.label,
+                            at: now,
+                        },
+                    )
+                    .await;
                 Ok(resp)
             }
-            Err(burned) => {
-                if burned {
-                    self.metrics
-                        .burns
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!("activation codes burned after repeated wrong guesses");
+            Err(refusal) => {
+                match refusal {
+                    Refusal::Burned => {
+                        self.metrics
+                            .burns
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!("activation codes burned after repeated wrong guesses");
+                    }
+                    Refusal::NoLiveCode => {
+                        tracing::debug!("activation guess for a phone with no live code");
+                    }
+                    Refusal::WrongCode => {}
                 }
                 Err(ApiError::new(
                     axum::http::StatusCode::FORBIDDEN,
@@ -571,22 +657,21 @@ impl Issuer {
         }
     }
 
-    /// The activation's write job. `Ok(Err(burned))` is a refusal that is
-    /// still committed (the failure count, the burn).
-    #[allow(clippy::too_many_arguments)]
+    /// The activation's write job. `Ok(Err(refusal))` is a refusal whose
+    /// count (if any) is still committed.
     fn activate_job(
         &self,
         c: &Connection,
-        phone: &str,
-        code: &str,
-        code_hash: &[u8; 32],
-        device_key: &[u8; 32],
-        label: &str,
-        eph_public: &[u8],
-        shared: &[u8; 32],
-        now: u64,
-    ) -> Result<Result<ActivationResponse, bool>, IssuerError> {
+        job: &ActivationJob,
+    ) -> Result<Result<(ActivationResponse, ActivatedNotice), Refusal>, IssuerError> {
+        let (phone, now) = (job.phone.as_str(), job.now);
         let max = i64::from(self.settings.activation_max_failures);
+        let live: i64 = c
+            .prepare_cached(
+                "SELECT COUNT(*) FROM activation_codes \
+                 WHERE phone = ?1 AND state = 'pending' AND expires_at > ?2",
+            )?
+            .query_row(params![phone, now as i64], |r| r.get(0))?;
         let failures: i64 = c
             .prepare_cached("SELECT failures FROM activation_failures WHERE phone = ?1")?
             .query_row([phone], |r| r.get(0))
@@ -600,20 +685,30 @@ impl Issuer {
                  JOIN cards c ON c.id = a.card_id \
                  WHERE a.code_hash = ?1 AND a.phone = ?2 AND a.state = 'pending' AND a.expires_at > ?3",
             )?
-            .query_row(params![&code_hash[..], phone, now as i64], |r| {
+            .query_row(params![&job.code_hash[..], phone, now as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?
         };
         let Some((code_id, card_id, pan_sealed)) = found else {
+            if live == 0 {
+                // Nobody's code to guess at: one counter row for all such
+                // guesses, so the work (one write) matches a counted guess
+                // and strangers add no rows.
+                c.execute(
+                    "INSERT INTO activation_strangers (id, guesses, updated_at) VALUES (1, 1, ?1) \
+                     ON CONFLICT (id) DO UPDATE SET guesses = guesses + 1, updated_at = ?1",
+                    [now as i64],
+                )?;
+                return Ok(Err(Refusal::NoLiveCode));
+            }
             let failures = failures + 1;
             c.execute(
                 "INSERT INTO activation_failures (phone, failures, updated_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (phone) DO UPDATE SET failures = ?2, updated_at = ?3",
                 params![phone, failures, now as i64],
             )?;
-            let burned = failures == max;
-            if burned {
+            if failures == max {
                 c.execute(
                     "UPDATE activation_codes SET state = 'burned', closed_at = ?2 \
                      WHERE phone = ?1 AND state = 'pending'",
@@ -623,8 +718,9 @@ impl Issuer {
                     "INSERT INTO events (at, phone, kind, detail) VALUES (?1, ?2, 'activation_burned', '')",
                     params![now as i64, phone],
                 )?;
+                return Ok(Err(Refusal::Burned));
             }
-            return Ok(Err(burned));
+            return Ok(Err(Refusal::WrongCode));
         };
         let pan_bytes = self
             .keys
@@ -637,11 +733,13 @@ impl Issuer {
         let bank_name = self.bank_name(&pan);
         let policies = self.settings.policies.clone();
         let transcript = ActivationTranscript {
+            enc: &job.enc,
+            sealed: &job.sealed,
             phone,
-            code,
-            device_public_key: device_key,
-            device_label: label,
-            issuer_ephemeral_public_key: eph_public,
+            code: &job.code,
+            device_public_key: &job.device_key,
+            device_label: &job.label,
+            issuer_ephemeral_public_key: &job.eph_public,
             card_id: &card_id,
             masked_pan: &masked,
             last4: pan.last4(),
@@ -650,7 +748,7 @@ impl Issuer {
             server_time: now,
         };
         let bytes = transcript.to_bytes();
-        let seed = derive_card_seed(shared, &bytes);
+        let seed = derive_card_seed(&job.shared[..], &bytes);
         let signature = self.signing_key.sign(&bytes);
         let seed_sealed = self
             .keys
@@ -668,24 +766,40 @@ impl Issuer {
             "UPDATE cards SET seed_sealed = ?2, seed_generation = seed_generation + 1, \
              device_label = ?3, device_public_key = ?4, activated_at = ?5, \
              drift_first = 0, drift_second = 0, failures = 0, updated_at = ?5 WHERE id = ?1",
-            params![card_id, seed_sealed, label, &device_key[..], now as i64],
+            params![
+                card_id,
+                seed_sealed,
+                job.label,
+                &job.device_key[..],
+                now as i64
+            ],
         )?;
         c.execute("DELETE FROM used_steps WHERE card_id = ?1", [&card_id])?;
         c.execute("DELETE FROM activation_failures WHERE phone = ?1", [phone])?;
         c.execute(
             "INSERT INTO events (at, card_id, phone, kind, detail) VALUES (?1, ?2, ?3, 'activated', ?4)",
-            params![now as i64, card_id, phone, label],
+            params![now as i64, card_id, phone, job.label],
         )?;
-        Ok(Ok(ActivationResponse {
-            card_id: card_id.clone(),
-            masked_pan: masked.clone(),
-            last4: pan.last4().to_owned(),
-            bank_name,
-            policies,
-            server_time: now,
-            issuer_ephemeral_public_key: hex::encode(eph_public),
-            signature: hex::encode(signature.as_ref()),
-        }))
+        // The notice goes to the number the card is registered to now.
+        let registered: String = c
+            .prepare_cached("SELECT phone FROM cards WHERE id = ?1")?
+            .query_row([&card_id], |r| r.get(0))?;
+        Ok(Ok((
+            ActivationResponse {
+                card_id: card_id.clone(),
+                masked_pan: masked.clone(),
+                last4: pan.last4().to_owned(),
+                bank_name,
+                policies,
+                server_time: now,
+                issuer_ephemeral_public_key: hex::encode(&job.eph_public),
+                signature: hex::encode(signature.as_ref()),
+            },
+            ActivatedNotice {
+                phone: registered,
+                label: job.label.clone(),
+            },
+        )))
     }
 
     /// `POST /v1/verify`.
@@ -1014,6 +1128,57 @@ impl Issuer {
             .with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))?;
         self.writer.run(|_| Ok(())).await
     }
+}
+
+/// What an activation's write job needs, moved into it.
+struct ActivationJob {
+    enc: [u8; ENC_LEN],
+    sealed: Vec<u8>,
+    phone: String,
+    code: Zeroizing<String>,
+    code_hash: [u8; 32],
+    device_key: [u8; 32],
+    label: String,
+    eph_public: Vec<u8>,
+    shared: Zeroizing<[u8; 32]>,
+    now: u64,
+}
+
+/// Why an activation was refused (all answer `activation_refused`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// A wrong code for a phone with a live code: counted.
+    WrongCode,
+    /// The guess that spent the phone's budget: its live codes are burned.
+    Burned,
+    /// No live code for this phone: nothing to guess at, nothing counted
+    /// per phone.
+    NoLiveCode,
+}
+
+/// Who is told of an activation, and the device it was for.
+struct ActivatedNotice {
+    phone: String,
+    label: String,
+}
+
+/// A device label: 1–64 characters, none a control character, a bidi
+/// control (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069) or a line
+/// or paragraph separator (U+2028, U+2029): it is shown in the customer's
+/// SMS and to operators, so it must not reorder or break their text. ZWNJ
+/// and ZWJ (everyday Persian spelling) are allowed.
+fn device_label_ok(label: &str) -> bool {
+    let n = label.chars().count();
+    (1..=MAX_LABEL_CHARS).contains(&n)
+        && !label.chars().any(|c| {
+            c.is_control()
+                || matches!(
+                    c,
+                    '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}'
+                )
+                || ('\u{202A}'..='\u{202E}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        })
 }
 
 fn accepted(o: Outcome) -> Option<Verified> {

@@ -37,6 +37,14 @@ pub struct Settings {
     /// Wrong activation codes for one phone before all of that phone's
     /// pending codes are burned.
     pub activation_max_failures: u32,
+    /// Two-channel activation codes (off by default): the enrollment
+    /// answer to the ATM carries the code's first
+    /// [`activation_atm_digits`](Self::activation_atm_digits) digits to show
+    /// on screen or receipt, the SMS the rest (check digit included); the
+    /// phone asks for both. Whoever reads only the SMS cannot activate.
+    pub activation_code_split: bool,
+    /// Digits of a split code shown at the ATM (4 to digits − 4).
+    pub activation_atm_digits: usize,
     /// Consecutive verification failures that block a card's dynamic PINs
     /// (RFC 4226 §7.3).
     pub max_failures: u32,
@@ -82,6 +90,8 @@ impl Default for Settings {
             activation_code_digits: 10,
             activation_ttl_secs: 15 * 60,
             activation_max_failures: 5,
+            activation_code_split: false,
+            activation_atm_digits: 5,
             max_failures: 5,
             lockout_secs: 15 * 60,
             max_drift_steps: 5,
@@ -121,6 +131,12 @@ impl Settings {
         }
         if !(1..=20).contains(&self.activation_max_failures) {
             return bad("activation_max_failures must be 1 to 20");
+        }
+        if self.activation_code_split
+            && !(4..=self.activation_code_digits.saturating_sub(4))
+                .contains(&self.activation_atm_digits)
+        {
+            return bad("activation_atm_digits must be 4 to activation_code_digits - 4");
         }
         if !(1..=20).contains(&self.max_failures) {
             return bad("max_failures must be 1 to 20");

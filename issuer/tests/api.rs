@@ -36,12 +36,7 @@ fn enroll_sms_activate_verify() {
 
     // The phone activates with a Persian-digit phone number.
     let phone = Phone::new();
-    let (status, card) = phone.activate(
-        &bank.client,
-        "۰۹۱۲۱۲۳۴۵۶۷",
-        &code,
-        &bank.init.issuer_public_key,
-    );
+    let (status, card) = phone.activate(&bank.client, "۰۹۱۲۱۲۳۴۵۶۷", &code, &bank.pinned());
     assert_eq!(status, 201);
     let card = card.unwrap();
     let r = &card.response;
@@ -53,7 +48,7 @@ fn enroll_sms_activate_verify() {
     assert_eq!(e["card_id"], r.card_id.as_str());
 
     // The code is single use.
-    let again = Phone::new().activate(&bank.client, PHONE, &code, &bank.init.issuer_public_key);
+    let again = Phone::new().activate(&bank.client, PHONE, &code, &bank.pinned());
     assert_eq!(again.0, 403);
 
     let policies = &r.policies;
@@ -383,8 +378,9 @@ fn three_blocks_in_a_day_last_until_ops_unblock() {
         blocked
     );
     // The customer was told each time; the third message says so.
-    let msgs = bank.wait_outbox(PHONE, 4);
-    let last = msgs[3]["body"].as_str().unwrap();
+    // (activation code, activation notice, then the three blocks)
+    let msgs = bank.wait_outbox(PHONE, 5);
+    let last = msgs[4]["body"].as_str().unwrap();
     assert!(last.contains("تا اطلاع بعدی"), "{last}");
     // Ops lift it (ops only; the card number is checked).
     let unblock = |q: &str, token: &str| {
@@ -456,9 +452,10 @@ fn blocks_spread_over_more_than_a_day_do_not_escalate_and_reenrollment_lifts() {
             "blocked"
         );
         // The five block messages are out before the new activation code.
-        let msgs = bank.wait_outbox(PHONE, 6);
+        // (activation code, activation notice, then the five blocks)
+        let msgs = bank.wait_outbox(PHONE, 7);
         assert!(
-            msgs[5]["body"].as_str().unwrap().contains("تا اطلاع بعدی"),
+            msgs[6]["body"].as_str().unwrap().contains("تا اطلاع بعدی"),
             "{msgs:?}"
         );
         bank.enroll_and_activate(&p, PHONE)
@@ -513,20 +510,19 @@ fn activation_code_guessing_burns_after_five() {
         let a = bank.client.post(
             "/v1/activations",
             None,
-            &json!({"phone": PHONE, "code": guess, "device_public_key": Phone::new().public_hex(), "device_label": "x"}),
+            &sealed_json(&bank, &json!({"phone": PHONE, "code": guess, "device_public_key": Phone::new().public_hex(), "device_label": "x"})),
         );
         assert_eq!(a.status, 403);
         refusals.push(a.body);
     }
     // The right code no longer works: burned.
-    let (status, _) =
-        Phone::new().activate(&bank.client, PHONE, &code, &bank.init.issuer_public_key);
+    let (status, _) = Phone::new().activate(&bank.client, PHONE, &code, &bank.pinned());
     assert_eq!(status, 403);
     // An unknown phone gets the very same answer.
     let a = bank.client.post(
         "/v1/activations",
         None,
-        &json!({"phone": "09350000000", "code": code, "device_public_key": Phone::new().public_hex(), "device_label": "x"}),
+        &sealed_json(&bank, &json!({"phone": "09350000000", "code": code, "device_public_key": Phone::new().public_hex(), "device_label": "x"})),
     );
     assert_eq!(a.status, 403);
     assert!(refusals.iter().all(|r| *r == a.body));
@@ -534,8 +530,7 @@ fn activation_code_guessing_burns_after_five() {
     // A new enrollment at the ATM issues a working code.
     assert_eq!(bank.enroll(&p, PHONE, "app").status, 201);
     let code2 = bank.last_activation_code(PHONE);
-    let (status, _) =
-        Phone::new().activate(&bank.client, PHONE, &code2, &bank.init.issuer_public_key);
+    let (status, _) = Phone::new().activate(&bank.client, PHONE, &code2, &bank.pinned());
     assert_eq!(status, 201);
 }
 
@@ -557,7 +552,7 @@ fn wrong_activation(bank: &Bank, phone: &str, avoid: &[&str]) -> u16 {
         .post(
             "/v1/activations",
             None,
-            &json!({"phone": phone, "code": guess, "device_public_key": Phone::new().public_hex(), "device_label": "x"}),
+            &sealed_json(bank, &json!({"phone": phone, "code": guess, "device_public_key": Phone::new().public_hex(), "device_label": "x"})),
         )
         .status
 }
@@ -576,16 +571,14 @@ fn a_new_enrollment_does_not_renew_the_guesses_at_another_pending_code() {
     let second = bank.last_activation_code(PHONE);
     assert_eq!(wrong_activation(&bank, PHONE, &[&first, &second]), 403);
     for code in [&first, &second] {
-        let (status, _) =
-            Phone::new().activate(&bank.client, PHONE, code, &bank.init.issuer_public_key);
+        let (status, _) = Phone::new().activate(&bank.client, PHONE, code, &bank.pinned());
         assert_eq!(status, 403);
     }
     // With no code left live, a new enrollment starts a fresh budget.
     assert_eq!(bank.enroll(&pan(28), PHONE, "app").status, 201);
     let third = bank.last_activation_code(PHONE);
     assert_eq!(wrong_activation(&bank, PHONE, &[&third]), 403);
-    let (status, _) =
-        Phone::new().activate(&bank.client, PHONE, &third, &bank.init.issuer_public_key);
+    let (status, _) = Phone::new().activate(&bank.client, PHONE, &third, &bank.pinned());
     assert_eq!(status, 201);
 }
 
@@ -597,12 +590,10 @@ fn activation_codes_expire_and_are_superseded() {
     let old = bank.last_activation_code(PHONE);
     assert_eq!(bank.enroll(&p, PHONE, "app").status, 201);
     let new = bank.last_activation_code(PHONE);
-    let (status, _) =
-        Phone::new().activate(&bank.client, PHONE, &old, &bank.init.issuer_public_key);
+    let (status, _) = Phone::new().activate(&bank.client, PHONE, &old, &bank.pinned());
     assert_eq!(status, 403, "superseded");
     bank.clock.set(T0 + 15 * 60);
-    let (status, _) =
-        Phone::new().activate(&bank.client, PHONE, &new, &bank.init.issuer_public_key);
+    let (status, _) = Phone::new().activate(&bank.client, PHONE, &new, &bank.pinned());
     assert_eq!(status, 403, "expired");
 }
 
@@ -621,12 +612,8 @@ fn moving_a_card_to_another_phone_tells_the_old_one() {
     );
     // The new phone's code activates a new device; the old seed stops working.
     let code = bank.last_activation_code("09351112233");
-    let (status, new_card) = Phone::new().activate(
-        &bank.client,
-        "09351112233",
-        &code,
-        &bank.init.issuer_public_key,
-    );
+    let (status, new_card) =
+        Phone::new().activate(&bank.client, "09351112233", &code, &bank.pinned());
     assert_eq!(status, 201);
     let pol = &card.response.policies;
     let old_pin = first_pin(&card.keys, pol, T0).unwrap().code;
@@ -970,6 +957,42 @@ fn bad_input_gets_stable_4xx_codes() {
             json!({"phone": PHONE, "code": "1234567897", "device_public_key": key, "device_label": "x".repeat(65)}),
             "invalid_device_label",
         ),
+    ] {
+        let a = c.post("/v1/activations", None, &sealed_json(&bank, &body));
+        assert_eq!((a.status, a.error_code().as_str()), (400, code), "{body}");
+    }
+    // Requests that are not sealed to this issuer: the old readable form,
+    // another issuer's key, tampered or truncated ciphertexts.
+    let other = Bank::start();
+    let fields = json!({"phone": PHONE, "code": "1234567897", "device_public_key": key, "device_label": "x"});
+    let good = sealed_json(&bank, &fields);
+    let flip = |hex_text: &str, at: usize| {
+        let mut b = hex::decode(hex_text).unwrap();
+        b[at] ^= 1;
+        hex::encode(b)
+    };
+    let enc = good["enc"].as_str().unwrap();
+    let sealed = good["sealed"].as_str().unwrap();
+    for (body, code) in [
+        (fields.clone(), "unknown_field"),
+        (sealed_json(&other, &fields), "not_sealed_to_issuer"),
+        (
+            json!({"enc": enc, "sealed": flip(sealed, 3)}),
+            "not_sealed_to_issuer",
+        ),
+        (
+            json!({"enc": flip(enc, 30), "sealed": sealed}),
+            "not_sealed_to_issuer",
+        ),
+        (
+            json!({"enc": enc, "sealed": &sealed[..sealed.len() - 2]}),
+            "not_sealed_to_issuer",
+        ),
+        (
+            json!({"enc": &enc[..64], "sealed": sealed}),
+            "not_sealed_to_issuer",
+        ),
+        (json!({"enc": enc, "sealed": "zz"}), "not_sealed_to_issuer"),
     ] {
         let a = c.post("/v1/activations", None, &body);
         assert_eq!((a.status, a.error_code().as_str()), (400, code), "{body}");

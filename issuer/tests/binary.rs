@@ -86,7 +86,11 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
     let msgs = client.get("/v1/sms/outbox", Some(&token("ops"))).json();
     let body = msgs["messages"][0]["body"].as_str().unwrap().to_owned();
     let code = pooya_issuer::messages::find_activation_code(&body).unwrap();
-    let (status, card) = Phone::new().activate(&client, PHONE, &code, &pk);
+    let pinned = Pinned {
+        public_key: pk.clone(),
+        activation_key: init["activation_public_key"].as_str().unwrap().to_owned(),
+    };
+    let (status, card) = Phone::new().activate(&client, PHONE, &code, &pinned);
     assert_eq!(status, 201);
     let card = card.unwrap();
     let pol = &card.response.policies;

@@ -341,7 +341,8 @@ fn harim_codes_are_bound_to_amount_and_payee() {
     let q = pan(142);
     bank.enroll_and_activate(&q, "09127654321");
     assert_eq!(bank.harim(&q, 7000, "Shop", "S7").status, 202);
-    let c = bank.one_time_code("09127654321", 2);
+    // (activation code, activation notice, then the Harim PIN)
+    let c = bank.one_time_code("09127654321", 3);
     assert_eq!(
         bank.verify(&q, &c, 7000, Some("S7"), "second").json()["matched"],
         "transaction"
@@ -473,7 +474,8 @@ fn static_second_pins_are_never_accepted() {
     let cap = card.response.policies.cap_ladder.tiers()[0];
     let old_app = second_pin(&card.keys, &card.response.policies, cap, T0).unwrap();
     bank.inbound(PHONE, SHORT, last4(&p));
-    let sms_code = bank.one_time_code(PHONE, 3);
+    // (activation code, activation notice, SMS version on, the PIN)
+    let sms_code = bank.one_time_code(PHONE, 4);
     assert_eq!(
         bank.verify(&p, &sms_code, cap, None, "second").json()["result"],
         "accepted"

@@ -43,6 +43,15 @@ pub enum ProtocolError {
     /// A time before the Unix epoch or too large to count steps from.
     #[error("time out of range")]
     TimeOutOfRange,
+    /// An activation public key (P-256, SEC1 uncompressed) or private key
+    /// that is not a valid point or scalar.
+    #[error("invalid activation key")]
+    InvalidActivationKey,
+    /// A sealed activation request that does not open under this issuer's
+    /// activation key (RFC 9180 §5.2 `Open` failed): sealed to another
+    /// key, tampered with, or not sealed at all.
+    #[error("the activation request is not sealed to this issuer")]
+    NotSealedToIssuer,
     /// A wire field that fails validation.
     #[error("invalid field {field}: {reason}")]
     InvalidField {
@@ -69,6 +78,8 @@ impl ProtocolError {
             Self::InvalidPayee(_) => "invalid_payee",
             Self::InvalidHex(_) => "invalid_hex",
             Self::TimeOutOfRange => "time_out_of_range",
+            Self::InvalidActivationKey => "invalid_activation_key",
+            Self::NotSealedToIssuer => "not_sealed_to_issuer",
             Self::InvalidField { .. } => "invalid_field",
         }
     }

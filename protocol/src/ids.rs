@@ -356,6 +356,23 @@ pub fn normalize_activation_code(text: &str) -> Result<String, ProtocolError> {
     Ok(digits)
 }
 
+/// Joins a two-channel activation code (docs/protocol.md, "Two-channel
+/// codes"): the part the ATM showed, then the part the SMS carried, each as
+/// typed (Persian digits, spaces and dashes allowed), checked as one code.
+///
+/// # Errors
+/// [`ProtocolError::InvalidField`] (`code`) when a part is empty or not
+/// digits, or the joined code is not a valid activation code (a check digit
+/// that fails says one of the parts was mistyped).
+pub fn join_activation_code(atm_part: &str, sms_part: &str) -> Result<String, ProtocolError> {
+    let atm = digits_only(atm_part).ok_or_else(|| invalid("code", "must be digits"))?;
+    let sms = digits_only(sms_part).ok_or_else(|| invalid("code", "must be digits"))?;
+    if atm.is_empty() || sms.is_empty() {
+        return Err(invalid("code", "both parts of the code are needed"));
+    }
+    normalize_activation_code(&format!("{atm}{sms}"))
+}
+
 /// Groups an activation code for an SMS: `12345-67890`.
 pub fn format_activation_code(code: &str) -> String {
     let mut out = String::with_capacity(code.len() + code.len() / 5);
@@ -371,6 +388,30 @@ pub fn format_activation_code(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_channel_codes_join_and_check() {
+        assert_eq!(
+            join_activation_code("12345", "67897").unwrap(),
+            "1234567897"
+        );
+        assert_eq!(
+            join_activation_code("۱۲۳۴۵", "۶۷۸-۹۷").unwrap(),
+            "1234567897"
+        );
+        for (atm, sms) in [
+            ("12345", "67898"),
+            ("", "1234567897"),
+            ("1234567897", ""),
+            ("12a45", "67897"),
+        ] {
+            assert_eq!(
+                join_activation_code(atm, sms).unwrap_err().code(),
+                "invalid_field",
+                "{atm} {sms}"
+            );
+        }
+    }
 
     #[test]
     fn pans() {

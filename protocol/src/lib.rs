@@ -9,10 +9,13 @@
 //! - amounts in Rials and the cap ladder ([`parse_amount`], [`CapLadder`]);
 //! - card, phone and activation-code validation ([`Pan`],
 //!   [`normalize_phone`], [`normalize_activation_code`]);
-//! - wire types and the activation transcript ([`wire`]).
+//! - activation v2: the HPKE-sealed request, the transcript and the seed
+//!   ([`activation`]);
+//! - verification wire types ([`wire`]).
 //!
 //! docs/protocol.md is the specification these modules implement.
 
+pub mod activation;
 pub mod amount;
 mod error;
 pub mod hotp;
@@ -26,7 +29,9 @@ pub mod wire;
 pub use amount::{CapLadder, format_rials, format_rials_fa, normalize_digits, parse_amount};
 pub use error::{AmountError, ProtocolError};
 pub use hotp::{HashAlgorithm, hotp};
-pub use ids::{Bank, Pan, bank_for_bin, normalize_activation_code, normalize_phone};
+pub use ids::{
+    Bank, Pan, bank_for_bin, join_activation_code, normalize_activation_code, normalize_phone,
+};
 pub use ocra::{OcraInput, OcraSuite, QuestionFormat, ocra};
 pub use pin::{
     Claim, Outcome, Pin, PinKind, PinPolicy, Policies, Verified, first_pin, second_pin,

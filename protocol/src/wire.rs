@@ -1,153 +1,11 @@
-//! JSON wire types shared by the phone and the bank, and the activation
-//! transcript both sides sign, check and derive the card seed from.
-//!
-//! Activation (docs/protocol.md, "Activation"): the phone sends an X25519
-//! public key with the activation code; the issuer answers with its own
-//! ephemeral X25519 key, the card's display data and policies, and an
-//! Ed25519 signature over the [`ActivationTranscript`]. Both sides derive
-//! the card seed with [`derive_card_seed`] from the X25519 shared secret and
-//! the transcript, so the seed never crosses the wire.
+//! JSON wire types of verification (`POST /v1/verify`) shared by the bank
+//! and its gateways, and hex helpers. Activation's are in
+//! [`crate::activation`].
 
-use ring::{digest, hkdf};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::ProtocolError;
-use crate::pin::{PinKind, Policies};
-use crate::secret::{CardSeed, SEED_LEN};
-
-/// Domain label at the start of every activation transcript.
-pub const TRANSCRIPT_LABEL: &[u8] = b"pooya/v1/activation";
-/// HKDF info label of the card seed.
-pub const SEED_LABEL: &[u8] = b"pooya/v1/card-seed";
-
-/// `POST /v1/activations` request body. `Debug` hides the code.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActivationRequest {
-    /// The customer's mobile number, as registered at the ATM.
-    pub phone: String,
-    /// The activation code from the SMS.
-    pub code: String,
-    /// The phone's X25519 public key, hex (32 bytes).
-    pub device_public_key: String,
-    /// A name for the device, shown to the bank's operators.
-    pub device_label: String,
-}
-
-/// `POST /v1/activations` answer body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActivationResponse {
-    /// The issuer's identifier of the card.
-    pub card_id: String,
-    /// The masked card number (`6104 33•• •••• 1234`).
-    pub masked_pan: String,
-    /// The last four digits.
-    pub last4: String,
-    /// The bank's name.
-    pub bank_name: String,
-    /// PIN policies and cap ladder.
-    pub policies: Policies,
-    /// The issuer's clock, Unix seconds.
-    pub server_time: u64,
-    /// The issuer's ephemeral X25519 public key, hex (32 bytes).
-    pub issuer_ephemeral_public_key: String,
-    /// Ed25519 signature over the transcript, hex (64 bytes).
-    pub signature: String,
-}
-
-/// Everything an activation binds together: the exact bytes the issuer
-/// signs and both sides feed into the seed derivation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivationTranscript<'a> {
-    /// The normalised phone number (`+989…`).
-    pub phone: &'a str,
-    /// The normalised activation code (ASCII digits).
-    pub code: &'a str,
-    /// The phone's X25519 public key.
-    pub device_public_key: &'a [u8],
-    /// The device label.
-    pub device_label: &'a str,
-    /// The issuer's ephemeral X25519 public key.
-    pub issuer_ephemeral_public_key: &'a [u8],
-    /// The card id.
-    pub card_id: &'a str,
-    /// The masked PAN.
-    pub masked_pan: &'a str,
-    /// The last four digits.
-    pub last4: &'a str,
-    /// The bank name.
-    pub bank_name: &'a str,
-    /// The policies.
-    pub policies: &'a Policies,
-    /// The issuer's clock.
-    pub server_time: u64,
-}
-
-fn put(out: &mut Vec<u8>, field: &[u8]) {
-    out.extend_from_slice(&(field.len() as u32).to_be_bytes());
-    out.extend_from_slice(field);
-}
-
-impl ActivationTranscript<'_> {
-    /// The canonical bytes: the label, then every field as a 4-byte
-    /// big-endian length and its bytes, numbers as 8-byte big-endian, in
-    /// the order of the struct (docs/protocol.md, "Activation transcript").
-    /// The code is inside, so the bytes are secret until the code is spent.
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Vec::with_capacity(512);
-        put(&mut out, TRANSCRIPT_LABEL);
-        put(&mut out, self.phone.as_bytes());
-        put(&mut out, self.code.as_bytes());
-        put(&mut out, self.device_public_key);
-        put(&mut out, self.device_label.as_bytes());
-        put(&mut out, self.issuer_ephemeral_public_key);
-        put(&mut out, self.card_id.as_bytes());
-        put(&mut out, self.masked_pan.as_bytes());
-        put(&mut out, self.last4.as_bytes());
-        put(&mut out, self.bank_name.as_bytes());
-        let p = self.policies;
-        for policy in [&p.first, &p.second] {
-            put(&mut out, &u64::from(policy.digits).to_be_bytes());
-            put(&mut out, &policy.step.to_be_bytes());
-            put(&mut out, &u64::from(policy.window).to_be_bytes());
-        }
-        let tiers: Vec<u8> = p
-            .cap_ladder
-            .tiers()
-            .iter()
-            .flat_map(|t| t.to_be_bytes())
-            .collect();
-        put(&mut out, &tiers);
-        put(&mut out, &self.server_time.to_be_bytes());
-        Zeroizing::new(out)
-    }
-}
-
-struct SeedLen;
-impl hkdf::KeyType for SeedLen {
-    fn len(&self) -> usize {
-        SEED_LEN
-    }
-}
-
-/// The card seed: HKDF-SHA256 (RFC 5869) with the X25519 shared secret as
-/// input key material, SHA-256 of the transcript as salt and
-/// [`SEED_LABEL`] as info.
-pub fn derive_card_seed(shared_secret: &[u8], transcript: &[u8]) -> CardSeed {
-    let salt = digest::digest(&digest::SHA256, transcript);
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt.as_ref()).extract(shared_secret);
-    let mut out = Zeroizing::new([0u8; SEED_LEN]);
-    let info = [SEED_LABEL];
-    // Fails only for outputs over 255 hash lengths or a length mismatch;
-    // a fixed 32-byte output rules out both.
-    #[allow(clippy::expect_used)]
-    prk.expand(&info, SeedLen)
-        .and_then(|okm| okm.fill(&mut out[..]))
-        .expect("HKDF-SHA256 with a 32-byte output cannot fail");
-    CardSeed::from_bytes(*out)
-}
+use crate::pin::PinKind;
 
 /// Decodes a fixed-length hex field.
 ///
@@ -183,17 +41,6 @@ pub struct VerifyRequest {
     pub payee: Option<String>,
     /// `first` (ATM/POS) or `second` (card not present).
     pub kind: VerifyKind,
-}
-
-impl core::fmt::Debug for ActivationRequest {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ActivationRequest")
-            .field("phone", &self.phone)
-            .field("code", &"<redacted>")
-            .field("device_public_key", &self.device_public_key)
-            .field("device_label", &self.device_label)
-            .finish()
-    }
 }
 
 impl core::fmt::Debug for VerifyRequest {
@@ -254,62 +101,6 @@ pub enum VerifyResult {
 mod tests {
     use super::*;
 
-    fn transcript(policies: &Policies) -> ActivationTranscript<'_> {
-        ActivationTranscript {
-            phone: "+989121234567",
-            code: "1234567897",
-            device_public_key: &[1; 32],
-            device_label: "Pixel",
-            issuer_ephemeral_public_key: &[2; 32],
-            card_id: "c1",
-            masked_pan: "6104 33•• •••• 0001",
-            last4: "0001",
-            bank_name: "Bank Mellat",
-            policies,
-            server_time: 1_700_000_000,
-        }
-    }
-
-    #[test]
-    fn every_field_changes_the_seed() {
-        let p = Policies::default();
-        let base = transcript(&p);
-        let seed = derive_card_seed(&[9; 32], &base.to_bytes());
-        let mut p2 = Policies::default();
-        p2.second.window = 0;
-        let variants = [
-            ActivationTranscript {
-                phone: "+989121234568",
-                ..base.clone()
-            },
-            ActivationTranscript {
-                code: "1234567898",
-                ..base.clone()
-            },
-            ActivationTranscript {
-                device_label: "Pixe",
-                ..base.clone()
-            },
-            ActivationTranscript {
-                card_id: "c2",
-                ..base.clone()
-            },
-            ActivationTranscript {
-                server_time: 1,
-                ..base.clone()
-            },
-            ActivationTranscript {
-                policies: &p2,
-                ..base.clone()
-            },
-        ];
-        for v in variants {
-            assert_ne!(derive_card_seed(&[9; 32], &v.to_bytes()), seed);
-        }
-        assert_ne!(derive_card_seed(&[8; 32], &base.to_bytes()), seed);
-        assert_eq!(derive_card_seed(&[9; 32], &base.to_bytes()), seed);
-    }
-
     #[test]
     fn requests_debug_hides_secrets() {
         let v = VerifyRequest {
@@ -325,13 +116,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("0001"));
-        let a = ActivationRequest {
-            phone: "+989121234567".into(),
-            code: "1234567897".into(),
-            device_public_key: "00".into(),
-            device_label: "Pixel".into(),
-        };
-        assert!(!format!("{a:?}").contains("1234567897"));
     }
 
     #[test]

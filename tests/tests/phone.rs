@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 /// A phone with one issuer (`bank`) and one activated card.
 fn activated(bank: &Bank, device: &Device, pan: &str) -> (Phone, i64) {
     let mut phone = device.create(Arc::new(HttpTransport));
-    phone.add_issuer("bank", &bank.url(), &bank.key()).unwrap();
+    phone
+        .add_issuer("bank", &bank.url(), &bank.key(), &bank.activation_key())
+        .unwrap();
     let code = bank.enroll(pan);
     let added = phone.add_card("bank", &code, None).unwrap();
     (phone, added.card.id)
@@ -34,7 +36,12 @@ fn activation_caps_and_pins_the_bank_accepts() {
         Some(CoreError::PhoneAlreadySet)
     );
     let issuer = phone
-        .add_issuer("bank", &format!("{}/", bank.url()), &bank.key())
+        .add_issuer(
+            "bank",
+            &format!("{}/", bank.url()),
+            &bank.key(),
+            &bank.activation_key(),
+        )
         .unwrap();
     assert_eq!(issuer.base_url, bank.url());
 
@@ -173,7 +180,9 @@ fn check_digit_is_checked_before_any_network_call() {
     let device = Device::new(T0);
     let counting = Arc::new(CountingTransport::default());
     let mut phone = device.create(counting.clone());
-    phone.add_issuer("bank", &bank.url(), &bank.key()).unwrap();
+    phone
+        .add_issuer("bank", &bank.url(), &bank.key(), &bank.activation_key())
+        .unwrap();
     let code = bank.enroll(&pan(2));
     let mut digits: Vec<char> = code.chars().collect();
     digits[3] = if digits[3] == '1' { '2' } else { '1' };
@@ -205,7 +214,9 @@ fn tampered_answers_are_refused_and_nothing_is_stored() {
     let device = Device::new(T0 + 120);
     let proxy = Arc::new(TamperingTransport::default());
     let mut phone = device.create(proxy.clone());
-    phone.add_issuer("bank", &bank.url(), &bank.key()).unwrap();
+    phone
+        .add_issuer("bank", &bank.url(), &bank.key(), &bank.activation_key())
+        .unwrap();
 
     fn edit(f: impl Fn(&mut Value) + Send + Sync + 'static) -> Tamper {
         Box::new(move |status, mut v| {
@@ -305,16 +316,39 @@ fn the_wrong_pinned_key_is_refused() {
     let other = Bank::start(T0);
     let device = Device::new(T0);
     let mut phone = device.create(Arc::new(HttpTransport));
-    // The bank's URL with another issuer's key pinned.
-    phone.add_issuer("bank", &bank.url(), &other.key()).unwrap();
+    // The bank's URL with another issuer's signing key pinned.
+    phone
+        .add_issuer("bank", &bank.url(), &other.key(), &bank.activation_key())
+        .unwrap();
     let code = bank.enroll(&pan(3));
     assert_eq!(
         phone.add_card("bank", &code, None).err(),
         Some(CoreError::BadSignature)
     );
     assert!(phone.cards().unwrap().is_empty());
+    // Another issuer's activation key: the request is sealed to it, and
+    // this bank cannot open it (nor read the code in it).
+    phone
+        .add_issuer(
+            "sealed-elsewhere",
+            &bank.url(),
+            &bank.key(),
+            &other.activation_key(),
+        )
+        .unwrap();
+    let code = bank.enroll(&pan(4));
     assert_eq!(
-        phone.add_issuer("x", &bank.url(), "abcd").err(),
+        phone.add_card("sealed-elsewhere", &code, None).err(),
+        Some(CoreError::IssuerError {
+            status: 400,
+            code: "not_sealed_to_issuer".into()
+        })
+    );
+    assert!(phone.cards().unwrap().is_empty());
+    assert_eq!(
+        phone
+            .add_issuer("x", &bank.url(), "abcd", &bank.activation_key())
+            .err(),
         Some(CoreError::InvalidField {
             field: "public_key",
             reason: "must be 64 hex digits (an Ed25519 public key)"
@@ -366,13 +400,20 @@ fn two_issuers_in_one_vault() {
     let device = Device::new(T0);
     let mut phone = device.create(Arc::new(HttpTransport));
     phone
-        .add_issuer("mellat", &mellat.url(), &mellat.key())
+        .add_issuer(
+            "mellat",
+            &mellat.url(),
+            &mellat.key(),
+            &mellat.activation_key(),
+        )
         .unwrap();
     phone
-        .add_issuer("other", &other.url(), &other.key())
+        .add_issuer("other", &other.url(), &other.key(), &other.activation_key())
         .unwrap();
     assert_eq!(
-        phone.add_issuer("other", &other.url(), &other.key()).err(),
+        phone
+            .add_issuer("other", &other.url(), &other.key(), &other.activation_key())
+            .err(),
         Some(CoreError::IssuerExists)
     );
     let pan_a = pan(5);
@@ -471,7 +512,9 @@ fn refusals_and_failures_are_typed() {
     )
     .unwrap();
     let mut phone = Phone::new(vault, Arc::new(HttpTransport), "e2e").unwrap();
-    phone.add_issuer("bank", &bank.url(), &bank.key()).unwrap();
+    phone
+        .add_issuer("bank", &bank.url(), &bank.key(), &bank.activation_key())
+        .unwrap();
     let code = bank.enroll(&pan(9));
     assert_eq!(
         phone.add_card("bank", &code, None).err(),
@@ -506,7 +549,12 @@ fn refusals_and_failures_are_typed() {
         l.local_addr().unwrap().port()
     };
     phone
-        .add_issuer("gone", &format!("http://127.0.0.1:{closed}"), &bank.key())
+        .add_issuer(
+            "gone",
+            &format!("http://127.0.0.1:{closed}"),
+            &bank.key(),
+            &bank.activation_key(),
+        )
         .unwrap();
     assert!(matches!(
         phone.add_card("gone", &code, None),

@@ -162,6 +162,11 @@ pub struct IssuerProfile {
     pub base_url: String,
     /// The issuer's pinned Ed25519 public key.
     pub public_key: [u8; 32],
+    /// The issuer's pinned activation (HPKE, P-256) key, SEC1 uncompressed
+    /// (65 bytes); `None` in a profile stored before activation v2, which
+    /// cannot activate cards until the issuer is added again.
+    #[serde(default)]
+    pub activation_key: Option<Vec<u8>>,
     /// Issuer time minus phone time, in seconds, measured at activation.
     pub time_offset_secs: i64,
 }
@@ -407,6 +412,7 @@ mod tests {
             name: "mellat".into(),
             base_url: url.into(),
             public_key: [1; 32],
+            activation_key: None,
             time_offset_secs: 0,
         }
     }

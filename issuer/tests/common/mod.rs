@@ -9,7 +9,9 @@ use std::sync::Arc;
 use pooya_issuer::{
     BackgroundServer, InitOptions, InitOutput, ManualClock, ServerConfig, Settings,
 };
-use pooya_protocol::wire::{ActivationResponse, ActivationTranscript, derive_card_seed};
+use pooya_protocol::activation::{
+    ActivationPlaintext, ActivationResponse, ActivationTranscript, derive_card_seed, seal_request,
+};
 use pooya_protocol::{CardKeys, Pan, ids, normalize_phone};
 use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -250,14 +252,18 @@ impl Bank {
         self.client.post("/v1/verify", Some(self.gateway()), &body)
     }
 
+    /// The keys a phone pins for this bank.
+    pub fn pinned(&self) -> Pinned {
+        Pinned::of(&self.init)
+    }
+
     /// Enrolls and activates `pan` for `phone`, returning the phone's card.
     pub fn enroll_and_activate(&self, pan: &str, phone: &str) -> PhoneCard {
         let a = self.enroll(pan, phone, "app");
         assert_eq!(a.status, 201, "{}", a.body);
         let code = self.last_activation_code(phone);
         let phone_side = Phone::new();
-        let (status, card) =
-            phone_side.activate(&self.client, phone, &code, &self.init.issuer_public_key);
+        let (status, card) = phone_side.activate(&self.client, phone, &code, &self.pinned());
         assert_eq!(status, 201);
         card.unwrap()
     }
@@ -276,6 +282,71 @@ pub fn spawn(dir: &Path, clock: &ManualClock, settings: &Settings) -> Background
     cfg.clock = Arc::new(clock.clone());
     cfg.settings = settings.clone();
     pooya_issuer::spawn_on_thread(cfg).unwrap()
+}
+
+/// The two keys a phone pins for an issuer (`init --json`).
+#[derive(Clone, Debug)]
+pub struct Pinned {
+    pub public_key: String,
+    pub activation_key: String,
+}
+
+impl Pinned {
+    pub fn of(init: &InitOutput) -> Self {
+        Self {
+            public_key: init.issuer_public_key.clone(),
+            activation_key: init.activation_public_key.clone(),
+        }
+    }
+}
+
+/// Seals `plaintext` to `activation_key` (hex) as a phone does: the body
+/// of `POST /v1/activations`, and the `enc` and ciphertext the transcript
+/// binds.
+pub fn seal_plaintext(
+    activation_key: &str,
+    plaintext: &ActivationPlaintext,
+) -> (Value, Vec<u8>, Vec<u8>) {
+    let rng = SystemRandom::new();
+    let mut ikm = [0u8; 32];
+    rng.fill(&mut ikm).unwrap();
+    let (enc, sealed) =
+        seal_request(&hex::decode(activation_key).unwrap(), plaintext, &ikm).unwrap();
+    (
+        json!({"enc": hex::encode(enc), "sealed": hex::encode(&sealed)}),
+        enc.to_vec(),
+        sealed,
+    )
+}
+
+/// [`seal_plaintext`] of a request from `phone` with `code`.
+pub fn sealed_activation(
+    activation_key: &str,
+    phone: &str,
+    code: &str,
+    device_public_key: &[u8],
+    label: &str,
+) -> (Value, Vec<u8>, Vec<u8>) {
+    let plaintext = ActivationPlaintext {
+        phone: phone.into(),
+        code: code.into(),
+        device_public_key: hex::encode(device_public_key),
+        device_label: label.into(),
+    };
+    seal_plaintext(activation_key, &plaintext)
+}
+
+/// The sealed body of an activation request given as JSON fields
+/// (`phone`, `code`, `device_public_key` hex text, `device_label`), sealed
+/// to `bank`'s activation key: for guesses and malformed requests.
+pub fn sealed_json(bank: &Bank, fields: &Value) -> Value {
+    let plaintext = ActivationPlaintext {
+        phone: fields["phone"].as_str().unwrap().into(),
+        code: fields["code"].as_str().unwrap().into(),
+        device_public_key: fields["device_public_key"].as_str().unwrap().into(),
+        device_label: fields["device_label"].as_str().unwrap().into(),
+    };
+    seal_plaintext(&bank.init.activation_public_key, &plaintext).0
 }
 
 /// The phone's side of an activation.
@@ -302,21 +373,20 @@ impl Phone {
         hex::encode(&self.public)
     }
 
-    /// Sends the activation; on 201 checks the signature against the
-    /// pinned issuer key and derives the seed as the phone does.
+    /// Sends the activation sealed to the pinned activation key; on 201
+    /// checks the signature against the pinned issuer key and derives the
+    /// seed as the phone does.
     pub fn activate(
         self,
         client: &Client,
         phone: &str,
         code: &str,
-        issuer_public_key: &str,
+        pinned: &Pinned,
     ) -> (u16, Option<PhoneCard>) {
         let label = "Test phone";
-        let a = client.post(
-            "/v1/activations",
-            None,
-            &json!({"phone": phone, "code": code, "device_public_key": self.public_hex(), "device_label": label}),
-        );
+        let (body, enc, sealed) =
+            sealed_activation(&pinned.activation_key, phone, code, &self.public, label);
+        let a = client.post("/v1/activations", None, &body);
         if a.status != 201 {
             return (a.status, None);
         }
@@ -325,6 +395,8 @@ impl Phone {
         let norm_code = pooya_protocol::normalize_activation_code(code).unwrap();
         let eph: Vec<u8> = hex::decode(&resp.issuer_ephemeral_public_key).unwrap();
         let transcript = ActivationTranscript {
+            enc: &enc,
+            sealed: &sealed,
             phone: &norm_phone,
             code: &norm_code,
             device_public_key: &self.public,
@@ -339,7 +411,7 @@ impl Phone {
         };
         let bytes = transcript.to_bytes();
         let sig = hex::decode(&resp.signature).unwrap();
-        SigKey::new(&ED25519, hex::decode(issuer_public_key).unwrap())
+        SigKey::new(&ED25519, hex::decode(&pinned.public_key).unwrap())
             .verify(&bytes, &sig)
             .expect("issuer signature over the transcript");
         let seed =

@@ -174,6 +174,10 @@ impl Bank {
         self.init.issuer_public_key.clone()
     }
 
+    pub fn activation_key(&self) -> String {
+        self.init.activation_public_key.clone()
+    }
+
     /// Stops the server and starts another on the same data.
     pub fn restart(&mut self) {
         self.server.take().unwrap().shutdown().unwrap();
