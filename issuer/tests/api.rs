@@ -104,8 +104,10 @@ fn enroll_sms_activate_verify() {
     let v = bank.verify(&p, &tx.code, 1_250_000, Some("shop-42"), "second");
     assert_eq!(v.json()["result"], "accepted", "{}", v.body);
     assert_eq!(v.json()["matched"], "transaction");
-    // A cap-bound PIN is also good with a payee.
-    let s2 = second_pin(&card.keys, policies, cap, t + 60).unwrap();
+    // A cap-bound PIN is also good with a payee (a step later: cap-bound
+    // and transaction-bound PINs share the second key's high-water mark).
+    bank.clock.set(t + 120);
+    let s2 = second_pin(&card.keys, policies, cap, t + 120).unwrap();
     assert_eq!(
         bank.verify(&p, &s2.code, 100, Some("shop-42"), "second")
             .json()["matched"],
@@ -472,7 +474,12 @@ fn blocks_spread_over_more_than_a_day_do_not_escalate_and_reenrollment_lifts() {
 
 #[test]
 fn failures_must_be_consecutive() {
-    let bank = Bank::start();
+    // Twelve failures in three minutes: under a failure window wide enough
+    // not to block (the window has its own tests in tests/rules.rs).
+    let bank = Bank::start_with(Settings {
+        failure_window_max: 13,
+        ..Settings::default()
+    });
     let p = pan(6);
     let card = bank.enroll_and_activate(&p, PHONE);
     let pol = card.response.policies.clone();
