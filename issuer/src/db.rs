@@ -318,14 +318,15 @@ mod tests {
             marks,
             vec![
                 mark("crd_1", "first", 2, 12),
-                mark("crd_1", "second", 2, 13),
-                mark("crd_2", "second", 1, 7),
+                mark("crd_1", "second", 2, 11),
+                mark("crd_1", "transaction", 2, 13),
+                mark("crd_2", "transaction", 1, 7),
             ]
         );
-        // Only the two keys exist.
+        // Only the three kinds exist.
         assert!(
             conn.execute(
-                "INSERT INTO step_marks (card_id, key, generation, step) VALUES ('crd_2', 'transaction', 1, 1)",
+                "INSERT INTO step_marks (card_id, key, generation, step) VALUES ('crd_2', 'third', 1, 1)",
                 [],
             )
             .is_err()

@@ -1118,14 +1118,13 @@ fn load_card(c: &Connection, pan_hash: &[u8; 32]) -> Result<Option<CardRow>, Iss
     .optional()?)
 }
 
-/// The high-water mark a PIN kind is kept under (RFC 6238 §5.2): first PINs
-/// under `first`; cap-bound and transaction-bound second PINs share
-/// `second`, since both are computed from the second key's time steps.
+/// The high-water mark a PIN kind is kept under (RFC 6238 §5.2): one per
+/// kind. Cap-bound and transaction-bound second PINs use the same key and
+/// steps but are different one-time passwords (different OCRA questions),
+/// so one of each may pay in the same step (docs/issuer.md, "High-water
+/// marks").
 fn mark_key(kind: PinKind) -> &'static str {
-    match kind {
-        PinKind::First => "first",
-        PinKind::Second | PinKind::Transaction => "second",
-    }
+    kind.as_str()
 }
 
 /// A matched code to spend.

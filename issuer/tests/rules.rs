@@ -182,29 +182,36 @@ fn an_older_unused_code_is_refused_after_a_newer_one() {
         result(&bank.verify(&p, &now, 0, None, "first").json()),
         pair("rejected", "replayed")
     );
-    // Second PINs: cap-bound and transaction-bound share one mark (the
-    // second key's steps).
-    let cap = pol.cap_ladder.tiers()[0];
+    // Cap-bound second PINs: the next step's accepted, this step's (another
+    // tier, never used) refused.
+    let tiers = pol.cap_ladder.tiers();
     let step = pol.second.step;
-    let tx_next = transaction_pin(&card.keys, &pol, 5000, "IR-SHOP-1", t + step)
+    let cap_next = second_pin(&card.keys, &pol, tiers[0], t + step)
+        .unwrap()
+        .code;
+    let v = bank.verify(&p, &cap_next, tiers[0], None, "second").json();
+    assert_eq!(v["matched"], "second", "{v}");
+    let cap_now = second_pin(&card.keys, &pol, tiers[1], t).unwrap().code;
+    assert_eq!(
+        result(&bank.verify(&p, &cap_now, tiers[1], None, "second").json()),
+        pair("rejected", "replayed")
+    );
+    // Transaction-bound PINs have their own mark (another one-time
+    // password): this step's is good once, an older one not after it.
+    let tx_now = transaction_pin(&card.keys, &pol, 7000, "IR-SHOP-2", t)
         .unwrap()
         .code;
     let v = bank
-        .verify(&p, &tx_next, 5000, Some("IR-SHOP-1"), "second")
+        .verify(&p, &tx_now, 7000, Some("IR-SHOP-2"), "second")
         .json();
     assert_eq!(v["matched"], "transaction", "{v}");
-    let cap_now = second_pin(&card.keys, &pol, cap, t).unwrap().code;
-    assert_eq!(
-        result(&bank.verify(&p, &cap_now, cap, None, "second").json()),
-        pair("rejected", "replayed")
-    );
-    let tx_now = transaction_pin(&card.keys, &pol, 7000, "IR-SHOP-2", t)
+    let tx_before = transaction_pin(&card.keys, &pol, 5000, "IR-SHOP-1", t - step)
         .unwrap()
         .code;
     assert_eq!(
         result(
             &bank
-                .verify(&p, &tx_now, 7000, Some("IR-SHOP-2"), "second")
+                .verify(&p, &tx_before, 5000, Some("IR-SHOP-1"), "second")
                 .json()
         ),
         pair("rejected", "replayed")
