@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/003_lockouts.sql"),
     ),
     (
+        5,
+        "verification_rules",
+        include_str!("../migrations/005_verification_rules.sql"),
+    ),
+    (
         6,
         "activation_v2",
         include_str!("../migrations/006_activation_v2.sql"),
@@ -265,6 +270,67 @@ mod tests {
             conn.execute(
                 "INSERT INTO one_time_codes (card_id, channel, code_hash, state, created_at, expires_at) \
                  VALUES ('crd_2', 'sms', x'03', 'pending', 5, 125)",
+                [],
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn upgrade_to_005_turns_spent_steps_into_high_water_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            // A database at version 3 with spent steps of two cards.
+            let conn = Connection::open(&path).unwrap();
+            for m in &MIGRATIONS[..3] {
+                conn.execute_batch(m.2).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            for (id, generation) in [("crd_1", 2), ("crd_2", 1)] {
+                conn.execute(
+                    "INSERT INTO cards (id, pan_hash, pan_sealed, last4, phone, seed_generation, created_at, updated_at) \
+                     VALUES (?1, ?1, x'02', '0001', '+989121234567', ?2, 5, 5)",
+                    rusqlite::params![id, generation],
+                )
+                .unwrap();
+            }
+            for (id, kind, step) in [
+                ("crd_1", "first", 10),
+                ("crd_1", "first", 12),
+                ("crd_1", "second", 11),
+                ("crd_1", "transaction", 13),
+                ("crd_2", "transaction", 7),
+            ] {
+                conn.execute(
+                    "INSERT INTO used_steps (card_id, kind, step, expires_at) VALUES (?1, ?2, ?3, 99)",
+                    rusqlite::params![id, kind, step],
+                )
+                .unwrap();
+            }
+        }
+        let conn = open_writer(&path).unwrap();
+        let marks: Vec<(String, String, i64, i64)> = conn
+            .prepare("SELECT card_id, key, generation, step FROM step_marks ORDER BY card_id, key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mark = |id: &str, key: &str, g: i64, s: i64| (id.to_owned(), key.to_owned(), g, s);
+        assert_eq!(
+            marks,
+            vec![
+                mark("crd_1", "first", 2, 12),
+                mark("crd_1", "second", 2, 11),
+                mark("crd_1", "transaction", 2, 13),
+                mark("crd_2", "transaction", 1, 7),
+            ]
+        );
+        // Only the three kinds exist.
+        assert!(
+            conn.execute(
+                "INSERT INTO step_marks (card_id, key, generation, step) VALUES ('crd_2', 'third', 1, 1)",
                 [],
             )
             .is_err()

@@ -43,6 +43,15 @@ pub enum Message<'a> {
         /// Minutes the block lasts.
         minutes: u64,
     },
+    /// The card's dynamic PINs were blocked, and the next block within a
+    /// day will last until lifted: the warning PSD2 RTS Art. 4 asks for
+    /// before a block that lasts.
+    CardBlockedLastWarning {
+        /// Last four digits of the card.
+        last4: &'a str,
+        /// Minutes this block lasts.
+        minutes: u64,
+    },
     /// The card's dynamic PINs were blocked again, the third time in a
     /// day: until the bank lifts the block or the card is re-enrolled.
     CardBlockedUntilLifted {
@@ -111,6 +120,7 @@ impl std::fmt::Debug for Message<'_> {
             Self::PhoneChanged { .. } => f.write_str("Message::PhoneChanged"),
             Self::CardBlocked { .. } => f.write_str("Message::CardBlocked"),
             Self::CardBlockedUntilLifted { .. } => f.write_str("Message::CardBlockedUntilLifted"),
+            Self::CardBlockedLastWarning { .. } => f.write_str("Message::CardBlockedLastWarning"),
             Self::SmsPin { .. } => f.write_str("Message::SmsPin(<redacted>)"),
             Self::HarimPin { .. } => f.write_str("Message::HarimPin(<redacted>)"),
             Self::SmsHelp { .. } => f.write_str("Message::SmsHelp"),
@@ -280,6 +290,14 @@ impl Message<'_> {
             ),
             (Self::CardBlocked { last4, minutes }, Language::En) => format!(
                 "Bank: after repeated wrong dynamic PINs, card {last4}'s dynamic PINs are blocked for {minutes} minutes. If this was not you, call the bank."
+            ),
+            (Self::CardBlockedLastWarning { last4, minutes }, Language::Fa) => format!(
+                "بانک: به دلیل رمزهای پویای نادرست، رمز پویای کارت {} به مدت {} دقیقه مسدود شد. اگر تا ۲۴ ساعت آینده یک بار دیگر مسدود شود، تا رفع آن توسط بانک مسدود می‌ماند. اگر این تلاش‌ها از شما نبوده، با بانک تماس بگیرید.",
+                persian_digits(last4),
+                persian_digits(&minutes.to_string())
+            ),
+            (Self::CardBlockedLastWarning { last4, minutes }, Language::En) => format!(
+                "Bank: after wrong dynamic PINs, card {last4}'s dynamic PINs are blocked for {minutes} minutes. After one more block within 24 hours they stay blocked until the bank lifts the block. If this was not you, call the bank."
             ),
             (Self::CardBlockedUntilLifted { last4 }, Language::Fa) => format!(
                 "بانک: به دلیل رمزهای پویای نادرست پیاپی، رمز پویای کارت {} تا اطلاع بعدی مسدود شد. برای رفع آن با بانک تماس بگیرید یا کارت را در خودپرداز دوباره ثبت کنید.",
@@ -534,6 +552,10 @@ mod tests {
                 },
                 Message::SmsWait { seconds: 30 },
                 Message::CardBlockedUntilLifted { last4: "0001" },
+                Message::CardBlockedLastWarning {
+                    last4: "0001",
+                    minutes: 15,
+                },
             ];
             for m in others {
                 assert!(!is_one_time_pin_message(&m.render(lang)), "{m:?}");

@@ -58,6 +58,9 @@ pub(crate) struct Metrics {
     /// unknown card number, or no app and no recent one-time PIN): the
     /// precise reason, `not_enrolled`, for operators only.
     pub(crate) not_enrolled: AtomicU64,
+    /// Verifications refused `dynamic_linking_required` (a right code not
+    /// bound to the payment where dynamic linking is required).
+    pub(crate) unlinked: AtomicU64,
     /// succeeded, refused
     activations: [AtomicU64; 2],
     /// Enrollments.
@@ -198,6 +201,11 @@ impl Metrics {
                 "pooya_issuer_verifications_not_enrolled_total",
                 "Verifications with nothing to match (unknown card number, or no app and no recent one-time PIN), answered as a wrong code.",
                 self.not_enrolled.load(Relaxed),
+            ),
+            (
+                "pooya_issuer_verifications_unlinked_total",
+                "Verifications refused because dynamic linking is required and the code was not bound to the payment.",
+                self.unlinked.load(Relaxed),
             ),
             (
                 "pooya_issuer_enrollments_total",

@@ -38,7 +38,7 @@ use crate::keys::{FileKeyProvider, HashDomain, KeyProvider};
 use crate::messages::Message;
 use crate::metrics::{Metrics, VerifyCount};
 use crate::otp::{ONE_TIME_CODE_DIGITS, OneTimeMatch, spend_one_time};
-use crate::settings::{Language, MAX_ACTIVATION_TTL_SECS, MAX_DRIFT_STEPS_BOUND, Settings};
+use crate::settings::{Language, MAX_ACTIVATION_TTL_SECS, MAX_FAILURE_WINDOW_SECS, Settings};
 use crate::sms::{OutboxEntry, OutboxSender, Sms, SmsQueue, SmsSender, read_outbox_with};
 use crate::writer::{Writer, WriterStats, WriterThread};
 
@@ -187,8 +187,14 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, IssuerError> {
 fn housekeeping(clock: Arc<dyn Clock>) -> crate::writer::Housekeeping {
     Box::new(move |c: &Connection| {
         let now = clock.now() as i64;
-        // Spent steps past every acceptable window can never match again.
+        // Spent steps of builds before migration 005 (the high-water marks
+        // in `step_marks` replaced them), once past every window.
         c.execute("DELETE FROM used_steps WHERE expires_at <= ?1", [now])?;
+        // Failures older than the longest allowed failure window.
+        c.execute(
+            "DELETE FROM verify_failures WHERE at <= ?1",
+            [now - MAX_FAILURE_WINDOW_SECS as i64],
+        )?;
         // Failure counts of phones that have not tried for longer than any
         // activation code can live: no code they counted against is still
         // pending.
@@ -445,7 +451,10 @@ impl Issuer {
                         new_id
                     }
                 };
+                // Card and card PIN at an ATM: the block, its escalation
+                // and the failure window start afresh.
                 c.execute("DELETE FROM verify_blocks WHERE pan_hash = ?1", [&pan_hash[..]])?;
+                c.execute("DELETE FROM verify_failures WHERE pan_hash = ?1", [&pan_hash[..]])?;
                 c.execute("DELETE FROM probe_failures WHERE pan_hash = ?1", [&pan_hash[..]])?;
                 match code_hash {
                     Some(hash) => {
@@ -836,10 +845,7 @@ impl Issuer {
         let pan_hash = self
             .keys
             .keyed_hash(HashDomain::Pan, pan.expose_secret().as_bytes())?;
-        let rules = Lockout {
-            max_failures: i64::from(self.settings.max_failures),
-            lockout_secs: self.settings.lockout_secs as i64,
-        };
+        let rules = Lockout::from_settings(&self.settings);
         let card = self.readers.with(|c| load_card(c, &pan_hash))?;
         let Some(card) = card else {
             return self
@@ -861,7 +867,6 @@ impl Issuer {
             }
             VerifyKind::First | VerifyKind::Second => None,
         };
-        let policies = &self.settings.policies;
         let app_matched = match card.seed_sealed.as_deref() {
             Some(sealed) => {
                 self.match_app_code(sealed, &card, &req, &code, payee.as_deref(), now)?
@@ -884,36 +889,63 @@ impl Issuer {
                     -self.settings.max_drift_steps,
                     self.settings.max_drift_steps,
                 ),
-                expires_at: spent_step_expiry(v.step, policies.policy(v.kind).step),
             }),
             (None, Some(OneTimeMatch::Spend { id, kind })) => Spend::OneTime { id, kind },
             (None, Some(OneTimeMatch::Replayed)) => Spend::Replayed,
             (None, _) => Spend::Nothing,
         };
+        // Dynamic linking (PSD2 RTS Art. 5): where required, a payment
+        // naming a payee takes only a PIN bound to it (the app's
+        // transaction-bound PIN, a Harim PIN). A cap-bound PIN or an
+        // SMS-version PIN that matched is refused, neither spent nor
+        // counted: it is a right code of the wrong kind, and the customer
+        // may use the bound PIN for this payment in the same minute.
+        let linking = payee.is_some() && self.settings.dynamic_linking_required(req.amount);
+        let settle = match settle {
+            Spend::Step(SpentStep { kind, .. }) | Spend::OneTime { kind, .. }
+                if linking && kind != PinKind::Transaction =>
+            {
+                Spend::Unlinked
+            }
+            other => other,
+        };
+        let unlinked = matches!(settle, Spend::Unlinked);
         let card_id = card.id.clone();
         let generation = card.seed_generation;
         let (resp, notice) = self
             .writer
             .run(move |c| settle_verification(c, &card_id, generation, settle, now as i64, rules))
             .await?;
+        if unlinked && resp.result == VerifyResult::Rejected {
+            self.metrics
+                .unlinked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(n) = notice {
             self.metrics
                 .blocks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 card_id = %card.id,
-                until_lifted = n.until_lifted,
+                until_lifted = n.block.until_lifted(),
+                cause = n.block.cause.as_str(),
                 "card blocked after repeated failures"
             );
             // One SMS per block (at most ESCALATE_AFTER_BLOCKS a day), sent
             // after the answer: the block is committed whether or not it
             // goes out, and the answer does not wait for the SMS centre.
-            let message = if n.until_lifted {
+            let minutes = self.settings.lockout_secs.div_ceil(60);
+            let message = if n.block.until_lifted() {
                 Message::CardBlockedUntilLifted { last4: &n.last4 }
+            } else if n.block.next_until_lifted {
+                Message::CardBlockedLastWarning {
+                    last4: &n.last4,
+                    minutes,
+                }
             } else {
                 Message::CardBlocked {
                     last4: &n.last4,
-                    minutes: self.settings.lockout_secs.div_ceil(60),
+                    minutes,
                 }
             };
             self.queue_sms(&n.phone, message);
@@ -1005,6 +1037,7 @@ impl Issuer {
             .writer
             .run(move |c| {
                 c.execute("DELETE FROM verify_blocks WHERE pan_hash = ?1", [&pan_hash[..]])?;
+                c.execute("DELETE FROM verify_failures WHERE pan_hash = ?1", [&pan_hash[..]])?;
                 c.execute("DELETE FROM probe_failures WHERE pan_hash = ?1", [&pan_hash[..]])?;
                 let id: Option<(String, i64)> = c
                     .query_row(
@@ -1220,6 +1253,10 @@ enum Spend {
     OneTime { id: i64, kind: PinKind },
     /// A one-time code already spent matched: a failure (`replayed`).
     Replayed,
+    /// A code not bound to the payment matched where dynamic linking is
+    /// required: refused (`dynamic_linking_required`), neither spent nor
+    /// counted.
+    Unlinked,
 }
 
 struct CardRow {
@@ -1249,17 +1286,13 @@ fn load_card(c: &Connection, pan_hash: &[u8; 32]) -> Result<Option<CardRow>, Iss
     .optional()?)
 }
 
-/// When a spent (card, kind, step) can be forgotten: once no settings this
-/// build accepts could put it in a verification window again, whatever
-/// `max_drift_steps` and the window are after a restart (the hard bounds
-/// [`MAX_DRIFT_STEPS_BOUND`] and `pooya_protocol::pin::MAX_WINDOW`,
-/// RFC 6238 §5.2, §6).
-fn spent_step_expiry(step: u64, step_len: u64) -> i64 {
-    let last_step = (step as i64)
-        .saturating_add(MAX_DRIFT_STEPS_BOUND)
-        .saturating_add(i64::from(pooya_protocol::pin::MAX_WINDOW))
-        .saturating_add(1);
-    last_step.saturating_mul(step_len as i64)
+/// The high-water mark a PIN kind is kept under (RFC 6238 §5.2): one per
+/// kind. Cap-bound and transaction-bound second PINs use the same key and
+/// steps but are different one-time passwords (different OCRA questions),
+/// so one of each may pay in the same step (docs/issuer.md, "High-water
+/// marks").
+fn mark_key(kind: PinKind) -> &'static str {
+    kind.as_str()
 }
 
 /// A matched code to spend.
@@ -1268,43 +1301,190 @@ struct SpentStep {
     kind: PinKind,
     step: u64,
     drift: i64,
-    expires_at: i64,
 }
 
+/// The lockout rules, from the settings (RFC 4226 §7.3, PSD2 RTS Art. 4;
+/// docs/issuer.md, "Failure window").
 #[derive(Debug, Clone, Copy)]
 struct Lockout {
+    /// Consecutive failures that block.
     max_failures: i64,
+    /// How long a block lasts, unless it escalates.
     lockout_secs: i64,
+    /// Failures within `window_secs` that block, acceptances or not.
+    window_max: i64,
+    /// The sliding window of `window_max`.
+    window_secs: i64,
+}
+
+impl Lockout {
+    fn from_settings(s: &Settings) -> Self {
+        Self {
+            max_failures: i64::from(s.max_failures),
+            lockout_secs: s.lockout_secs as i64,
+            window_max: i64::from(s.failure_window_max),
+            window_secs: s.failure_window_secs as i64,
+        }
+    }
+}
+
+/// A card number's lockout state before a failure, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct LockState {
+    /// Failures since the last acceptance or block (`cards.failures`,
+    /// `probe_failures.failures`).
+    consecutive: i64,
+    /// When the failures counted since the last block happened
+    /// (`verify_failures`); acceptances do not remove them.
+    failures_at: Vec<i64>,
+    /// When the card number's recent blocks began (`verify_blocks`).
+    blocks_at: Vec<i64>,
+}
+
+/// Which rule placed a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockCause {
+    /// `max_failures` in a row.
+    Consecutive,
+    /// `failure_window_max` within `failure_window_secs`.
+    Window,
+}
+
+impl BlockCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Consecutive => "consecutive failures",
+            Self::Window => "failures within the window",
+        }
+    }
+}
+
+/// A block to place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Block {
+    /// `blocked_until`: `now + lockout_secs`, or [`BLOCKED_UNTIL_LIFTED`].
+    until: i64,
+    cause: BlockCause,
+    /// The next block within [`ESCALATION_WINDOW_SECS`] lasts until lifted:
+    /// the customer is warned now (PSD2 RTS Art. 4).
+    next_until_lifted: bool,
+}
+
+impl Block {
+    fn until_lifted(&self) -> bool {
+        self.until == BLOCKED_UNTIL_LIFTED
+    }
+}
+
+/// What a counted failure does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureSettlement {
+    /// Count it: `consecutive` is stored and a failure row is added at
+    /// `now`.
+    Count { consecutive: i64 },
+    /// Block the card number's dynamic PINs: the consecutive count and the
+    /// window's rows are cleared (the block consumed them) and a block row
+    /// is added at `now`.
+    Block(Block),
+}
+
+/// Settles one counted failure (`wrong_code`, `replayed`) of a card number,
+/// known or not, from its state, the time and the rules: a pure decision
+/// that storage applies in the same write job.
+///
+/// Two rules block: `max_failures` consecutive failures (RFC 4226 §7.3),
+/// and `window_max` failures within the last `window_secs` whatever
+/// acceptances came between (PSD2 RTS Art. 4: an accepted payment resets
+/// only the consecutive count). The [`ESCALATE_AFTER_BLOCKS`]-th block
+/// within [`ESCALATION_WINDOW_SECS`] lasts until lifted; the one before it
+/// warns the customer.
+fn settle_failure(state: &LockState, now: i64, rules: Lockout) -> FailureSettlement {
+    let consecutive = state.consecutive.saturating_add(1);
+    let in_window = state
+        .failures_at
+        .iter()
+        .filter(|&&at| at > now - rules.window_secs)
+        .count() as i64
+        + 1;
+    let cause = if consecutive >= rules.max_failures {
+        BlockCause::Consecutive
+    } else if in_window >= rules.window_max {
+        BlockCause::Window
+    } else {
+        return FailureSettlement::Count { consecutive };
+    };
+    let blocks = state
+        .blocks_at
+        .iter()
+        .filter(|&&at| at > now - ESCALATION_WINDOW_SECS)
+        .count() as i64
+        + 1;
+    let until_lifted = blocks >= ESCALATE_AFTER_BLOCKS;
+    FailureSettlement::Block(Block {
+        until: if until_lifted {
+            BLOCKED_UNTIL_LIFTED
+        } else {
+            now.saturating_add(rules.lockout_secs)
+        },
+        cause,
+        next_until_lifted: !until_lifted && blocks + 1 >= ESCALATE_AFTER_BLOCKS,
+    })
+}
+
+/// Reads what [`settle_failure`] needs besides the consecutive count.
+fn load_lock_state(
+    c: &Connection,
+    pan_hash: &[u8],
+    consecutive: i64,
+    now: i64,
+    rules: Lockout,
+) -> Result<LockState, IssuerError> {
+    let times = |sql: &str, since: i64| -> Result<Vec<i64>, IssuerError> {
+        let mut stmt = c.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![pan_hash, since], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<i64>, _>>()?)
+    };
+    Ok(LockState {
+        consecutive,
+        failures_at: times(
+            "SELECT at FROM verify_failures WHERE pan_hash = ?1 AND at > ?2",
+            now - rules.window_secs,
+        )?,
+        blocks_at: times(
+            "SELECT at FROM verify_blocks WHERE pan_hash = ?1 AND at > ?2",
+            now - ESCALATION_WINDOW_SECS,
+        )?,
+    })
+}
+
+/// Applies a [`FailureSettlement`] to the rows kept by PAN keyed hash
+/// (`verify_failures`, `verify_blocks`); the caller stores the consecutive
+/// count and `blocked_until` where the card number's state lives.
+fn apply_failure(
+    c: &Connection,
+    pan_hash: &[u8],
+    now: i64,
+    settlement: FailureSettlement,
+) -> Result<(), IssuerError> {
+    match settlement {
+        FailureSettlement::Count { .. } => {
+            c.prepare_cached("INSERT INTO verify_failures (pan_hash, at) VALUES (?1, ?2)")?
+                .execute(params![pan_hash, now])?;
+        }
+        FailureSettlement::Block(_) => {
+            c.prepare_cached("DELETE FROM verify_failures WHERE pan_hash = ?1")?
+                .execute([pan_hash])?;
+            c.prepare_cached("INSERT INTO verify_blocks (pan_hash, at) VALUES (?1, ?2)")?
+                .execute(params![pan_hash, now])?;
+        }
+    }
+    Ok(())
 }
 
 struct BlockNotice {
     phone: String,
     last4: String,
-    /// The block lasts until ops lift it or the card is re-enrolled.
-    until_lifted: bool,
-}
-
-/// Records a block of `pan_hash`'s dynamic PINs and answers until when it
-/// lasts: `lockout_secs`, or, for the [`ESCALATE_AFTER_BLOCKS`]-th block
-/// within [`ESCALATION_WINDOW_SECS`], until lifted.
-fn new_block(
-    c: &Connection,
-    pan_hash: &[u8],
-    now: i64,
-    rules: Lockout,
-) -> Result<i64, IssuerError> {
-    c.prepare_cached("INSERT INTO verify_blocks (pan_hash, at) VALUES (?1, ?2)")?
-        .execute(params![pan_hash, now])?;
-    let recent: i64 = c
-        .prepare_cached("SELECT count(*) FROM verify_blocks WHERE pan_hash = ?1 AND at > ?2")?
-        .query_row(params![pan_hash, now - ESCALATION_WINDOW_SECS], |r| {
-            r.get(0)
-        })?;
-    Ok(if recent >= ESCALATE_AFTER_BLOCKS {
-        BLOCKED_UNTIL_LIFTED
-    } else {
-        now + rules.lockout_secs
-    })
+    block: Block,
 }
 
 fn probe_blocked_until(c: &Connection, pan_hash: &[u8; 32]) -> Result<i64, IssuerError> {
@@ -1317,8 +1497,8 @@ fn probe_blocked_until(c: &Connection, pan_hash: &[u8; 32]) -> Result<i64, Issue
 }
 
 /// The write job of a verification for an unknown card number: a failure,
-/// counted and blocked as a known card's (`settle_verification`). The
-/// flag says a block began.
+/// counted and blocked as a known card's (`settle_verification`, by the
+/// same [`settle_failure`]). The flag says a block began.
 fn settle_unknown(
     c: &Connection,
     pan_hash: &[u8; 32],
@@ -1336,11 +1516,12 @@ fn settle_unknown(
             false,
         ));
     }
-    let failures = failures + 1;
-    let (failures, blocked_until) = if failures >= rules.max_failures {
-        (0, new_block(c, pan_hash, now, rules)?)
-    } else {
-        (failures, 0)
+    let state = load_lock_state(c, &pan_hash[..], failures, now, rules)?;
+    let settlement = settle_failure(&state, now, rules);
+    apply_failure(c, &pan_hash[..], now, settlement)?;
+    let (failures, blocked_until) = match settlement {
+        FailureSettlement::Count { consecutive } => (consecutive, 0),
+        FailureSettlement::Block(b) => (0, b.until),
     };
     c.prepare_cached(
         "INSERT INTO probe_failures (pan_hash, failures, blocked_until, updated_at) \
@@ -1355,8 +1536,10 @@ fn settle_unknown(
 }
 
 /// The verification's write job: decides against the committed state.
-/// A blocked card stays blocked; a matched (card, kind, step) is spent once
-/// (RFC 6238 §5.2); failures count up to a block (RFC 4226 §7.3).
+/// A blocked card stays blocked; a matched step is accepted only above the
+/// card's high-water mark for its key (RFC 6238 §5.2); a code refused for
+/// dynamic linking changes nothing; failures count up to a block
+/// ([`settle_failure`]; RFC 4226 §7.3, PSD2 RTS Art. 4).
 fn settle_verification(
     c: &Connection,
     card_id: &str,
@@ -1401,6 +1584,12 @@ fn settle_verification(
         return Ok((verdict(VerifyResult::Rejected, "wrong_code", None), None));
     }
     let reason = match spent {
+        Spend::Unlinked => {
+            return Ok((
+                verdict(VerifyResult::Rejected, "dynamic_linking_required", None),
+                None,
+            ));
+        }
         Spend::OneTime { id, kind } => match spend_one_time(c, id, now)? {
             None => {
                 if failures != 0 {
@@ -1413,12 +1602,26 @@ fn settle_verification(
         },
         Spend::Replayed => "replayed",
         Spend::Step(s) => {
-            let inserted = c
+            let key = mark_key(s.kind);
+            let mark: Option<(i64, i64)> = c
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO used_steps (card_id, kind, step, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    "SELECT generation, step FROM step_marks WHERE card_id = ?1 AND key = ?2",
                 )?
-                .execute(params![card_id, s.kind.as_str(), s.step as i64, s.expires_at])?;
-            if inserted == 1 {
+                .query_row(params![card_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let step = i64::try_from(s.step).unwrap_or(i64::MAX);
+            let above_mark = match mark {
+                // A mark of an older seed is no mark (RFC 6238 §5.2 is per
+                // key).
+                Some((g, m)) if g == gen_now => step > m,
+                _ => true,
+            };
+            if above_mark {
+                c.prepare_cached(
+                    "INSERT INTO step_marks (card_id, key, generation, step) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (card_id, key) DO UPDATE SET generation = ?3, step = ?4",
+                )?
+                .execute(params![card_id, key, gen_now, step])?;
                 let old_drift = if s.kind == PinKind::First {
                     drift_first
                 } else {
@@ -1438,36 +1641,43 @@ fn settle_verification(
         }
         Spend::Nothing => "wrong_code",
     };
-    let failures = failures + 1;
-    if failures >= rules.max_failures {
-        let until = new_block(c, &pan_hash, now, rules)?;
-        let until_lifted = until == BLOCKED_UNTIL_LIFTED;
-        c.prepare_cached("UPDATE cards SET failures = 0, blocked_until = ?2 WHERE id = ?1")?
-            .execute(params![card_id, until])?;
-        c.prepare_cached(
-            "INSERT INTO events (at, card_id, kind, detail) VALUES (?1, ?2, 'blocked', ?3)",
-        )?
-        .execute(params![
-            now,
-            card_id,
-            if until_lifted {
-                "until lifted (ops unblock or re-enrollment)".to_owned()
-            } else {
-                format!("until {until}")
-            }
-        ])?;
-        return Ok((
-            verdict(VerifyResult::Rejected, reason, None),
-            Some(BlockNotice {
-                phone,
-                last4,
-                until_lifted,
-            }),
-        ));
+    let state = load_lock_state(c, &pan_hash, failures, now, rules)?;
+    let settlement = settle_failure(&state, now, rules);
+    apply_failure(c, &pan_hash, now, settlement)?;
+    match settlement {
+        FailureSettlement::Count { consecutive } => {
+            c.prepare_cached("UPDATE cards SET failures = ?2 WHERE id = ?1")?
+                .execute(params![card_id, consecutive])?;
+            Ok((verdict(VerifyResult::Rejected, reason, None), None))
+        }
+        FailureSettlement::Block(block) => {
+            c.prepare_cached("UPDATE cards SET failures = 0, blocked_until = ?2 WHERE id = ?1")?
+                .execute(params![card_id, block.until])?;
+            c.prepare_cached(
+                "INSERT INTO events (at, card_id, kind, detail) VALUES (?1, ?2, 'blocked', ?3)",
+            )?
+            .execute(params![
+                now,
+                card_id,
+                if block.until_lifted() {
+                    format!(
+                        "until lifted (ops unblock or re-enrollment); {}",
+                        block.cause.as_str()
+                    )
+                } else {
+                    format!("until {}; {}", block.until, block.cause.as_str())
+                }
+            ])?;
+            Ok((
+                verdict(VerifyResult::Rejected, reason, None),
+                Some(BlockNotice {
+                    phone,
+                    last4,
+                    block,
+                }),
+            ))
+        }
     }
-    c.prepare_cached("UPDATE cards SET failures = ?2 WHERE id = ?1")?
-        .execute(params![card_id, failures])?;
-    Ok((verdict(VerifyResult::Rejected, reason, None), None))
 }
 
 #[cfg(test)]
@@ -1511,25 +1721,144 @@ mod tests {
         assert_eq!(rows(&c, "activation_failures"), 1);
     }
 
+    const RULES: Lockout = Lockout {
+        max_failures: 5,
+        lockout_secs: 900,
+        window_max: 10,
+        window_secs: 24 * 3600,
+    };
+
+    fn state(consecutive: i64, failures_at: &[i64], blocks_at: &[i64]) -> LockState {
+        LockState {
+            consecutive,
+            failures_at: failures_at.to_vec(),
+            blocks_at: blocks_at.to_vec(),
+        }
+    }
+
+    fn block(until: i64, cause: BlockCause, next_until_lifted: bool) -> FailureSettlement {
+        FailureSettlement::Block(Block {
+            until,
+            cause,
+            next_until_lifted,
+        })
+    }
+
     #[test]
-    fn spent_steps_outlive_any_drift_and_window_settings_allow() {
+    fn failures_settle_by_both_rules_and_escalate() {
+        let hour = 3600;
+        let day = 24 * hour;
+        // Nine failures over the last day, acceptances between them (the
+        // consecutive count is 0), one of them just outside the window.
+        let nine: Vec<i64> = (1..=9).map(|i| NOW - i * 2 * hour).collect();
+        let mut nine_one_old = nine.clone();
+        nine_one_old[8] = NOW - day;
+        use BlockCause::{Consecutive, Window};
+        let cases: Vec<(&str, LockState, FailureSettlement)> = vec![
+            (
+                "first failure",
+                state(0, &[], &[]),
+                FailureSettlement::Count { consecutive: 1 },
+            ),
+            (
+                "fourth in a row",
+                state(3, &[NOW - 3, NOW - 2, NOW - 1], &[]),
+                FailureSettlement::Count { consecutive: 4 },
+            ),
+            (
+                "fifth in a row",
+                state(4, &[NOW - 4, NOW - 3, NOW - 2, NOW - 1], &[]),
+                block(NOW + 900, Consecutive, false),
+            ),
+            (
+                "tenth in a day, payments between",
+                state(0, &nine, &[]),
+                block(NOW + 900, Window, false),
+            ),
+            (
+                "the oldest of ten left the window",
+                state(0, &nine_one_old, &[]),
+                FailureSettlement::Count { consecutive: 1 },
+            ),
+            (
+                "eight in the window, three in a row",
+                state(3, &nine[..8], &[]),
+                FailureSettlement::Count { consecutive: 4 },
+            ),
+            (
+                "second block of the day warns",
+                state(4, &[], &[NOW - hour]),
+                block(NOW + 900, Consecutive, true),
+            ),
+            (
+                "second block, the first a day old",
+                state(4, &[], &[NOW - day]),
+                block(NOW + 900, Consecutive, false),
+            ),
+            (
+                "third block of the day lasts",
+                state(4, &[], &[NOW - 2 * hour, NOW - hour]),
+                block(BLOCKED_UNTIL_LIFTED, Consecutive, false),
+            ),
+            (
+                "third block by the window lasts",
+                state(0, &nine, &[NOW - 20 * hour, NOW - hour]),
+                block(BLOCKED_UNTIL_LIFTED, Window, false),
+            ),
+            (
+                "one of three blocks a day old",
+                state(4, &[], &[NOW - day, NOW - hour]),
+                block(NOW + 900, Consecutive, true),
+            ),
+        ];
+        for (name, st, want) in cases {
+            assert_eq!(settle_failure(&st, NOW, RULES), want, "{name}");
+        }
+        // A one-failure window blocks at once; a one-hour window forgets.
+        let strict = Lockout {
+            window_max: 1,
+            ..RULES
+        };
+        assert_eq!(
+            settle_failure(&state(0, &[], &[]), NOW, strict),
+            block(NOW + 900, Window, false)
+        );
+        let hourly = Lockout {
+            window_secs: hour,
+            ..RULES
+        };
+        assert_eq!(
+            settle_failure(&state(0, &nine, &[]), NOW, hourly),
+            FailureSettlement::Count { consecutive: 1 }
+        );
+    }
+
+    #[test]
+    fn failures_are_stored_cleared_by_a_block_and_pruned() {
         let (_dir, c) = db();
-        // Spent at step s with 60 s steps, whatever max_drift_steps was
-        // then: kept while any allowed settings (drift 20, window 2) could
-        // still accept step s.
-        let step_len = 60u64;
-        let s = NOW as u64 / step_len;
-        let exp = spent_step_expiry(s, step_len);
-        c.execute(
-            "INSERT INTO used_steps (card_id, kind, step, expires_at) VALUES ('crd_1', 'first', ?1, ?2)",
-            params![s as i64, exp],
-        )
-        .unwrap();
-        let latest_accepting = (s + 20 + 2) * step_len;
-        housekeeping(Arc::new(ManualClock::new(latest_accepting + step_len - 1)))(&c).unwrap();
-        assert_eq!(rows(&c, "used_steps"), 1);
-        housekeeping(Arc::new(ManualClock::new(latest_accepting + step_len)))(&c).unwrap();
-        assert_eq!(rows(&c, "used_steps"), 0);
+        let pan = [7u8; 32];
+        for at in [NOW - 10, NOW - 5] {
+            apply_failure(&c, &pan, at, FailureSettlement::Count { consecutive: 1 }).unwrap();
+        }
+        let st = load_lock_state(&c, &pan, 2, NOW, RULES).unwrap();
+        assert_eq!(st, state(2, &[NOW - 10, NOW - 5], &[]));
+        apply_failure(&c, &pan, NOW, block(NOW + 900, BlockCause::Window, false)).unwrap();
+        let st = load_lock_state(&c, &pan, 0, NOW, RULES).unwrap();
+        assert_eq!(st, state(0, &[], &[NOW]));
+        // Rows past the longest allowed window are pruned, newer ones kept.
+        let limit = MAX_FAILURE_WINDOW_SECS as i64;
+        for at in [NOW - limit, NOW - limit + 1] {
+            apply_failure(&c, &pan, at, FailureSettlement::Count { consecutive: 1 }).unwrap();
+        }
+        housekeeping(Arc::new(ManualClock::new(NOW as u64)))(&c).unwrap();
+        let kept: Vec<i64> = c
+            .prepare("SELECT at FROM verify_failures")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kept, vec![NOW - limit + 1]);
     }
 
     #[test]

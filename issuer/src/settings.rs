@@ -12,6 +12,9 @@ use crate::IssuerError;
 pub const MAX_ACTIVATION_TTL_SECS: u64 = 7 * 24 * 3600;
 /// The largest `max_drift_steps` allowed (RFC 6238 §6).
 pub const MAX_DRIFT_STEPS_BOUND: i64 = 20;
+/// The longest `failure_window_secs` allowed: 7 days. Failure rows older
+/// than this are pruned whatever the current setting.
+pub const MAX_FAILURE_WINDOW_SECS: u64 = 7 * 24 * 3600;
 
 /// Language of the SMS messages and bank names the issuer sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -81,6 +84,24 @@ pub struct Settings {
     /// Milliseconds between passive WAL checkpoints run beside the writer;
     /// 0 leaves checkpoints to SQLite, inside the writer's commits.
     pub checkpoint_interval_ms: u64,
+
+    // Verification rules of issue 10 (docs/issuer.md, "Failure window" and
+    // "Dynamic linking").
+    /// Verification failures of one card number within
+    /// `failure_window_secs` that block its dynamic PINs, whatever
+    /// acceptances came between them (PSD2 RTS Art. 4; default 10).
+    pub failure_window_max: u32,
+    /// The sliding window of `failure_window_max`, in seconds (default 24
+    /// hours, at most [`MAX_FAILURE_WINDOW_SECS`]).
+    pub failure_window_secs: u64,
+    /// Every verification that names a payee accepts only PINs bound to
+    /// that payment (the app's transaction-bound PINs, Harim PINs): PSD2
+    /// RTS Art. 5 dynamic linking.
+    pub require_dynamic_linking: bool,
+    /// The same, only for verifications naming a payee whose amount is
+    /// above this many Rials. Set this or `require_dynamic_linking`, not
+    /// both.
+    pub dynamic_linking_above: Option<u64>,
 }
 
 impl Default for Settings {
@@ -107,11 +128,22 @@ impl Default for Settings {
             read_connections: 4,
             writer_batch_max: 512,
             checkpoint_interval_ms: 25,
+            failure_window_max: 10,
+            failure_window_secs: 24 * 3600,
+            require_dynamic_linking: false,
+            dynamic_linking_above: None,
         }
     }
 }
 
 impl Settings {
+    /// Whether a verification naming a payee, for `amount` Rials, must be
+    /// dynamically linked (PSD2 RTS Art. 5): only PINs bound to that
+    /// amount and payee are accepted.
+    pub fn dynamic_linking_required(&self, amount: u64) -> bool {
+        self.require_dynamic_linking || self.dynamic_linking_above.is_some_and(|a| amount > a)
+    }
+
     /// Checks every bound.
     ///
     /// # Errors
@@ -182,6 +214,19 @@ impl Settings {
         }
         if self.checkpoint_interval_ms > 10_000 {
             return bad("checkpoint_interval_ms must be 0 to 10000");
+        }
+        if !(1..=100).contains(&self.failure_window_max) {
+            return bad("failure_window_max must be 1 to 100");
+        }
+        if !(60..=MAX_FAILURE_WINDOW_SECS).contains(&self.failure_window_secs) {
+            return bad("failure_window_secs must be 60 s to 7 days");
+        }
+        match self.dynamic_linking_above {
+            Some(_) if self.require_dynamic_linking => {
+                return bad("set require_dynamic_linking or dynamic_linking_above, not both");
+            }
+            Some(0) => return bad("dynamic_linking_above must be at least 1 Rial"),
+            _ => {}
         }
         Ok(())
     }
@@ -258,5 +303,55 @@ mod tests {
         ] {
             assert_eq!(bad.validate().unwrap_err().code(), "invalid_settings");
         }
+    }
+
+    #[test]
+    fn verification_rules_are_validated() {
+        let d = Settings::default();
+        assert_eq!(
+            (d.failure_window_max, d.failure_window_secs),
+            (10, 24 * 3600)
+        );
+        assert!(!d.dynamic_linking_required(u64::MAX));
+        for bad in [
+            Settings {
+                failure_window_max: 0,
+                ..Settings::default()
+            },
+            Settings {
+                failure_window_max: 101,
+                ..Settings::default()
+            },
+            Settings {
+                failure_window_secs: 59,
+                ..Settings::default()
+            },
+            Settings {
+                failure_window_secs: MAX_FAILURE_WINDOW_SECS + 1,
+                ..Settings::default()
+            },
+            Settings {
+                dynamic_linking_above: Some(0),
+                ..Settings::default()
+            },
+            Settings {
+                require_dynamic_linking: true,
+                dynamic_linking_above: Some(1_000_000),
+                ..Settings::default()
+            },
+        ] {
+            assert_eq!(bad.validate().unwrap_err().code(), "invalid_settings");
+        }
+        let above = Settings {
+            dynamic_linking_above: Some(1_000_000),
+            ..Settings::default()
+        };
+        above.validate().unwrap();
+        assert!(!above.dynamic_linking_required(1_000_000));
+        assert!(above.dynamic_linking_required(1_000_001));
+        let global: Settings =
+            serde_json::from_str(r#"{"require_dynamic_linking": true}"#).unwrap();
+        global.validate().unwrap();
+        assert!(global.dynamic_linking_required(1));
     }
 }

@@ -469,7 +469,12 @@ fn blocks_spread_over_more_than_a_day_do_not_escalate_and_reenrollment_lifts() {
 
 #[test]
 fn failures_must_be_consecutive() {
-    let bank = Bank::start();
+    // Twelve failures in three minutes: under a failure window wide enough
+    // not to block (the window has its own tests in tests/rules.rs).
+    let bank = Bank::start_with(Settings {
+        failure_window_max: 13,
+        ..Settings::default()
+    });
     let p = pan(6);
     let card = bank.enroll_and_activate(&p, PHONE);
     let pol = card.response.policies.clone();
