@@ -91,7 +91,9 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if is_timeout(&r) {
+            request_timeout()
+        } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -138,6 +140,47 @@ pub(crate) fn json_body<T: DeserializeOwned>(
             }
         }
     })
+}
+
+/// Did reading the body fail on the body-read deadline
+/// (`limits.body_read_timeout_ms`)?
+fn is_timeout(r: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(r);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// 408 `request_timeout` (RFC 9110 §15.5.9): the request was not received
+/// or answered in time.
+fn request_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "the request took too long",
+    )
+}
+
+/// The whole-request timeout (`limits.request_timeout_ms`): from a complete
+/// header to the answer, body read included. A request past it is answered
+/// 408 `request_timeout`; a write job it queued still completes in the
+/// writer, as after a client hang-up.
+pub(crate) async fn deadline(
+    State(limit): State<std::time::Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!("request cut off at the whole-request timeout");
+            request_timeout().into_response()
+        }
+    }
 }
 
 /// serde's "unknown field `x`, expected …" names fields only; keep the

@@ -38,16 +38,27 @@ const MAX_INBOUND_BODY_CHARS: usize = 160;
 /// One hour, the window of the hourly limits.
 const HOUR: i64 = 3600;
 
-/// `POST /v1/sms/inbound` body: a message the SMS centre received.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `POST /v1/sms/inbound` body: a message the SMS centre received. Its
+/// `Debug` hides the text (card digits), which is wiped on drop.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundSms {
     /// The sender's mobile number, in any form `normalize_phone` accepts.
     pub from: String,
     /// The number it was sent to (the short code).
     pub to: String,
-    /// The text.
-    pub body: String,
+    /// The text: the last four digits of a card.
+    pub body: Zeroizing<String>,
+}
+
+impl fmt::Debug for InboundSms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboundSms")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("body", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What the issuer did with an inbound message.
@@ -74,8 +85,8 @@ pub struct InboundAnswer {
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtpRequest {
-    /// The card number.
-    pub pan: String,
+    /// The card number; wiped on drop.
+    pub pan: Zeroizing<String>,
     /// The amount in Rials.
     pub amount: u64,
     /// The payee's name, shown in the SMS (1–64 characters).
