@@ -101,6 +101,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lockouts",
         include_str!("../migrations/003_lockouts.sql"),
     ),
+    (
+        4,
+        "merchants",
+        include_str!("../migrations/004_merchants.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

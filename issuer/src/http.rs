@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use pooya_protocol::wire::{ActivationRequest, VerifyRequest};
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Role;
 use crate::error::ApiError;
+use crate::merchants::{MerchantRequest, Stored};
 use crate::otp::{InboundSms, OtpOutcome, OtpRequest};
 use crate::service::{EnrollmentRequest, Issuer, UnblockRequest};
 
@@ -36,6 +37,10 @@ pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
         .route("/v1/sms/inbound", post(sms_inbound))
         .route("/v1/otp-requests", post(otp_request))
         .route("/v1/sms/outbox", get(outbox))
+        .route(
+            "/v1/merchants/{payee_id}",
+            put(put_merchant).get(get_merchant),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -263,6 +268,45 @@ async fn otp_request(
         OtpOutcome::Requested(answer) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
         OtpOutcome::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
     })
+}
+
+/// The `{payee_id}` of a merchant route; a path that is not UTF-8 is an
+/// invalid payee id like any other.
+fn path_payee(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_payee",
+            "the payee id in the path could not be read",
+        )
+    })
+}
+
+async fn put_merchant(
+    State(issuer): Shared,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: MerchantRequest = authorized_json(&issuer, Role::Ops, &headers, body)?;
+    let id = path_payee(path)?;
+    let (stored, merchant) = issuer.put_merchant(&id, req).await?;
+    let status = match stored {
+        Stored::Created => StatusCode::CREATED,
+        Stored::Updated => StatusCode::OK,
+    };
+    Ok((status, Json(merchant)).into_response())
+}
+
+async fn get_merchant(
+    State(issuer): Shared,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
+    let id = path_payee(path)?;
+    Ok(Json(issuer.get_merchant(&id)?).into_response())
 }
 
 /// 429 with `Retry-After` (RFC 9110 §10.2.3) and a polite message.

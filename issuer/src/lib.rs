@@ -26,6 +26,7 @@ mod error;
 mod http;
 mod init;
 pub mod keys;
+pub mod merchants;
 pub mod messages;
 mod metrics;
 pub mod otp;
