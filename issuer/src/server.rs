@@ -520,3 +520,35 @@ impl Drop for BackgroundServer {
         let _ = self.stop_inner();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_the_database() {
+        let limits = ConnectionLimits::default();
+        // 64 + 2 × (4 + 2 + 2) + 1 = 81 reserved (docs/issuer.md).
+        assert_eq!(database_fds(4, 2), 17);
+        assert_eq!(connection_cap(&limits, 4, Some(1024), 2).unwrap(), 943);
+        assert_eq!(
+            connection_cap(&limits, 4, Some(1_000_000), 2).unwrap(),
+            limits.max_connections
+        );
+        assert_eq!(
+            connection_cap(&limits, 4, None, 2).unwrap(),
+            limits.max_connections
+        );
+        assert_eq!(connection_cap(&limits, 4, Some(97), 2).unwrap(), 16);
+        assert_eq!(
+            connection_cap(&limits, 4, Some(96), 2).unwrap_err().code(),
+            "invalid_settings"
+        );
+        assert_eq!(
+            connection_cap(&limits, 64, Some(200), 2)
+                .unwrap_err()
+                .code(),
+            "invalid_settings"
+        );
+    }
+}

@@ -138,6 +138,32 @@ fn a_body_that_never_ends_is_cut_off() {
 }
 
 #[test]
+fn past_the_connection_cap_a_connection_is_closed_at_once() {
+    let mut settings = short_timeouts();
+    settings.limits.max_connections = 16;
+    let bank = Bank::start_with(settings);
+    let addr = bank.server.as_ref().unwrap().local_addr();
+    let opened = Instant::now();
+    let mut slow: Vec<TcpStream> = (0..16).map(|_| stall(addr)).collect();
+    // Let the server take all sixteen before the seventeenth knocks.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = stall(addr);
+    let t = Instant::now();
+    assert!(
+        closed_by(&mut extra, t + Duration::from_secs(1)),
+        "the 17th was kept open"
+    );
+    assert!(
+        opened.elapsed() < Duration::from_millis(HEADER_TIMEOUT_MS),
+        "closed by the cap, not the timeout"
+    );
+    // Once the header timeout frees the slots, clients are served again.
+    let deadline = opened + Duration::from_millis(HEADER_TIMEOUT_MS) + Duration::from_secs(3);
+    assert!(slow.iter_mut().all(|s| closed_by(s, deadline)));
+    assert_eq!(bank.client.get("/healthz", None).status, 200);
+}
+
+#[test]
 fn connection_limits_are_settings_with_bounds() {
     for bad in [
         r#"{"limits": {"header_read_timeout_ms": 0}}"#,
