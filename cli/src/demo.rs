@@ -38,7 +38,8 @@ pub const PHONE: &str = "09121234567";
 const PASSWORD: &str = "demo password 1379";
 /// A merchant id for transaction-bound PINs.
 pub const PAYEE: &str = "IR-SHOP-42";
-/// The merchant's name a payment page gives for Harim.
+/// The merchant's name the bank registers for [`PAYEE`]; Harim messages
+/// show it (the payment page cannot choose it).
 const PAYEE_NAME: &str = "فروشگاه نمونه";
 
 /// A step that did not behave.
@@ -217,6 +218,24 @@ impl Demo {
         let mut resp = self
             .http
             .post(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .send_json(body)?;
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string()?;
+        let json = serde_json::from_str(&text)
+            .map_err(|_| StepFailed(format!("the bank answered HTTP {status} without JSON")))?;
+        Ok((status, json))
+    }
+
+    /// PUTs JSON to the bank with a role token; returns status and body.
+    ///
+    /// # Errors
+    /// When no HTTP answer arrives or it is not JSON.
+    pub fn put(&self, path: &str, token: &str, body: &Value) -> Result<(u16, Value), StepFailed> {
+        let url = format!("{}{path}", self.base_url()?);
+        let mut resp = self
+            .http
+            .put(&url)
             .header("Authorization", format!("Bearer {token}"))
             .send_json(body)?;
         let status = resp.status().as_u16();
@@ -673,11 +692,23 @@ fn sms_version(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
 fn harim(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let amount = 2_750_000;
     let gateway = d.tokens()?.tokens.gateway.expose_secret().to_owned();
+    let ops = d.tokens()?.tokens.ops.expose_secret().to_owned();
+    let (status, merchant) = d.put(
+        &format!("/v1/merchants/{PAYEE}"),
+        &ops,
+        &json!({ "name": PAYEE_NAME }),
+    )?;
+    s.check(
+        (status == 200 || status == 201) && merchant["name"] == PAYEE_NAME,
+        format!(
+            "the bank registers the merchant {PAYEE} as {PAYEE_NAME}: the name a Harim SMS shows comes from the bank, never from the payment page (HTTP {status})"
+        ),
+    )?;
     s.say(format!(
         "On a payment page of {PAYEE_NAME} ({PAYEE}), the customer enters the card number and presses \"request dynamic PIN\" for {} Rials.",
         rials(amount)
     ));
-    let request = |pan: &str| json!({"pan": pan, "amount": amount, "payee_name": PAYEE_NAME, "payee_id": PAYEE});
+    let request = |pan: &str| json!({"pan": pan, "amount": amount, "payee_id": PAYEE});
     let n = d.sms()?.len();
     let (status, answer) = d.post("/v1/otp-requests", &gateway, &request(&d.pan))?;
     s.check(

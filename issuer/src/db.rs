@@ -15,6 +15,79 @@ pub const DB_FILE: &str = "issuer.db";
 /// The master key file inside the data directory.
 pub const KEY_FILE: &str = "master.key";
 
+/// Files SQLite keeps beside the database (its WAL and shared-memory
+/// index), private like it.
+const DB_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Makes the data directory private before anything in it is opened
+/// (docs/security.md, "Data at rest"): the directory mode 0700, the
+/// database, its WAL, shared-memory index and journal, and the key file
+/// 0600, each fixed (and logged) when looser. SQLite creates a new WAL or
+/// index with the database file's mode, so they stay private.
+///
+/// # Errors
+/// [`IssuerError::UnsafeDataDir`] when the directory or a file is owned by
+/// another user, is a symbolic link, or its mode cannot be changed;
+/// [`IssuerError::Io`] when it cannot be examined.
+pub fn secure_data_dir(data_dir: &Path) -> Result<(), IssuerError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let me = rustix::process::geteuid().as_raw();
+        let fix = |path: &Path, want: u32, is_dir: bool| -> Result<(), IssuerError> {
+            let meta = match std::fs::symlink_metadata(path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !is_dir => return Ok(()),
+                Err(e) => return Err(IssuerError::io("examining the data directory", &e)),
+            };
+            if meta.file_type().is_symlink() || meta.is_dir() != is_dir {
+                return Err(IssuerError::UnsafeDataDir(format!(
+                    "{} is not a plain {}",
+                    path.display(),
+                    if is_dir { "directory" } else { "file" }
+                )));
+            }
+            if meta.uid() != me {
+                return Err(IssuerError::UnsafeDataDir(format!(
+                    "{} is owned by user {}, not by this process's user {me}",
+                    path.display(),
+                    meta.uid()
+                )));
+            }
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode != want {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)).map_err(
+                    |e| {
+                        IssuerError::UnsafeDataDir(format!(
+                            "cannot make {} private: {e}",
+                            path.display()
+                        ))
+                    },
+                )?;
+                tracing::warn!(
+                    path = %path.display(),
+                    from = format_args!("{mode:o}"),
+                    to = format_args!("{want:o}"),
+                    "tightened the mode of a data file"
+                );
+            }
+            Ok(())
+        };
+        fix(data_dir, 0o700, true)?;
+        let db = data_dir.join(DB_FILE);
+        fix(&db, 0o600, false)?;
+        for suffix in DB_SIDE_FILES {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            fix(Path::new(&name), 0o600, false)?;
+        }
+        fix(&data_dir.join(KEY_FILE), 0o600, false)?;
+    }
+    #[cfg(not(unix))]
+    let _ = data_dir;
+    Ok(())
+}
+
 /// The migrations, in order: (version, name, SQL).
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/001_initial.sql")),
@@ -27,6 +100,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "lockouts",
         include_str!("../migrations/003_lockouts.sql"),
+    ),
+    (
+        4,
+        "merchants",
+        include_str!("../migrations/004_merchants.sql"),
     ),
     (
         5,

@@ -145,12 +145,13 @@ async fn check_host(State(allowed): State<AllowedHosts>, req: AxumRequest, next:
 }
 
 /// The page's "request dynamic PIN": the amount as the customer typed it.
+/// No merchant name: the SMS shows the one the bank registered for
+/// `payee_id` (`PUT /v1/merchants/{payee_id}`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PageOtpRequest {
-    pan: String,
+    pan: Zeroizing<String>,
     amount: String,
-    payee_name: String,
     payee_id: String,
 }
 
@@ -258,7 +259,6 @@ async fn otp_request(
         &json!({
             "pan": req.pan,
             "amount": amount,
-            "payee_name": req.payee_name,
             "payee_id": req.payee_id,
         }),
     )

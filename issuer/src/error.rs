@@ -59,6 +59,11 @@ pub enum IssuerError {
     /// The storage writer has stopped (the server is shutting down).
     #[error("the issuer is shutting down")]
     Unavailable,
+    /// The data directory is not safe to use: owned by another user, or
+    /// its modes could not be made private (docs/security.md, "Data at
+    /// rest").
+    #[error("unsafe data directory: {0}")]
+    UnsafeDataDir(String),
     /// The HTTP server could not start or stopped with an error.
     #[error("server: {0}")]
     Server(String),
@@ -83,6 +88,7 @@ impl IssuerError {
             Self::Sms(_) => "sms_failed",
             Self::Unavailable => "unavailable",
             Self::Server(_) => "server",
+            Self::UnsafeDataDir(_) => "unsafe_data_dir",
             Self::Protocol(e) => e.code(),
         }
     }

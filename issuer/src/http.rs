@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use pooya_protocol::activation::SealedActivationRequest;
 use pooya_protocol::wire::VerifyRequest;
@@ -21,6 +21,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Role;
 use crate::error::ApiError;
+use crate::merchants::{MerchantRequest, Stored};
 use crate::otp::{InboundSms, OtpOutcome, OtpRequest};
 use crate::service::{EnrollmentRequest, Issuer, UnblockRequest};
 
@@ -37,6 +38,10 @@ pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
         .route("/v1/sms/inbound", post(sms_inbound))
         .route("/v1/otp-requests", post(otp_request))
         .route("/v1/sms/outbox", get(outbox))
+        .route(
+            "/v1/merchants/{payee_id}",
+            put(put_merchant).get(get_merchant),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -92,7 +97,9 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if is_timeout(&r) {
+            request_timeout()
+        } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -139,6 +146,47 @@ pub(crate) fn json_body<T: DeserializeOwned>(
             }
         }
     })
+}
+
+/// Did reading the body fail on the body-read deadline
+/// (`limits.body_read_timeout_ms`)?
+fn is_timeout(r: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(r);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// 408 `request_timeout` (RFC 9110 §15.5.9): the request was not received
+/// or answered in time.
+fn request_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "the request took too long",
+    )
+}
+
+/// The whole-request timeout (`limits.request_timeout_ms`): from a complete
+/// header to the answer, body read included. A request past it is answered
+/// 408 `request_timeout`; a write job it queued still completes in the
+/// writer, as after a client hang-up.
+pub(crate) async fn deadline(
+    State(limit): State<std::time::Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!("request cut off at the whole-request timeout");
+            request_timeout().into_response()
+        }
+    }
 }
 
 /// serde's "unknown field `x`, expected …" names fields only; keep the
@@ -221,6 +269,45 @@ async fn otp_request(
         OtpOutcome::Requested(answer) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
         OtpOutcome::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
     })
+}
+
+/// The `{payee_id}` of a merchant route; a path that is not UTF-8 is an
+/// invalid payee id like any other.
+fn path_payee(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_payee",
+            "the payee id in the path could not be read",
+        )
+    })
+}
+
+async fn put_merchant(
+    State(issuer): Shared,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: MerchantRequest = authorized_json(&issuer, Role::Ops, &headers, body)?;
+    let id = path_payee(path)?;
+    let (stored, merchant) = issuer.put_merchant(&id, req).await?;
+    let status = match stored {
+        Stored::Created => StatusCode::CREATED,
+        Stored::Updated => StatusCode::OK,
+    };
+    Ok((status, Json(merchant)).into_response())
+}
+
+async fn get_merchant(
+    State(issuer): Shared,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    issuer
+        .tokens
+        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
+    let id = path_payee(path)?;
+    Ok(Json(issuer.get_merchant(&id)?).into_response())
 }
 
 /// 429 with `Retry-After` (RFC 9110 §10.2.3) and a polite message.

@@ -192,6 +192,23 @@ pub struct InitOutput {
     pub tokens: RoleTokens,
 }
 
+/// Creates an empty database file with mode 0600 before SQLite opens it,
+/// so it is never readable by others, not even for a moment; SQLite gives
+/// its WAL and index the same mode. An existing file is left as it is.
+fn create_private(path: &Path) -> Result<(), IssuerError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| IssuerError::io("creating the database file", &e))
+}
+
 fn random_token(rng: &SystemRandom, role: Role) -> Result<ApiToken, IssuerError> {
     let mut raw = Zeroizing::new([0u8; 32]);
     rng.fill(&mut raw[..])
@@ -223,7 +240,10 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<InitOutput, Issuer
     builder
         .create(data_dir)
         .map_err(|e| IssuerError::io("creating the data directory", &e))?;
+    // The directory may have existed with looser modes (issue 10, item 8).
+    crate::db::secure_data_dir(data_dir)?;
     let db_path = data_dir.join(DB_FILE);
+    create_private(&db_path)?;
     if db_path.exists() {
         let conn = open_writer(&db_path)?;
         let has_key: Option<i64> = conn
@@ -287,6 +307,8 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<InitOutput, Issuer
     )?;
     tx.commit()?;
     let (_, activation_public) = ensure_activation_key(&conn, keys.as_ref())?;
+    drop(conn);
+    crate::db::secure_data_dir(data_dir)?;
     tracing::info!(dir = %data_dir.display(), "issuer initialised");
     Ok(InitOutput {
         issuer_public_key: hex::encode(public),

@@ -26,6 +26,7 @@ mod error;
 mod http;
 mod init;
 pub mod keys;
+pub mod merchants;
 pub mod messages;
 mod metrics;
 pub mod otp;
@@ -46,5 +47,5 @@ pub use server::{BackgroundServer, ServerConfig, ServerHandle, serve, spawn_on_t
 pub use service::{
     Channel, EnrollmentRequest, EnrollmentResponse, UnblockRequest, UnblockResponse,
 };
-pub use settings::{Language, Settings};
+pub use settings::{ConnectionLimits, Language, Settings};
 pub use sms::{OutboxEntry, Sms, SmsSender, read_outbox};

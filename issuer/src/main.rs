@@ -140,6 +140,11 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    // Everything the issuer creates (database, WAL, key file, logs) is
+    // private to its user from the first byte (docs/security.md, "Data at
+    // rest"); `init` and `serve` also fix the modes of existing files.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

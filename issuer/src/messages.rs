@@ -79,7 +79,9 @@ pub enum Message<'a> {
         last4: &'a str,
         /// The amount in Rials.
         amount: u64,
-        /// The payee's name as the gateway gave it.
+        /// The payee's name from the bank's merchant registry
+        /// (`crate::merchants`); shown isolated (U+2068…U+2069, UAX #9
+        /// §2.7) on its own line, with the amount on the next.
         payee_name: &'a str,
         /// Minutes it stays valid (rounded up).
         minutes: u64,
@@ -343,9 +345,9 @@ impl Message<'_> {
                 },
                 Language::Fa,
             ) => format!(
-                "بانک: رمز پویای خرید {} ریال از «{payee_name}» با کارت {}\n{code}\nتا {} دقیقه (ساعت {}) معتبر است. اگر این خرید از شما نیست، رمز را وارد نکنید.",
-                pooya_protocol::format_rials_fa(*amount),
+                "بانک: رمز پویای خرید با کارت {}\nپذیرنده: \u{2068}{payee_name}\u{2069}\nمبلغ: {} ریال\n{code}\nتا {} دقیقه (ساعت {}) معتبر است. اگر این خرید از شما نیست، رمز را وارد نکنید.",
                 persian_digits(last4),
+                pooya_protocol::format_rials_fa(*amount),
                 persian_digits(&minutes.to_string()),
                 persian_digits(&tehran_time(*expires_at))
             ),
@@ -360,7 +362,7 @@ impl Message<'_> {
                 },
                 Language::En,
             ) => format!(
-                "Bank: dynamic PIN for paying {} Rials to \"{payee_name}\" with card {last4}\n{code}\nValid for {minutes} minutes (until {} Tehran time). If this is not your purchase, do not enter it.",
+                "Bank: dynamic PIN for paying with card {last4}\nPayee: \u{2068}{payee_name}\u{2069}\nAmount: {} Rials\n{code}\nValid for {minutes} minutes (until {} Tehran time). If this is not your purchase, do not enter it.",
                 pooya_protocol::format_rials(*amount),
                 tehran_time(*expires_at)
             ),
@@ -612,16 +614,16 @@ mod tests {
             expires_at: 1_800_000_120,
         };
         let fa = h.render(Language::Fa);
-        assert!(
-            fa.contains("۱٬۲۵۰٬۰۰۰ ریال") && fa.contains("«Shop»"),
-            "{fa}"
-        );
+        let lines: Vec<&str> = fa.lines().collect();
+        assert_eq!(lines[1], "پذیرنده: \u{2068}Shop\u{2069}", "{fa}");
+        assert_eq!(lines[2], "مبلغ: ۱٬۲۵۰٬۰۰۰ ریال", "{fa}");
+        assert_eq!(lines[3], "7654321", "{fa}");
         assert_eq!(find_one_time_code(&fa).as_deref(), Some("7654321"));
         let en = h.render(Language::En);
-        assert!(
-            en.contains("1,250,000 Rials") && en.contains("11:32:00"),
-            "{en}"
-        );
+        let lines: Vec<&str> = en.lines().collect();
+        assert_eq!(lines[1], "Payee: \u{2068}Shop\u{2069}", "{en}");
+        assert_eq!(lines[2], "Amount: 1,250,000 Rials", "{en}");
+        assert!(en.contains("11:32:00"), "{en}");
         assert!(!format!("{h:?}").contains("7654321"));
         let help = Message::SmsHelp {
             short_code: "30003303",

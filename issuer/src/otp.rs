@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::IssuerError;
 use crate::error::ApiError;
 use crate::keys::HashDomain;
+use crate::merchants::{load_merchant, unknown_payee};
 use crate::messages::Message;
 use crate::metrics::ReplyCount;
 use crate::service::Issuer;
@@ -30,24 +31,33 @@ use crate::sms::Sms;
 
 /// Digits of a one-time PIN sent by SMS.
 pub const ONE_TIME_CODE_DIGITS: usize = 7;
-/// Longest payee name shown in a Harim SMS, in characters.
-pub const MAX_PAYEE_NAME_CHARS: usize = 64;
 /// Longest inbound SMS text looked at, in characters (longer is "other
 /// text").
 const MAX_INBOUND_BODY_CHARS: usize = 160;
 /// One hour, the window of the hourly limits.
 const HOUR: i64 = 3600;
 
-/// `POST /v1/sms/inbound` body: a message the SMS centre received.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `POST /v1/sms/inbound` body: a message the SMS centre received. Its
+/// `Debug` hides the text (card digits), which is wiped on drop.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundSms {
     /// The sender's mobile number, in any form `normalize_phone` accepts.
     pub from: String,
     /// The number it was sent to (the short code).
     pub to: String,
-    /// The text.
-    pub body: String,
+    /// The text: the last four digits of a card.
+    pub body: Zeroizing<String>,
+}
+
+impl fmt::Debug for InboundSms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboundSms")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("body", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What the issuer did with an inbound message.
@@ -74,14 +84,14 @@ pub struct InboundAnswer {
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtpRequest {
-    /// The card number.
-    pub pan: String,
+    /// The card number; wiped on drop.
+    pub pan: Zeroizing<String>,
     /// The amount in Rials.
     pub amount: u64,
-    /// The payee's name, shown in the SMS (1–64 characters).
-    pub payee_name: String,
     /// The payee's identifier, bound into the code (as `payee` in
-    /// `/v1/verify`).
+    /// `/v1/verify`). The name the SMS shows is the one the bank
+    /// registered for it (`PUT /v1/merchants/{payee_id}`); the gateway
+    /// cannot supply one.
     pub payee_id: String,
 }
 
@@ -90,7 +100,6 @@ impl fmt::Debug for OtpRequest {
         f.debug_struct("OtpRequest")
             .field("pan", &"<redacted>")
             .field("amount", &self.amount)
-            .field("payee_name", &self.payee_name)
             .field("payee_id", &self.payee_id)
             .finish()
     }
@@ -222,36 +231,6 @@ fn is_short_code(to: &str, short_code: &str) -> bool {
     d == short_code
         || d.strip_prefix("0098") == Some(short_code)
         || d.strip_prefix("98") == Some(short_code)
-}
-
-/// Bidirectional controls (marks, embeddings, overrides, isolates, the
-/// Arabic letter mark; Unicode UAX #9 §2) and invisible characters a payee
-/// name never needs: they could reorder or hide what the customer reads.
-/// The zero-width non-joiner and joiner (U+200C, U+200D) are not among
-/// them: everyday Persian spelling needs them ("کتاب‌فروشی").
-fn is_refused_in_name(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}'
-    )
-}
-
-/// A payee name for the SMS: trimmed, 1–64 characters, no control
-/// characters and no bidirectional controls (they could reorder what the
-/// customer reads); ZWNJ and ZWJ are allowed.
-fn check_payee_name(name: &str) -> Result<String, ApiError> {
-    let n = name.trim();
-    let ok = !n.is_empty()
-        && n.chars().count() <= MAX_PAYEE_NAME_CHARS
-        && !n.chars().any(|c| c.is_control() || is_refused_in_name(c));
-    if ok {
-        Ok(n.to_owned())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid_payee_name",
-            "payee_name must be 1 to 64 characters without control or direction characters",
-        ))
-    }
 }
 
 /// Seven uniformly random digits from the OS CSPRNG.
@@ -593,7 +572,13 @@ impl Issuer {
         let payee_id = normalize_payee(&req.payee_id)
             .map_err(|e| ApiError::from_protocol("invalid_payee", &e))?
             .to_owned();
-        let payee_name = check_payee_name(&req.payee_name)?;
+        // The name shown comes from the bank's registry (issue 10, item 6),
+        // checked before the card so the answer says nothing about cards.
+        let payee_name = self
+            .readers
+            .with(|c| load_merchant(c, &payee_id))?
+            .ok_or_else(|| unknown_payee(axum::http::StatusCode::UNPROCESSABLE_ENTITY))?
+            .name;
         let now = self.clock.now();
         let ttl = self.settings.otp_ttl_secs;
         let expires_at = now + ttl;
@@ -797,34 +782,6 @@ mod tests {
         }
         for to in ["3000330", "300033031", "+989121234567", "", "abc"] {
             assert!(!is_short_code(to, "30003303"), "{to}");
-        }
-    }
-
-    #[test]
-    fn payee_names() {
-        assert_eq!(check_payee_name(" Shop ").unwrap(), "Shop");
-        assert_eq!(check_payee_name("فروشگاه نمونه").unwrap(), "فروشگاه نمونه");
-        // Everyday Persian spelling: ZWNJ (and ZWJ) inside words.
-        for good in ["کتاب\u{200C}فروشی", "می\u{200C}خانه\u{200D}ها"] {
-            assert_eq!(check_payee_name(good).unwrap(), good);
-        }
-        for bad in [
-            "",
-            "  ",
-            "a\nb",
-            "x\u{202E}y",
-            "x\u{200E}y",
-            "x\u{200F}y",
-            "x\u{202A}y",
-            "x\u{2066}y",
-            "x\u{2069}y",
-            "x\u{061C}y",
-            &"n".repeat(65),
-        ] {
-            assert_eq!(
-                check_payee_name(bad).unwrap_err().code,
-                "invalid_payee_name"
-            );
         }
     }
 

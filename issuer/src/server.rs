@@ -7,8 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use crate::IssuerError;
 use crate::auth::Role;
@@ -16,7 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::demo::DemoGateway;
 use crate::keys::{HashDomain, KeyProvider};
 use crate::service::Issuer;
-use crate::settings::Settings;
+use crate::settings::{ConnectionLimits, Settings};
 use crate::sms::{SmsQueue, SmsSender};
 use crate::writer::WriterThread;
 
@@ -108,6 +113,15 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
             "the demo gateway serves only on a loopback address".into(),
         ));
     }
+    let limits = config.settings.limits.clone();
+    let fd_limit = raise_fd_limit();
+    let max_connections = connection_cap(
+        &limits,
+        config.settings.read_connections,
+        fd_limit,
+        workers(),
+    )?;
+    crate::db::secure_data_dir(&config.data_dir)?;
     let (issuer, writer) = tokio::task::spawn_blocking(move || {
         Issuer::open(
             &config.data_dir,
@@ -155,15 +169,12 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
     };
     drop(issuer);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-            .map_err(|e| IssuerError::Server(e.to_string()))
-    });
-    tracing::info!(%addr, "listening");
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        limits.request_timeout(),
+        crate::http::deadline,
+    ));
+    let task = tokio::spawn(accept_loop(listener, app, limits, max_connections, stop_rx));
+    tracing::info!(%addr, max_connections, "listening");
     Ok(ServerHandle {
         addr,
         public_key,
@@ -173,6 +184,162 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         writer: Some(writer),
         sms_queue,
     })
+}
+
+/// File descriptors kept back from client connections for everything
+/// else: the listener, the runtime's epoll and waker descriptors, stdio,
+/// the key file, log output and a margin (64 in all).
+const FD_SLACK: u64 = 64;
+
+/// Descriptors the database needs: every SQLite connection holds two (the
+/// database file and its WAL, SQLite's WAL format §1), the process holds
+/// one more for the shared `-shm` index. Connections are the writer, the
+/// checkpointer, the `read_connections` kept idle and, under load, one more
+/// per runtime worker reading at the same moment.
+fn database_fds(read_connections: usize, workers: usize) -> u64 {
+    2 * (read_connections as u64 + workers as u64 + 2) + 1
+}
+
+/// The runtime's worker threads (tokio's default: one per core).
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(4)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (POSIX
+/// `setrlimit`) and returns the soft limit now in force (`None`: no limit,
+/// or not a Unix system).
+fn raise_fd_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let now = getrlimit(Resource::Nofile);
+        if now.current != now.maximum {
+            let raised = Rlimit {
+                current: now.maximum,
+                maximum: now.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => {
+                    tracing::info!(from = ?now.current, to = ?now.maximum, "raised the open-file limit");
+                    return now.maximum;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+            }
+        }
+        now.current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// The open-connection cap: `limits.max_connections`, lowered so that each
+/// connection's descriptor still leaves [`database_fds`] and [`FD_SLACK`]
+/// free under `fd_limit` (docs/issuer.md, "Slow clients").
+///
+/// # Errors
+/// [`IssuerError::InvalidSettings`] when the descriptor limit leaves room
+/// for fewer than 16 connections.
+fn connection_cap(
+    limits: &ConnectionLimits,
+    read_connections: usize,
+    fd_limit: Option<u64>,
+    workers: usize,
+) -> Result<usize, IssuerError> {
+    let Some(fd_limit) = fd_limit else {
+        return Ok(limits.max_connections);
+    };
+    let reserved = FD_SLACK + database_fds(read_connections, workers);
+    let room = fd_limit.saturating_sub(reserved);
+    if room < 16 {
+        return Err(IssuerError::InvalidSettings(format!(
+            "the open-file limit ({fd_limit}) leaves room for fewer than 16 connections \
+             after {reserved} descriptors for the database and the server"
+        )));
+    }
+    let cap = usize::try_from(room).unwrap_or(usize::MAX);
+    if cap < limits.max_connections {
+        tracing::warn!(
+            configured = limits.max_connections,
+            cap,
+            fd_limit,
+            "max_connections lowered to fit the open-file limit"
+        );
+    }
+    Ok(cap.min(limits.max_connections))
+}
+
+/// Accepts connections until `stop`, serving each with hyper's HTTP/1
+/// server under the header-read timeout. At most `cap` connections are
+/// open: past that a new connection is accepted and closed at once, so the
+/// listen backlog never fills with clients nobody answers, and slots come
+/// back as the header timeout closes stalled connections. On `stop` the
+/// listener closes, open connections finish their request and close.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    cap: usize,
+    mut stop: oneshot::Receiver<()>,
+) -> Result<(), IssuerError> {
+    let permits = Arc::new(Semaphore::new(cap));
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let service = tower::ServiceBuilder::new()
+        .layer(RequestBodyDeadlineLayer::new(limits.body_read_timeout()))
+        .service(app);
+    let mut open = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            r = listener.accept() => r,
+        };
+        while open.try_join_next().is_some() {}
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors (EMFILE) and the like: back off a
+                // moment instead of spinning on the error.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::debug!(cap, "connection closed: the open-connection cap is reached");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let hyper_service = TowerToHyperService::new(service.clone());
+        let mut closing = closing_rx.clone();
+        let header_timeout = limits.header_read_timeout();
+        open.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), hyper_service);
+            tokio::pin!(conn);
+            let done = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = closing_tx.send(true);
+    while open.join_next().await.is_some() {}
+    Ok(())
 }
 
 impl ServerHandle {
@@ -369,5 +536,37 @@ impl BackgroundServer {
 impl Drop for BackgroundServer {
     fn drop(&mut self) {
         let _ = self.stop_inner();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_the_database() {
+        let limits = ConnectionLimits::default();
+        // 64 + 2 × (4 + 2 + 2) + 1 = 81 reserved (docs/issuer.md).
+        assert_eq!(database_fds(4, 2), 17);
+        assert_eq!(connection_cap(&limits, 4, Some(1024), 2).unwrap(), 943);
+        assert_eq!(
+            connection_cap(&limits, 4, Some(1_000_000), 2).unwrap(),
+            limits.max_connections
+        );
+        assert_eq!(
+            connection_cap(&limits, 4, None, 2).unwrap(),
+            limits.max_connections
+        );
+        assert_eq!(connection_cap(&limits, 4, Some(97), 2).unwrap(), 16);
+        assert_eq!(
+            connection_cap(&limits, 4, Some(96), 2).unwrap_err().code(),
+            "invalid_settings"
+        );
+        assert_eq!(
+            connection_cap(&limits, 64, Some(200), 2)
+                .unwrap_err()
+                .code(),
+            "invalid_settings"
+        );
     }
 }

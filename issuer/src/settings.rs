@@ -102,6 +102,78 @@ pub struct Settings {
     /// above this many Rials. Set this or `require_dynamic_linking`, not
     /// both.
     pub dynamic_linking_above: Option<u64>,
+    /// Timeouts and the connection cap that keep slow clients from
+    /// starving the server (issue 10, item 4).
+    pub limits: ConnectionLimits,
+}
+
+/// The most connections [`ConnectionLimits::max_connections`] may ask for.
+pub const MAX_CONNECTIONS_BOUND: usize = 1_000_000;
+
+/// Timeouts and the open-connection cap (docs/issuer.md, "Slow clients").
+/// A client that does not send its request header within
+/// `header_read_timeout_ms`, its body within `body_read_timeout_ms`, or is
+/// not answered within `request_timeout_ms`, is cut off; past
+/// `max_connections` open connections a new one is accepted and closed at
+/// once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionLimits {
+    /// Milliseconds a connection has to send a complete request header
+    /// (also the idle time allowed between keep-alive requests).
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a request has to send its whole body.
+    pub body_read_timeout_ms: u64,
+    /// Milliseconds from a complete header to the answer.
+    pub request_timeout_ms: u64,
+    /// Most connections open at once. The server lowers it further when
+    /// the file-descriptor limit leaves less room (docs/issuer.md).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// The header-read timeout.
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// The body-read timeout.
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    /// The whole-request timeout.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_timeout_ms)
+    }
+
+    fn validate(&self) -> Result<(), IssuerError> {
+        let bad = |s: &str| Err(IssuerError::InvalidSettings(s.to_owned()));
+        if !(100..=600_000).contains(&self.header_read_timeout_ms) {
+            return bad("limits.header_read_timeout_ms must be 100 ms to 10 minutes");
+        }
+        if !(100..=600_000).contains(&self.body_read_timeout_ms) {
+            return bad("limits.body_read_timeout_ms must be 100 ms to 10 minutes");
+        }
+        if !(100..=600_000).contains(&self.request_timeout_ms) {
+            return bad("limits.request_timeout_ms must be 100 ms to 10 minutes");
+        }
+        if !(1..=MAX_CONNECTIONS_BOUND).contains(&self.max_connections) {
+            return bad("limits.max_connections must be 1 to 1000000");
+        }
+        Ok(())
+    }
 }
 
 impl Default for Settings {
@@ -132,6 +204,7 @@ impl Default for Settings {
             failure_window_secs: 24 * 3600,
             require_dynamic_linking: false,
             dynamic_linking_above: None,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -228,6 +301,7 @@ impl Settings {
             Some(0) => return bad("dynamic_linking_above must be at least 1 Rial"),
             _ => {}
         }
+        self.limits.validate()?;
         Ok(())
     }
 

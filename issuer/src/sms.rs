@@ -138,17 +138,29 @@ impl SmsQueue {
     }
 }
 
-/// A message as `GET /v1/sms/outbox` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A message as `GET /v1/sms/outbox` shows it. Its `Debug` hides the text
+/// (it may carry a code), which is wiped on drop.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct OutboxEntry {
     /// The recipient.
     pub to: String,
     /// The sender.
     pub from: String,
-    /// The text.
-    pub body: String,
+    /// The text; may carry a one-time PIN or an activation code.
+    pub body: Zeroizing<String>,
     /// Unix seconds.
     pub created_at: u64,
+}
+
+impl fmt::Debug for OutboxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxEntry")
+            .field("to", &self.to)
+            .field("from", &self.from)
+            .field("body", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// Most messages one outbox read returns (the newest ones).
@@ -183,8 +195,10 @@ pub fn read_outbox_with(
     for row in rows {
         let (to, from, sealed, at) = row?;
         let body = keys.open(OUTBOX_PURPOSE, to.as_bytes(), &sealed)?;
-        let body = String::from_utf8(body.to_vec())
-            .map_err(|_| IssuerError::Crypto("outbox body is not UTF-8"))?;
+        let body = Zeroizing::new(
+            String::from_utf8(body.to_vec())
+                .map_err(|_| IssuerError::Crypto("outbox body is not UTF-8"))?,
+        );
         out.push(OutboxEntry {
             to,
             from,

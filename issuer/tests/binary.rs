@@ -144,10 +144,18 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
     assert_eq!(a.status, 200, "{}", a.body);
     let sms_code = newest_code(n + 1);
     assert_eq!(verify(&sms_code)["result"], "accepted");
+    let m = client.raw(
+        "PUT",
+        "/v1/merchants/S1",
+        Some(&token("ops")),
+        Some("application/json"),
+        Some(br#"{"name": "Shop"}"#),
+    );
+    assert_eq!(m.status, 201, "{}", m.body);
     let a = client.post(
         "/v1/otp-requests",
         Some(&token("gateway")),
-        &json!({"pan": p, "amount": 1000, "payee_name": "Shop", "payee_id": "S1"}),
+        &json!({"pan": p, "amount": 1000, "payee_id": "S1"}),
     );
     assert_eq!(a.status, 202, "{}", a.body);
     let harim_code = newest_code(n + 2);
@@ -282,6 +290,14 @@ fn the_demo_gateway_needs_its_token_and_loopback() {
         .unwrap()
         .to_owned();
     let client = Client::new(&format!("http://{addr}"));
+    let m = client.raw(
+        "PUT",
+        "/v1/merchants/S",
+        Some(init.tokens.ops.expose_secret()),
+        Some("application/json"),
+        Some(br#"{"name": "Shop"}"#),
+    );
+    assert_eq!(m.status, 201, "{}", m.body);
     let page = client.get("/demo/pay", None);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Request dynamic PIN"));
@@ -290,14 +306,14 @@ fn the_demo_gateway_needs_its_token_and_loopback() {
     let a = client.post(
         "/demo/api/otp-request",
         None,
-        &json!({"pan": pan(1), "amount": "12,34", "payee_name": "S", "payee_id": "S"}),
+        &json!({"pan": pan(1), "amount": "12,34", "payee_id": "S"}),
     );
     assert_eq!((a.status, a.error_code().as_str()), (400, "invalid_amount"));
     // The page's routes pass the gateway's answers on.
     let a = client.post(
         "/demo/api/otp-request",
         None,
-        &json!({"pan": pan(1), "amount": "۱۲٬۳۴۵", "payee_name": "S", "payee_id": "S"}),
+        &json!({"pan": pan(1), "amount": "۱۲٬۳۴۵", "payee_id": "S"}),
     );
     assert_eq!(a.status, 202, "{}", a.body);
     assert_eq!(a.json()["status"], "requested");

@@ -127,6 +127,15 @@ fn harim_on_the_demo_payment_page() {
         &json!({"pan": card, "phone": "09121234567", "channel": "sms"}),
     );
     assert_eq!(a.status, 201, "{}", a.body);
+    // The SMS shows the name the bank registered for the payee id.
+    let m = api.raw(
+        "PUT",
+        "/v1/merchants/IR-SHOP-42",
+        Some(init.tokens.ops.expose_secret()),
+        Some("application/json"),
+        Some(br#"{"name": "Demo Shop"}"#),
+    );
+    assert_eq!(m.status, 201, "{}", m.body);
 
     let (_driver, port) = start_chromedriver();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -161,7 +170,6 @@ fn harim_on_the_demo_payment_page() {
         assert!(!source.contains("pya_"), "no token in the page");
         set(&c, "pan", &card).await;
         set(&c, "amount", "1,250,000").await;
-        set(&c, "payee-name", "Demo Shop").await;
         set(&c, "payee-id", "IR-SHOP-42").await;
 
         // Request a PIN and read it from the SMS beside the page.

@@ -55,8 +55,8 @@ pub const STEP_RANGE: core::ops::RangeInclusive<u64> = 30..=300;
 pub const OCRA_PIN_DIGITS: core::ops::RangeInclusive<u32> = 6..=10;
 /// Largest verification window, in steps either side.
 pub const MAX_WINDOW: u32 = 2;
-/// Longest payee identifier, in bytes.
-pub const MAX_PAYEE_LEN: usize = 128;
+/// Longest payee identifier, in bytes (ASCII characters).
+pub const MAX_PAYEE_LEN: usize = 64;
 /// Largest cap tier a `QN16` question can carry.
 pub const MAX_TIER: u64 = 9_999_999_999_999_999;
 
@@ -226,21 +226,34 @@ fn window_of(step_len: u64, time: u64) -> Result<(u64, u64, u64), ProtocolError>
     Ok((step, from, until))
 }
 
-/// Checks a payee identifier: 1 to [`MAX_PAYEE_LEN`] bytes after trimming,
-/// no control characters.
+/// Checks a payee identifier (docs/protocol.md, "Transaction-bound PIN";
+/// docs/security.md, "Merchant names"): surrounding ASCII spaces are
+/// trimmed, and what is left must be plain ASCII,
+/// `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`. No spaces, controls, bidirectional
+/// overrides (Unicode UAX #9 §2) or look-alike letters from other scripts
+/// (UTS #39 §4) can hide in an identifier that is bound into a PIN and
+/// shown to a customer.
 ///
 /// # Errors
-/// [`ProtocolError::InvalidPayee`].
+/// [`ProtocolError::InvalidPayee`] naming the broken rule.
 pub fn normalize_payee(payee: &str) -> Result<&str, ProtocolError> {
-    let p = payee.trim();
-    if p.is_empty() {
+    let p = payee.trim_matches(' ');
+    let mut bytes = p.bytes();
+    let Some(first) = bytes.next() else {
         return Err(ProtocolError::InvalidPayee("empty"));
-    }
+    };
     if p.len() > MAX_PAYEE_LEN {
-        return Err(ProtocolError::InvalidPayee("longer than 128 bytes"));
+        return Err(ProtocolError::InvalidPayee("longer than 64 bytes"));
     }
-    if p.chars().any(char::is_control) {
-        return Err(ProtocolError::InvalidPayee("control character"));
+    if !first.is_ascii_alphanumeric() {
+        return Err(ProtocolError::InvalidPayee(
+            "must start with an ASCII letter or digit",
+        ));
+    }
+    if !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        return Err(ProtocolError::InvalidPayee(
+            "only ASCII letters, digits, '.', '_' and '-' are allowed",
+        ));
     }
     Ok(p)
 }
@@ -700,6 +713,42 @@ mod tests {
         for code in ["", "1234567", "123456789", "1234567a", "۱۲۳۴۵۶۷۸"] {
             let out = verify(&k, &p, Claim::Second { amount: 1 }, code, 1_700_000_000, 0).unwrap();
             assert_eq!(out, Outcome::Rejected { candidates: 18 }, "{code}");
+        }
+    }
+
+    #[test]
+    fn payee_ids_are_plain_ascii() {
+        for (payee, want) in [
+            ("IR-SHOP-42", "IR-SHOP-42"),
+            (" shop.1_a ", "shop.1_a"),
+            ("S", "S"),
+            ("9", "9"),
+        ] {
+            assert_eq!(normalize_payee(payee).unwrap(), want, "{payee:?}");
+        }
+        assert_eq!(normalize_payee(&"a".repeat(64)).unwrap().len(), 64);
+        for bad in [
+            "",
+            "  ",
+            "shop\u{202E}1",
+            "shop\u{2066}1",
+            "shop one",
+            "shop\t1",
+            "فروشگاه",
+            "Digik\u{0430}la",
+            "-shop",
+            ".shop",
+            "_shop",
+            "shop/1",
+            "shop:1",
+            "shop\u{200B}",
+            &"a".repeat(65),
+        ] {
+            assert_eq!(
+                normalize_payee(bad).map_err(|e| e.code()),
+                Err("invalid_payee"),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -30,7 +30,6 @@ function fields() {
   return {
     pan: $('pan').value,
     amount: $('amount').value,
-    payee_name: $('payee-name').value,
     payee_id: $('payee-id').value,
   };
 }
@@ -76,7 +75,7 @@ $('pay-form').addEventListener('submit', async (event) => {
     res.dataset.reason = r.json.reason;
     const why = REASONS[r.json.reason] || r.json.reason;
     if (r.json.result === 'accepted') {
-      res.textContent = 'Accepted: ' + f.amount + ' Rials paid to ' + f.payee_name + '.';
+      res.textContent = 'Accepted: ' + f.amount + ' Rials paid to merchant ' + f.payee_id + '.';
     } else {
       res.textContent = (r.json.result === 'blocked' ? 'Blocked' : 'Rejected') + ': ' + why
         + ' (' + r.json.reason + ').';

@@ -176,11 +176,27 @@ impl Bank {
     }
 
     /// A Harim request from a payment gateway.
+    /// Registers (or renames) the merchant `payee_id` as `name`, as the
+    /// bank's operations team does before its first Harim request.
+    pub fn register_merchant(&self, payee_id: &str, name: &str) {
+        let body = serde_json::to_vec(&json!({ "name": name })).unwrap();
+        let a = self.client.raw(
+            "PUT",
+            &format!("/v1/merchants/{payee_id}"),
+            Some(self.ops()),
+            Some("application/json"),
+            Some(&body),
+        );
+        assert!(a.status == 200 || a.status == 201, "{}", a.body);
+    }
+
+    /// A Harim request for `payee_id`, registered first as `payee_name`.
     pub fn harim(&self, pan: &str, amount: u64, payee_name: &str, payee_id: &str) -> Answer {
+        self.register_merchant(payee_id, payee_name);
         self.client.post(
             "/v1/otp-requests",
             Some(self.gateway()),
-            &json!({"pan": pan, "amount": amount, "payee_name": payee_name, "payee_id": payee_id}),
+            &json!({"pan": pan, "amount": amount, "payee_id": payee_id}),
         )
     }
 
