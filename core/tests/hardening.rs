@@ -306,3 +306,52 @@ fn a_password_change_rotates_the_data_key() {
     v.lock();
     v.unlock_with_biometrics().unwrap();
 }
+
+#[test]
+fn a_version_1_file_keeps_its_failure_count_through_the_upgrade() {
+    let env = Env {
+        clock: std::sync::Arc::new(ManualClock::without_boot_clock(T0)),
+        ..Env::new()
+    };
+    let mut v = env.create();
+    v.lock();
+    five_wrong(&mut v);
+    drop(v);
+    // Back to schema version 1, as a build before issue 10 left the file.
+    let c = rusqlite::Connection::open(env.path()).unwrap();
+    c.execute_batch(
+        "ALTER TABLE vault_state DROP COLUMN last_failure_boot_ms;
+         ALTER TABLE vault_state DROP COLUMN last_failure_boot_id;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(c);
+    // This build, on a host with a boot clock, 10 s later.
+    let clock = std::sync::Arc::new(ManualClock::new(T0 + 10));
+    let mut v = Vault::open(
+        &env.path(),
+        env.keystore.clone(),
+        None,
+        clock.clone(),
+        Env::config(),
+    )
+    .unwrap();
+    let st = v.status().unwrap();
+    assert_eq!((st.failed_attempts, st.lockout_seconds_left), (5, 20));
+    assert_eq!(
+        v.unlock_with_password(PASSWORD).unwrap_err(),
+        CoreError::LockedOut { seconds_left: 20 }
+    );
+    // The next failure is recorded on the boot clock.
+    clock.advance(20);
+    assert_eq!(
+        v.unlock_with_password("wrong-pass").unwrap_err(),
+        CoreError::WrongPassword { attempts_left: 4 }
+    );
+    clock.set(T0 + 86_400);
+    assert_eq!(
+        v.unlock_with_password(PASSWORD).unwrap_err(),
+        CoreError::LockedOut { seconds_left: 60 }
+    );
+    v.integrity_check().unwrap();
+}

@@ -452,12 +452,22 @@ fn new_password_slot(
     params: KdfParams,
     data_key: &SecretKey,
 ) -> Result<Slot, CoreError> {
+    let pw = password::normalize(password);
+    slot_for_normalized(keystore, &pw, params, data_key)
+}
+
+/// [`new_password_slot`] for a password already in the form the KDF sees.
+fn slot_for_normalized(
+    keystore: &dyn DeviceKeystore,
+    pw: &str,
+    params: KdfParams,
+    data_key: &SecretKey,
+) -> Result<Slot, CoreError> {
     let mut device_secret = Zeroizing::new([0u8; DEVICE_SECRET_LEN]);
     envelope::fill_random(&mut device_secret[..])?;
     let host_blob = keystore.seal(&device_secret[..])?;
     let mut salt = vec![0u8; SALT_LEN];
     envelope::fill_random(&mut salt)?;
-    let pw = password::normalize(password);
     let kek = kdf::derive_kek(pw.as_bytes(), &device_secret[..], &salt, params)?;
     let wrapped_key = seal(
         &kek,
@@ -905,19 +915,38 @@ impl Vault {
             tx.commit()?;
             failures
         };
+        let place = Place::new("key_slots", PASSWORD_SLOT, "data_key");
         let pw = password::normalize(password);
         let kek = kdf::derive_kek(pw.as_bytes(), &device_secret, &slot.salt, params)?;
-        match envelope::open(
-            &kek,
-            Place::new("key_slots", PASSWORD_SLOT, "data_key"),
-            &slot.wrapped_key,
-        ) {
+        let mut opened = envelope::open(&kek, place, &slot.wrapped_key);
+        let mut legacy = false;
+        if matches!(opened, Err(envelope::OpenError::Authentication)) {
+            // A slot set before NFC and ي/ك unification holds the password
+            // in its old form: one more KDF, still this one attempt.
+            let old_form = password::legacy_normalize(password);
+            if *old_form != *pw {
+                let kek = kdf::derive_kek(old_form.as_bytes(), &device_secret, &slot.salt, params)?;
+                opened = envelope::open(&kek, place, &slot.wrapped_key);
+                legacy = opened.is_ok();
+            }
+        }
+        match opened {
             Ok(bytes) => {
                 // The password was right: reset the count even if what
                 // follows finds damage.
                 write_counter(&self.conn, &Counter::clear())?;
                 let key = SecretKey::from_slice(&bytes).ok_or(CoreError::VaultCorrupted)?;
                 self.check_canary(&key)?;
+                if legacy {
+                    // Rewrap under the current form, so either keyboard's
+                    // letters open it from now on. Best effort: if it
+                    // fails the old form keeps working.
+                    if let Ok(new) =
+                        new_password_slot(&*self.hooks.keystore, password, self.config.kdf(), &key)
+                    {
+                        let _ = write_slot(&self.conn, PASSWORD_SLOT, &new);
+                    }
+                }
                 Ok(key)
             }
             Err(envelope::OpenError::Malformed) => Err(CoreError::VaultCorrupted),
@@ -1572,5 +1601,47 @@ impl Vault {
             return Err(CoreError::CardNotFound);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{ManualClock, MemoryKeystore};
+
+    #[test]
+    fn a_slot_set_before_letter_unification_still_opens_and_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let keystore = Arc::new(MemoryKeystore::new());
+        let set = "كتاب علي 42";
+        let mut v = Vault::create(
+            &path,
+            set,
+            keystore.clone(),
+            None,
+            Arc::new(ManualClock::new(1_800_000_000)),
+            VaultConfig::with_kdf(KdfParams::FLOOR),
+        )
+        .unwrap();
+        // Rewrite the password slot as a build before issue 10 made it:
+        // the password with only its digits normalised.
+        let key = SecretKey::from_slice(v.key().unwrap().expose_secret()).unwrap();
+        let old_form = password::legacy_normalize(set);
+        let slot = slot_for_normalized(&*keystore, &old_form, KdfParams::FLOOR, &key).unwrap();
+        write_slot(&v.conn, PASSWORD_SLOT, &slot).unwrap();
+        v.lock();
+        // Typed as set: the current form (Persian letters) fails on the
+        // old slot, the old form opens it and the slot is rewrapped...
+        v.unlock_with_password(set).unwrap();
+        // ...so the Persian keyboard opens it from now on.
+        v.lock();
+        v.unlock_with_password("کتاب علی 42").unwrap();
+        assert_eq!(v.status().unwrap().failed_attempts, 0);
+        v.lock();
+        assert_eq!(
+            v.unlock_with_password("کتاب علی 43").unwrap_err(),
+            CoreError::WrongPassword { attempts_left: 9 }
+        );
     }
 }
