@@ -648,7 +648,10 @@ impl PooyaApp {
     }
 
     /// Changes the app password (needs the vault unlocked and the old
-    /// password).
+    /// password). The data key is rotated: every stored field is sealed
+    /// again under a new key, so a copy of the vault file taken before
+    /// opens only the data as it was then. Biometric unlock is turned off
+    /// (its platform key is deleted); call `enableBiometrics` again.
     ///
     /// # Errors
     /// `WeakPassword` (checked first, costs no attempt), `Locked`, the
