@@ -57,13 +57,18 @@ pub enum PasswordProblem {
     Sequence,
     /// A control character.
     ControlCharacter,
+    /// Only digits, and fewer than 8 of them.
+    TooFewDigits,
+    /// On the embedded list of common passwords.
+    Common,
     /// A reason this build of the bindings does not know by name.
     Other,
 }
 
 impl PasswordProblem {
     /// A stable code for this problem: `too_short`, `too_long`,
-    /// `all_same`, `sequence`, `control_character`, `other`.
+    /// `all_same`, `sequence`, `control_character`, `too_few_digits`,
+    /// `common`, `other`.
     pub fn code(self) -> &'static str {
         match self {
             Self::TooShort => "too_short",
@@ -71,6 +76,8 @@ impl PasswordProblem {
             Self::AllSame => "all_same",
             Self::Sequence => "sequence",
             Self::ControlCharacter => "control_character",
+            Self::TooFewDigits => "too_few_digits",
+            Self::Common => "common",
             Self::Other => "other",
         }
     }
@@ -84,6 +91,8 @@ impl From<WeakPasswordReason> for PasswordProblem {
             WeakPasswordReason::AllSame => Self::AllSame,
             WeakPasswordReason::Sequence => Self::Sequence,
             WeakPasswordReason::ControlCharacter => Self::ControlCharacter,
+            WeakPasswordReason::TooFewDigits => Self::TooFewDigits,
+            WeakPasswordReason::Common => Self::Common,
             // Non-exhaustive in the core: still a weak password.
             _ => Self::Other,
         }

@@ -168,11 +168,27 @@ pub trait Transport: Send + Sync {
     ) -> Result<HttpResponse, HostError>;
 }
 
+/// A reading of the device's boot clock (see
+/// `pooya_core::hooks::BootTime`): Android `SystemClock.elapsedRealtime()`
+/// with `Settings.Global.BOOT_COUNT`, iOS `ProcessInfo.systemUptime` with
+/// `kern.boottime`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BootTime {
+    /// Names this boot; differs after every restart (at most 128 bytes).
+    pub boot_id: String,
+    /// Milliseconds since that boot, counted through sleep.
+    pub since_boot_ms: u64,
+}
+
 /// The time source.
 #[uniffi::export(with_foreign)]
 pub trait Clock: Send + Sync {
-    /// Seconds since the Unix epoch.
+    /// Seconds since the Unix epoch (the wall clock the user can set).
     fn now_unix(&self) -> u64;
+
+    /// The boot clock the user cannot set, or `null`/`nil` when the
+    /// platform has none; the vault's lockout delays run on it.
+    fn boot_time(&self) -> Option<BootTime>;
 }
 
 /// A foreign [`DeviceKeystore`] as the core's trait.
@@ -238,6 +254,13 @@ pub struct ClockAdapter(pub Arc<dyn Clock>);
 impl core::Clock for ClockAdapter {
     fn now_unix(&self) -> u64 {
         self.0.now_unix()
+    }
+
+    fn boot_time(&self) -> Option<core::BootTime> {
+        self.0.boot_time().map(|b| core::BootTime {
+            boot_id: b.boot_id,
+            since_boot_ms: b.since_boot_ms,
+        })
     }
 }
 
@@ -392,19 +415,35 @@ mod tests {
         );
     }
 
-    struct FixedClock(u64);
+    struct FixedClock(u64, Option<BootTime>);
 
     impl Clock for FixedClock {
         fn now_unix(&self) -> u64 {
             self.0
         }
+        fn boot_time(&self) -> Option<BootTime> {
+            self.1.clone()
+        }
     }
 
     #[test]
     fn clock_adapter_reads_the_foreign_clock() {
+        let boot = BootTime {
+            boot_id: "boot-7".into(),
+            since_boot_ms: 42_000,
+        };
+        let c = ClockAdapter(Arc::new(FixedClock(1_700_000_000, Some(boot))));
+        assert_eq!(c.now_unix(), 1_700_000_000);
         assert_eq!(
-            ClockAdapter(Arc::new(FixedClock(1_700_000_000))).now_unix(),
-            1_700_000_000
+            c.boot_time(),
+            Some(core::BootTime {
+                boot_id: "boot-7".into(),
+                since_boot_ms: 42_000
+            })
+        );
+        assert_eq!(
+            ClockAdapter(Arc::new(FixedClock(1, None))).boot_time(),
+            None
         );
     }
 

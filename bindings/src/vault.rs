@@ -392,6 +392,14 @@ fn secret(password: String) -> Zeroizing<String> {
 }
 
 impl PooyaApp {
+    /// Deletes the biometric platform key, if the host has a gate; best
+    /// effort (see [`PooyaApp::reset_vault`]).
+    fn remove_biometric_key(&self) {
+        if let Some(gate) = &self.hooks.biometric {
+            let _ = gate.remove();
+        }
+    }
+
     /// The phone slot, recovering from a poisoned lock: a panic in an
     /// earlier call (reported to the host as an exception) must not brick
     /// the app. SQLite kept the file consistent; the session is ended so
@@ -551,6 +559,12 @@ impl PooyaApp {
     /// `Wiped` (this password was the 10th wrong one: call again with
     /// `null`), `Keystore`, `VaultCorrupted`, `Storage` when a file cannot
     /// be removed. On any error nothing is deleted.
+    ///
+    /// After the files are gone the biometric gate's platform key is
+    /// deleted too (`BiometricGate.remove`: Android
+    /// `KeyStore.deleteEntry`, iOS `SecItemDelete`), best effort: a failure
+    /// there is not reported, since the vault it wrapped no longer exists
+    /// (docs/security.md, "Reset and wipe remove the biometric key").
     pub fn reset_vault(&self, password: Option<String>) -> Result<(), PooyaError> {
         let password = password.map(secret);
         let mut g = self.guard();
@@ -560,6 +574,7 @@ impl PooyaApp {
                 // No finished vault: nothing to lose, clear any leftovers.
                 Err(CoreError::NoVault) => {
                     Vault::destroy(&self.path)?;
+                    self.remove_biometric_key();
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
@@ -578,6 +593,7 @@ impl PooyaApp {
         // Close the connection before removing its files.
         *g = None;
         Vault::destroy(&self.path)?;
+        self.remove_biometric_key();
         Ok(())
     }
 
@@ -636,7 +652,10 @@ impl PooyaApp {
     }
 
     /// Changes the app password (needs the vault unlocked and the old
-    /// password).
+    /// password). The data key is rotated: every stored field is sealed
+    /// again under a new key, so a copy of the vault file taken before
+    /// opens only the data as it was then. Biometric unlock is turned off
+    /// (its platform key is deleted); call `enableBiometrics` again.
     ///
     /// # Errors
     /// `WeakPassword` (checked first, costs no attempt), `Locked`, the
@@ -892,6 +911,17 @@ mod tests {
 
     struct Gate {
         invalidated: std::sync::atomic::AtomicBool,
+        /// How often the platform key was deleted.
+        removes: std::sync::atomic::AtomicU32,
+    }
+
+    impl Gate {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                invalidated: false.into(),
+                removes: 0.into(),
+            })
+        }
     }
 
     impl BiometricGate for Gate {
@@ -905,6 +935,7 @@ mod tests {
             Ok(sealed.into_iter().rev().collect())
         }
         fn remove(&self) -> Result<(), BiometricError> {
+            self.removes.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
     }
@@ -924,6 +955,13 @@ mod tests {
     impl Clock for TestClock {
         fn now_unix(&self) -> u64 {
             self.0.load(Ordering::SeqCst)
+        }
+        fn boot_time(&self) -> Option<crate::hooks::BootTime> {
+            // Time moves only by hand here, on both clocks together.
+            Some(crate::hooks::BootTime {
+                boot_id: "test-boot".into(),
+                since_boot_ms: self.0.load(Ordering::SeqCst).saturating_mul(1000),
+            })
         }
     }
 
@@ -988,9 +1026,7 @@ mod tests {
     fn lifecycle_errors_and_biometric_invalidation() {
         let dir = tempdir();
         let clock = Arc::new(TestClock(AtomicU64::new(1_800_000_000)));
-        let gate = Arc::new(Gate {
-            invalidated: false.into(),
-        });
+        let gate = Gate::new();
         let a = app(&dir, Some(gate.clone()), clock.clone());
         assert!(!a.has_vault().unwrap());
         assert!(!a.status().unwrap().has_vault);
@@ -1058,6 +1094,35 @@ mod tests {
         assert!(!b.has_vault().unwrap());
         // With no vault there is nothing to lose.
         b.reset_vault(None).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reset_removes_the_biometric_platform_key() {
+        // With the password, on a live vault.
+        let dir = tempdir();
+        let clock = Arc::new(TestClock(AtomicU64::new(1_800_000_000)));
+        let gate = Gate::new();
+        let a = app(&dir, Some(gate.clone()), clock.clone());
+        a.create_vault("correct horse".into()).unwrap();
+        a.enable_biometrics("correct horse".into()).unwrap();
+        assert_eq!(gate.removes.load(Ordering::SeqCst), 0);
+        a.reset_vault(Some("correct horse".into())).unwrap();
+        assert_eq!(gate.removes.load(Ordering::SeqCst), 1);
+        // A refused reset leaves the key alone.
+        a.create_vault("correct horse".into()).unwrap();
+        a.enable_biometrics("correct horse".into()).unwrap();
+        a.lock();
+        assert_eq!(
+            a.reset_vault(None).unwrap_err(),
+            PooyaError::PasswordRequired
+        );
+        assert_eq!(gate.removes.load(Ordering::SeqCst), 1);
+        a.reset_vault(Some("correct horse".into())).unwrap();
+        assert_eq!(gate.removes.load(Ordering::SeqCst), 2);
+        // No finished vault: leftovers and any stale platform key go.
+        a.reset_vault(None).unwrap();
+        assert_eq!(gate.removes.load(Ordering::SeqCst), 3);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

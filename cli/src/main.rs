@@ -8,6 +8,36 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// Every command prints through these, not std's: `println!` panics when
+// standard output is a closed pipe (`pooya pin first 0001 | head -c1`).
+// Defined before the modules so they shadow std's macros in all of them.
+/// `println!` through [`output::out`]: a closed pipe ends the command
+/// quietly instead of panicking.
+macro_rules! println {
+    () => {
+        $crate::output::out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` through [`output::out`].
+#[allow(unused_macros)]
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::output::out(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` through [`output::err`]: a closed standard error is
+/// ignored instead of panicking.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        $crate::output::err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod app;
 mod demo;
 mod oath;

@@ -56,8 +56,42 @@ pub fn error(json: bool, e: &CliError) {
 
 /// Prints a JSON value on one line.
 pub fn json(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
+    out(format_args!("{value}\n"));
+}
+
+/// What a failed write to standard output does: `None` for a closed pipe
+/// (the reader, `head` say, has what it wanted: end quietly, status 0),
+/// otherwise the exit status 1 after a message on standard error.
+fn on_write_error(e: &std::io::Error) -> i32 {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        0
+    } else {
+        err(format_args!(
+            "pooya: cannot write to standard output: {} [io]\n",
+            e.kind()
+        ));
+        1
+    }
+}
+
+/// Writes to standard output (every `println!` of the CLI comes here, see
+/// `main.rs`). When standard output is closed (`| head -c1`) or fails,
+/// the process ends at once (status 0 for a closed pipe, 1 otherwise)
+/// instead of panicking; nothing after the failed write runs, so a
+/// watching loop stops too. Secrets held in memory are released with the
+/// process.
+pub fn out(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        std::process::exit(on_write_error(&e));
+    }
+}
+
+/// Writes to standard error, ignoring failures (a closed standard error
+/// must not turn a message into a panic).
+pub fn err(args: std::fmt::Arguments<'_>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_fmt(args);
 }
 
 /// `1,250,000`.

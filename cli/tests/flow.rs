@@ -444,13 +444,22 @@ fn commands_without_a_vault_fail_with_codes() {
     assert_eq!(e["error"], "no_vault");
 }
 
-/// A clock that moves forward an hour at every reading, so the lockout's
-/// delays never stand between two wrong passwords.
-struct HourPerTick(std::sync::atomic::AtomicU64);
+/// A clock that moves forward an hour at every reading, wall and boot
+/// clock alike, so the lockout's delays never stand between two wrong
+/// passwords.
+struct HourPerTick(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
 
 impl pooya_core::hooks::Clock for HourPerTick {
     fn now_unix(&self) -> u64 {
         self.0.fetch_add(3600, std::sync::atomic::Ordering::Relaxed)
+    }
+    fn boot_time(&self) -> Option<pooya_core::hooks::BootTime> {
+        Some(pooya_core::hooks::BootTime {
+            boot_id: "hour-per-tick".into(),
+            since_boot_ms: self
+                .1
+                .fetch_add(3_600_000, std::sync::atomic::Ordering::Relaxed),
+        })
     }
 }
 
@@ -514,7 +523,7 @@ fn init_replaces_only_a_wiped_vault() {
         &v,
         Arc::new(pooya_core::KeyFileKeystore::beside(&v)),
         None,
-        Arc::new(HourPerTick(start.into())),
+        Arc::new(HourPerTick(start.into(), 0.into())),
         pooya_core::VaultConfig::default(),
     )
     .unwrap();

@@ -24,11 +24,17 @@ pub enum WeakPasswordReason {
     Sequence,
     /// A control character.
     ControlCharacter,
+    /// Only digits, and fewer than 8 of them (a PIN-like password).
+    TooFewDigits,
+    /// On the embedded list of common passwords
+    /// (`core/src/vault/common_passwords.txt`).
+    Common,
 }
 
 impl WeakPasswordReason {
     /// A stable, machine-readable code (`too_short`, `too_long`,
-    /// `all_same`, `sequence`, `control_character`).
+    /// `all_same`, `sequence`, `control_character`, `too_few_digits`,
+    /// `common`).
     pub fn code(self) -> &'static str {
         match self {
             Self::TooShort => "too_short",
@@ -36,6 +42,8 @@ impl WeakPasswordReason {
             Self::AllSame => "all_same",
             Self::Sequence => "sequence",
             Self::ControlCharacter => "control_character",
+            Self::TooFewDigits => "too_few_digits",
+            Self::Common => "common",
         }
     }
 }
@@ -48,6 +56,8 @@ impl core::fmt::Display for WeakPasswordReason {
             Self::AllSame => "one character repeated",
             Self::Sequence => "a straight run such as 123456",
             Self::ControlCharacter => "contains a control character",
+            Self::TooFewDigits => "only digits, fewer than 8",
+            Self::Common => "a commonly used password",
         })
     }
 }

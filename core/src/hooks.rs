@@ -105,22 +105,127 @@ pub trait BiometricGate: Send + Sync {
     fn remove(&self) -> Result<(), BiometricError>;
 }
 
+/// A reading of the device's boot clock: time since the device started,
+/// counted through sleep, which the user cannot set (Android
+/// `SystemClock.elapsedRealtime()`, iOS `ProcessInfo.systemUptime`, Linux
+/// `CLOCK_BOOTTIME`). Readings are comparable only within one boot, so
+/// each carries the boot's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootTime {
+    /// Names this boot of the device; differs after every restart (Linux
+    /// `/proc/sys/kernel/random/boot_id`, Android
+    /// `Settings.Global.BOOT_COUNT`, iOS `kern.boottime`). At most
+    /// [`BootTime::MAX_ID_LEN`] bytes.
+    pub boot_id: String,
+    /// Milliseconds since that boot.
+    pub since_boot_ms: u64,
+}
+
+impl BootTime {
+    /// Longest boot id the core stores; longer ones count as no reading.
+    pub const MAX_ID_LEN: usize = 128;
+}
+
 /// The time source. Injected so tests control it and so the core never
 /// reads the system clock by itself.
 pub trait Clock: Send + Sync {
-    /// Seconds since the Unix epoch.
+    /// Seconds since the Unix epoch (the wall clock, which the user can
+    /// set).
     fn now_unix(&self) -> u64;
+
+    /// The boot clock, which the user cannot set, or `None` when the host
+    /// has none. The vault measures its wrong-password delays on it
+    /// (docs/security.md, "Lockout clock"); later time checks may too.
+    fn boot_time(&self) -> Option<BootTime>;
 }
 
-/// The system clock.
+/// The system clock: the wall clock, and on Linux the boot clock from
+/// `/proc/uptime` (`CLOCK_BOOTTIME`, counted through suspend) and
+/// `/proc/sys/kernel/random/boot_id`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
+
+impl SystemClock {
+    /// Parses the first field of `/proc/uptime` (`"12345.67 ..."`, seconds
+    /// with two decimals) as milliseconds.
+    fn parse_uptime_ms(text: &str) -> Option<u64> {
+        let first = text.split_ascii_whitespace().next()?;
+        let (secs, frac) = first.split_once('.').unwrap_or((first, "0"));
+        if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let secs: u64 = secs.parse().ok()?;
+        let mut ms = 0u64;
+        for (i, d) in frac.bytes().take(3).enumerate() {
+            ms += u64::from(d - b'0') * [100, 10, 1][i];
+        }
+        secs.checked_mul(1000)?.checked_add(ms)
+    }
+
+    fn linux_boot_time() -> Option<BootTime> {
+        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let id = id.trim();
+        if id.is_empty() || id.len() > BootTime::MAX_ID_LEN {
+            return None;
+        }
+        let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+        Some(BootTime {
+            boot_id: id.to_owned(),
+            since_boot_ms: Self::parse_uptime_ms(&uptime)?,
+        })
+    }
+}
 
 impl Clock for SystemClock {
     fn now_unix(&self) -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
+    }
+
+    fn boot_time(&self) -> Option<BootTime> {
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            Self::linux_boot_time()
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_parsing() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("12345.67 4567.89\n", Some(12_345_670)),
+            ("0.01 0.00", Some(10)),
+            ("7 1", Some(7000)),
+            ("1.2345 0", Some(1234)),
+            ("", None),
+            ("abc 1", None),
+            ("-1.00 1", None),
+            ("1. 1", None),
+            ("99999999999999999999.00 0", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(SystemClock::parse_uptime_ms(text), *want, "{text:?}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_linux_boot_clock_reads_and_moves_forward() {
+        let a = SystemClock.boot_time().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let b = SystemClock.boot_time().unwrap();
+        assert_eq!(a.boot_id, b.boot_id);
+        assert!(b.since_boot_ms >= a.since_boot_ms);
+        assert_eq!(a.boot_id.len(), 36, "{}", a.boot_id);
     }
 }
 

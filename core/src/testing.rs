@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
-use crate::hooks::{BiometricError, BiometricGate, Clock, DeviceKeystore, HostError};
+use crate::hooks::{BiometricError, BiometricGate, BootTime, Clock, DeviceKeystore, HostError};
 use crate::vault::envelope::fill_random;
 
 fn seal_with(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
@@ -221,29 +221,80 @@ impl BiometricGate for FakeBiometricGate {
     }
 }
 
-/// A [`Clock`] the test sets by hand.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
+/// A [`Clock`] the test sets by hand: a wall clock and a boot clock.
+/// [`ManualClock::advance`] moves both (time passes);
+/// [`ManualClock::set`] moves only the wall clock (the user sets the
+/// phone's clock); [`ManualClock::reboot`] starts a new boot.
+#[derive(Debug)]
+pub struct ManualClock {
+    wall: AtomicU64,
+    boot: Mutex<Option<BootTime>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
 
 impl ManualClock {
-    /// A clock at `now` (Unix seconds).
+    /// A clock at `now` (Unix seconds), in boot `manual-boot-1`, which
+    /// began at the epoch: `now` seconds ago on the boot clock. So two
+    /// clocks made at different times (two processes of one test) agree
+    /// on how much time passed between them.
     pub fn new(now: u64) -> Self {
-        Self(AtomicU64::new(now))
+        Self {
+            wall: AtomicU64::new(now),
+            boot: Mutex::new(Some(BootTime {
+                boot_id: "manual-boot-1".into(),
+                since_boot_ms: now.saturating_mul(1000),
+            })),
+        }
     }
 
-    /// Sets the time.
+    /// A clock at `now` on a host with no boot clock
+    /// ([`Clock::boot_time`] answers `None`).
+    pub fn without_boot_clock(now: u64) -> Self {
+        Self {
+            wall: AtomicU64::new(now),
+            boot: Mutex::new(None),
+        }
+    }
+
+    /// Sets the wall clock only, as a user changing the phone's time does;
+    /// the boot clock does not move.
     pub fn set(&self, now: u64) {
-        self.0.store(now, Ordering::SeqCst);
+        self.wall.store(now, Ordering::SeqCst);
     }
 
-    /// Moves the time forward by `secs`.
+    /// Time passes: both clocks move forward by `secs`.
     pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.wall.fetch_add(secs, Ordering::SeqCst);
+        if let Ok(mut b) = self.boot.lock()
+            && let Some(b) = b.as_mut()
+        {
+            b.since_boot_ms = b.since_boot_ms.saturating_add(secs.saturating_mul(1000));
+        }
+    }
+
+    /// The device restarts: a new boot `boot_id`, `since_boot_secs` after
+    /// it (the wall clock is left alone).
+    pub fn reboot(&self, boot_id: &str, since_boot_secs: u64) {
+        if let Ok(mut b) = self.boot.lock() {
+            *b = Some(BootTime {
+                boot_id: boot_id.into(),
+                since_boot_ms: since_boot_secs.saturating_mul(1000),
+            });
+        }
     }
 }
 
 impl Clock for ManualClock {
     fn now_unix(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.wall.load(Ordering::SeqCst)
+    }
+
+    fn boot_time(&self) -> Option<BootTime> {
+        self.boot.lock().ok().and_then(|b| b.clone())
     }
 }

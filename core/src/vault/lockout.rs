@@ -6,6 +6,38 @@
 //! the vault. A host may tighten these bounds, never loosen them.
 
 use crate::CoreError;
+use crate::hooks::BootTime;
+
+/// When something happened, on both clocks the host offers: the wall
+/// clock (which the user can set) and, when the host has one, the boot
+/// clock (which the user cannot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moment {
+    /// Unix seconds on the wall clock.
+    pub unix: u64,
+    /// The boot clock, if the host has one.
+    pub boot: Option<BootTime>,
+}
+
+/// Whole seconds from `last` to `now` as the lockout counts them
+/// (docs/security.md, "Lockout clock"):
+///
+/// - both on the same boot: the boot clock only, so setting the wall
+///   clock forward does not shorten a delay;
+/// - `last` on an earlier boot: the time since the current boot, a lower
+///   bound of the real time since `last` (the delay restarts at the
+///   reboot);
+/// - no boot reading at either end: the wall clock, a clock that went
+///   backwards counting as no time.
+pub fn elapsed_secs(last: &Moment, now: &Moment) -> u64 {
+    match (&last.boot, &now.boot) {
+        (Some(l), Some(n)) if l.boot_id == n.boot_id => {
+            n.since_boot_ms.saturating_sub(l.since_boot_ms) / 1000
+        }
+        (Some(_), Some(n)) => n.since_boot_ms / 1000,
+        _ => now.unix.saturating_sub(last.unix),
+    }
+}
 
 /// Default number of wrong passwords allowed without delay.
 pub const DEFAULT_FREE_ATTEMPTS: u32 = 5;
@@ -116,14 +148,23 @@ impl LockoutPolicy {
     }
 
     /// The gate for the next attempt at `now`, after `failures`
-    /// consecutive failures, the last at `last_failure_at`. A clock that
-    /// went backwards counts as no time elapsed.
+    /// consecutive failures, the last at `last_failure_at`, on the wall
+    /// clock only. A clock that went backwards counts as no time elapsed.
     pub fn gate(&self, failures: u32, last_failure_at: u64, now: u64) -> Gate {
+        self.gate_after(failures, now.saturating_sub(last_failure_at))
+    }
+
+    /// The gate for the next attempt at `now` after `failures` consecutive
+    /// failures, the last at `last`, time counted by [`elapsed_secs`].
+    pub fn gate_at(&self, failures: u32, last: &Moment, now: &Moment) -> Gate {
+        self.gate_after(failures, elapsed_secs(last, now))
+    }
+
+    fn gate_after(&self, failures: u32, elapsed: u64) -> Gate {
         if failures >= self.wipe_after {
             return Gate::Wipe;
         }
         let delay = self.delay_after(failures);
-        let elapsed = now.saturating_sub(last_failure_at);
         if elapsed < delay {
             Gate::Wait(delay - elapsed)
         } else {
@@ -162,6 +203,58 @@ mod tests {
     fn clock_going_back_does_not_shorten() {
         let p = LockoutPolicy::default();
         assert_eq!(p.gate(5, 1000, 10), Gate::Wait(30));
+    }
+
+    fn at(unix: u64, boot: Option<(&str, u64)>) -> Moment {
+        Moment {
+            unix,
+            boot: boot.map(|(id, ms)| BootTime {
+                boot_id: id.into(),
+                since_boot_ms: ms,
+            }),
+        }
+    }
+
+    #[test]
+    fn elapsed_time_table() {
+        let t = 1_800_000_000;
+        let cases = [
+            // Same boot: the boot clock, whatever the wall clock says.
+            (
+                at(t, Some(("a", 5_000))),
+                at(t + 3600, Some(("a", 15_999))),
+                10,
+            ),
+            (
+                at(t, Some(("a", 5_000))),
+                at(t - 3600, Some(("a", 35_000))),
+                30,
+            ),
+            (at(t, Some(("a", 5_000))), at(t, Some(("a", 1_000))), 0),
+            // Rebooted: time since this boot.
+            (
+                at(t, Some(("a", 900_000))),
+                at(t + 7200, Some(("b", 12_500))),
+                12,
+            ),
+            // No boot clock at one end: the wall clock.
+            (at(t, None), at(t + 40, Some(("a", 1_000))), 40),
+            (at(t, Some(("a", 0))), at(t + 40, None), 40),
+            (at(t, None), at(t - 40, None), 0),
+        ];
+        for (last, now, want) in cases {
+            assert_eq!(elapsed_secs(&last, &now), want, "{last:?} {now:?}");
+        }
+        let p = LockoutPolicy::default();
+        // The wall clock an hour ahead does not open a 30 s delay.
+        assert_eq!(
+            p.gate_at(
+                5,
+                &at(t, Some(("a", 0))),
+                &at(t + 3600, Some(("a", 10_000)))
+            ),
+            Gate::Wait(20)
+        );
     }
 
     #[test]

@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::CoreError;
-use crate::hooks::{BiometricError, BiometricGate, Clock, DeviceKeystore};
+use crate::hooks::{BiometricError, BiometricGate, BootTime, Clock, DeviceKeystore};
 use envelope::{Place, SecretKey, open_field, seal};
 use kdf::{KdfParams, SALT_LEN};
-use lockout::Gate;
+use lockout::{Gate, Moment};
 use pooya_protocol::{CardSeed, Policies};
 
 pub use records::{
@@ -75,11 +75,33 @@ struct Session {
 }
 
 /// The wrong-password counter as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Counter {
     failures: u32,
     last_failure_at: u64,
+    /// The last failure on the host's boot clock (schema version 2).
+    last_failure_boot: Option<BootTime>,
     wiped: bool,
+}
+
+impl Counter {
+    /// No failure counted.
+    fn clear() -> Self {
+        Self {
+            failures: 0,
+            last_failure_at: 0,
+            last_failure_boot: None,
+            wiped: false,
+        }
+    }
+
+    /// When the last failure happened, on both clocks.
+    fn last_failure(&self) -> Moment {
+        Moment {
+            unix: self.last_failure_at,
+            boot: self.last_failure_boot.clone(),
+        }
+    }
 }
 
 /// A stored key slot.
@@ -133,13 +155,32 @@ fn sha256_parts(parts: &[&[u8]]) -> Vec<u8> {
     ctx.finish().as_ref().to_vec()
 }
 
+/// The counter's checksum. Without a boot-clock reading it keeps its
+/// version-1 form, so files from before schema version 2 still verify.
 fn counter_check(c: &Counter) -> Vec<u8> {
-    sha256_parts(&[
-        b"pooya/vault/counter/v1",
-        &c.failures.to_be_bytes(),
-        &c.last_failure_at.to_be_bytes(),
-        &[u8::from(c.wiped)],
-    ])
+    match &c.last_failure_boot {
+        None => sha256_parts(&[
+            b"pooya/vault/counter/v1",
+            &c.failures.to_be_bytes(),
+            &c.last_failure_at.to_be_bytes(),
+            &[u8::from(c.wiped)],
+        ]),
+        Some(b) => sha256_parts(&[
+            b"pooya/vault/counter/v2",
+            &c.failures.to_be_bytes(),
+            &c.last_failure_at.to_be_bytes(),
+            b.boot_id.as_bytes(),
+            &b.since_boot_ms.to_be_bytes(),
+            &[u8::from(c.wiped)],
+        ]),
+    }
+}
+
+/// A boot-clock reading the vault can store (a too long or empty id
+/// counts as none).
+fn storable_boot(b: Option<BootTime>) -> Option<BootTime> {
+    b.filter(|b| !b.boot_id.is_empty() && b.boot_id.len() <= BootTime::MAX_ID_LEN)
+        .filter(|b| i64::try_from(b.since_boot_ms).is_ok())
 }
 
 fn slot_checksum(id: i64, kind: &str, slot: &Slot) -> Vec<u8> {
@@ -251,17 +292,28 @@ fn vault_row_exists(conn: &Connection) -> Result<bool, CoreError> {
 }
 
 fn read_counter(conn: &Connection) -> Result<Counter, CoreError> {
-    let (f, l, w, check): (i64, i64, i64, Vec<u8>) = conn
+    type Row = (i64, i64, i64, Vec<u8>, Option<String>, Option<i64>);
+    let (f, l, w, check, boot_id, boot_ms): Row = conn
         .query_row(
-            "SELECT failed_attempts, last_failure_at, wiped, state_check FROM vault_state WHERE id = 1",
+            "SELECT failed_attempts, last_failure_at, wiped, state_check, last_failure_boot_id, last_failure_boot_ms
+             FROM vault_state WHERE id = 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )
         .optional()?
         .ok_or(CoreError::VaultCorrupted)?;
+    let last_failure_boot = match (boot_id, boot_ms) {
+        (Some(boot_id), Some(ms)) => Some(BootTime {
+            boot_id,
+            since_boot_ms: to_u64(ms)?,
+        }),
+        (None, None) => None,
+        _ => return Err(CoreError::VaultCorrupted),
+    };
     let c = Counter {
         failures: u32::try_from(f).map_err(|_| CoreError::VaultCorrupted)?,
         last_failure_at: to_u64(l)?,
+        last_failure_boot,
         wiped: w != 0,
     };
     if !ct_eq(&counter_check(&c), &check) {
@@ -272,12 +324,18 @@ fn read_counter(conn: &Connection) -> Result<Counter, CoreError> {
 
 fn write_counter(conn: &Connection, c: &Counter) -> Result<(), CoreError> {
     let n = conn.execute(
-        "UPDATE vault_state SET failed_attempts = ?1, last_failure_at = ?2, wiped = ?3, state_check = ?4 WHERE id = 1",
+        "UPDATE vault_state SET failed_attempts = ?1, last_failure_at = ?2, wiped = ?3, state_check = ?4,
+         last_failure_boot_id = ?5, last_failure_boot_ms = ?6 WHERE id = 1",
         params![
             i64::from(c.failures),
             to_i64(c.last_failure_at)?,
             i64::from(c.wiped),
-            counter_check(c)
+            counter_check(c),
+            c.last_failure_boot.as_ref().map(|b| b.boot_id.as_str()),
+            c.last_failure_boot
+                .as_ref()
+                .map(|b| to_i64(b.since_boot_ms))
+                .transpose()?
         ],
     )?;
     if n != 1 {
@@ -394,12 +452,22 @@ fn new_password_slot(
     params: KdfParams,
     data_key: &SecretKey,
 ) -> Result<Slot, CoreError> {
+    let pw = password::normalize(password);
+    slot_for_normalized(keystore, &pw, params, data_key)
+}
+
+/// [`new_password_slot`] for a password already in the form the KDF sees.
+fn slot_for_normalized(
+    keystore: &dyn DeviceKeystore,
+    pw: &str,
+    params: KdfParams,
+    data_key: &SecretKey,
+) -> Result<Slot, CoreError> {
     let mut device_secret = Zeroizing::new([0u8; DEVICE_SECRET_LEN]);
     envelope::fill_random(&mut device_secret[..])?;
     let host_blob = keystore.seal(&device_secret[..])?;
     let mut salt = vec![0u8; SALT_LEN];
     envelope::fill_random(&mut salt)?;
-    let pw = password::normalize(password);
     let kek = kdf::derive_kek(pw.as_bytes(), &device_secret[..], &salt, params)?;
     let wrapped_key = seal(
         &kek,
@@ -412,6 +480,65 @@ fn new_password_slot(
         host_blob,
         wrapped_key,
     })
+}
+
+/// Opens every sealed field with `old` and seals it again with `new`, in
+/// the caller's transaction. Each field keeps its place (table, row,
+/// field) as associated data.
+fn reseal_all(conn: &Connection, old: &SecretKey, new: &SecretKey) -> Result<(), CoreError> {
+    let reseal = |place: Place<'_>, sealed: &[u8]| -> Result<Vec<u8>, CoreError> {
+        let plain = open_field(old, place, sealed)?;
+        seal(new, place, &plain)
+    };
+    let canary: Option<Vec<u8>> =
+        conn.query_row("SELECT canary FROM vault_state WHERE id = 1", [], |r| {
+            r.get(0)
+        })?;
+    let canary = canary.ok_or(CoreError::Wiped)?;
+    conn.execute(
+        "UPDATE vault_state SET canary = ?1 WHERE id = 1",
+        [reseal(Place::new("vault_state", 1, "canary"), &canary)?],
+    )?;
+    let phone: Option<Option<Vec<u8>>> = conn
+        .query_row("SELECT phone FROM profile WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    if let Some(Some(phone)) = phone {
+        conn.execute(
+            "UPDATE profile SET phone = ?1 WHERE id = 1",
+            [reseal(Place::new("profile", 1, "phone"), &phone)?],
+        )?;
+    }
+    let issuers: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT id, profile FROM issuers")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, sealed) in issuers {
+        conn.execute(
+            "UPDATE issuers SET profile = ?1 WHERE id = ?2",
+            params![reseal(Place::new("issuers", id, "profile"), &sealed)?, id],
+        )?;
+    }
+    type CardRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+    let cards: Vec<CardRow> = conn
+        .prepare("SELECT id, info, label, cap, seed FROM cards")?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (id, info, label, cap, seed) in cards {
+        let p = |field| Place::new("cards", id, field);
+        conn.execute(
+            "UPDATE cards SET info = ?1, label = ?2, cap = ?3, seed = ?4 WHERE id = ?5",
+            params![
+                reseal(p("info"), &info)?,
+                reseal(p("label"), &label)?,
+                reseal(p("cap"), &cap)?,
+                reseal(p("seed"), &seed)?,
+                id
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 impl Vault {
@@ -450,11 +577,7 @@ impl Vault {
         let data_key = SecretKey::random()?;
         let slot = new_password_slot(&*hooks.keystore, password, config.kdf(), &data_key)?;
         let canary = seal(&data_key, Place::new("vault_state", 1, "canary"), CANARY)?;
-        let counter = Counter {
-            failures: 0,
-            last_failure_at: 0,
-            wiped: false,
-        };
+        let counter = Counter::clear();
         {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if vault_row_exists(&tx)? {
@@ -574,6 +697,14 @@ impl Vault {
         self.hooks.clock.now_unix()
     }
 
+    /// Now on both of the host's clocks.
+    fn moment(&self) -> Moment {
+        Moment {
+            unix: self.now(),
+            boot: storable_boot(self.hooks.clock.boot_time()),
+        }
+    }
+
     /// Whether the session is still alive at `now` (not idle too long; a
     /// clock that went backwards ends it).
     fn session_alive(&self, now: u64) -> bool {
@@ -635,10 +766,11 @@ impl Vault {
         let now = self.now();
         let c = read_counter(&self.conn)?;
         let policy = self.config.lockout();
-        let lockout_seconds_left = match policy.gate(c.failures, c.last_failure_at, now) {
-            Gate::Wait(s) => s,
-            Gate::Open | Gate::Wipe => 0,
-        };
+        let lockout_seconds_left =
+            match policy.gate_at(c.failures, &c.last_failure(), &self.moment()) {
+                Gate::Wait(s) => s,
+                Gate::Open | Gate::Wipe => 0,
+            };
         let biometric_enabled = self
             .conn
             .query_row(
@@ -708,6 +840,7 @@ impl Vault {
             let c = read_counter(&tx).unwrap_or(Counter {
                 failures: self.config.lockout().wipe_after(),
                 last_failure_at: now,
+                last_failure_boot: None,
                 wiped: true,
             });
             write_counter(&tx, &Counter { wiped: true, ..c })?;
@@ -728,7 +861,7 @@ impl Vault {
     /// key or the error to show. The attempt is counted durably before the
     /// KDF runs; success resets the count.
     fn password_attempt(&mut self, password: &str) -> Result<SecretKey, CoreError> {
-        let now = self.now();
+        let now = self.moment();
         if read_counter(&self.conn)?.wiped {
             self.session = None;
             return Err(CoreError::Wiped);
@@ -751,7 +884,7 @@ impl Vault {
             let gate = (!counter.wiped).then(|| {
                 self.config
                     .lockout()
-                    .gate(counter.failures, counter.last_failure_at, now)
+                    .gate_at(counter.failures, &counter.last_failure(), &now)
             });
             match gate {
                 None => {
@@ -774,33 +907,46 @@ impl Vault {
                 &tx,
                 &Counter {
                     failures,
-                    last_failure_at: now,
+                    last_failure_at: now.unix,
+                    last_failure_boot: now.boot,
                     wiped: false,
                 },
             )?;
             tx.commit()?;
             failures
         };
+        let place = Place::new("key_slots", PASSWORD_SLOT, "data_key");
         let pw = password::normalize(password);
         let kek = kdf::derive_kek(pw.as_bytes(), &device_secret, &slot.salt, params)?;
-        match envelope::open(
-            &kek,
-            Place::new("key_slots", PASSWORD_SLOT, "data_key"),
-            &slot.wrapped_key,
-        ) {
+        let mut opened = envelope::open(&kek, place, &slot.wrapped_key);
+        let mut legacy = false;
+        if matches!(opened, Err(envelope::OpenError::Authentication)) {
+            // A slot set before NFC and ي/ك unification holds the password
+            // in its old form: one more KDF, still this one attempt.
+            let old_form = password::legacy_normalize(password);
+            if *old_form != *pw {
+                let kek = kdf::derive_kek(old_form.as_bytes(), &device_secret, &slot.salt, params)?;
+                opened = envelope::open(&kek, place, &slot.wrapped_key);
+                legacy = opened.is_ok();
+            }
+        }
+        match opened {
             Ok(bytes) => {
                 // The password was right: reset the count even if what
                 // follows finds damage.
-                write_counter(
-                    &self.conn,
-                    &Counter {
-                        failures: 0,
-                        last_failure_at: 0,
-                        wiped: false,
-                    },
-                )?;
+                write_counter(&self.conn, &Counter::clear())?;
                 let key = SecretKey::from_slice(&bytes).ok_or(CoreError::VaultCorrupted)?;
                 self.check_canary(&key)?;
+                if legacy {
+                    // Rewrap under the current form, so either keyboard's
+                    // letters open it from now on. Best effort: if it
+                    // fails the old form keeps working.
+                    if let Ok(new) =
+                        new_password_slot(&*self.hooks.keystore, password, self.config.kdf(), &key)
+                    {
+                        let _ = write_slot(&self.conn, PASSWORD_SLOT, &new);
+                    }
+                }
                 Ok(key)
             }
             Err(envelope::OpenError::Malformed) => Err(CoreError::VaultCorrupted),
@@ -956,26 +1102,54 @@ impl Vault {
     }
 
     /// Changes the app password: checks the new one, asks for the old one
-    /// again, and rewraps the data key in one transaction (nothing else is
-    /// re-encrypted). The new slot uses the configured KDF parameters and
-    /// fresh salt and device secret.
+    /// again, and rotates the data key (docs/security.md, "Password change
+    /// rotates the data key"): a fresh random data key, every sealed field
+    /// (canary, phone, issuer profiles, every card field) opened with the
+    /// old key and sealed again with the new one, and the new password slot
+    /// written, all in one transaction. A copy of the file taken before the
+    /// change, opened with the old password, yields only the data as it was
+    /// then: nothing written afterwards is sealed under a key it holds.
+    ///
+    /// The biometric slot wraps the old key and cannot be rewrapped without
+    /// a biometric prompt, so it is dropped and the platform key removed:
+    /// the customer turns fingerprint unlock on again
+    /// ([`Vault::enable_biometrics`]). The new slot uses the configured KDF
+    /// parameters and fresh salt and device secret; the old data key is
+    /// wiped from memory.
     ///
     /// # Errors
     /// [`CoreError::WeakPassword`] (checked first, costs no attempt),
     /// [`CoreError::Locked`], the password errors of
-    /// [`Vault::unlock_with_password`].
+    /// [`Vault::unlock_with_password`], [`CoreError::VaultCorrupted`] when a
+    /// stored field does not open; on any error nothing is changed.
     pub fn change_password(&mut self, old: &str, new: &str) -> Result<(), CoreError> {
         password::check_strength(new).map_err(CoreError::WeakPassword)?;
-        let key = self.reauthenticate(old)?;
-        let slot = new_password_slot(&*self.hooks.keystore, new, self.config.kdf(), &key)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        write_slot(&tx, PASSWORD_SLOT, &slot)?;
-        tx.commit()?;
-        // Move the new slot into the main file and truncate the WAL, so the
-        // old slot (which the old password still opens) does not linger in
-        // WAL frames. A busy checkpoint is retried by SQLite later.
+        let old_key = self.reauthenticate(old)?;
+        let new_key = SecretKey::random()?;
+        let slot = new_password_slot(&*self.hooks.keystore, new, self.config.kdf(), &new_key)?;
+        let had_biometric = {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            reseal_all(&tx, &old_key, &new_key)?;
+            write_slot(&tx, PASSWORD_SLOT, &slot)?;
+            let dropped = tx.execute("DELETE FROM key_slots WHERE id = ?1", [BIOMETRIC_SLOT])?;
+            tx.commit()?;
+            dropped > 0
+        };
+        drop(old_key);
+        if let Some(s) = self.session.as_mut() {
+            s.key = new_key;
+            s.cards.clear();
+        }
+        if had_biometric && let Some(gate) = &self.hooks.biometric {
+            let _ = gate.remove();
+        }
+        // Move the new pages into the main file and truncate the WAL, so
+        // the old slot and the fields under the old key (which the old
+        // password still opens) do not linger in WAL frames; secure_delete
+        // overwrites the old pages. A busy checkpoint is retried by SQLite
+        // later.
         let _ = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -1427,5 +1601,47 @@ impl Vault {
             return Err(CoreError::CardNotFound);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{ManualClock, MemoryKeystore};
+
+    #[test]
+    fn a_slot_set_before_letter_unification_still_opens_and_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let keystore = Arc::new(MemoryKeystore::new());
+        let set = "كتاب علي 42";
+        let mut v = Vault::create(
+            &path,
+            set,
+            keystore.clone(),
+            None,
+            Arc::new(ManualClock::new(1_800_000_000)),
+            VaultConfig::with_kdf(KdfParams::FLOOR),
+        )
+        .unwrap();
+        // Rewrite the password slot as a build before issue 10 made it:
+        // the password with only its digits normalised.
+        let key = SecretKey::from_slice(v.key().unwrap().expose_secret()).unwrap();
+        let old_form = password::legacy_normalize(set);
+        let slot = slot_for_normalized(&*keystore, &old_form, KdfParams::FLOOR, &key).unwrap();
+        write_slot(&v.conn, PASSWORD_SLOT, &slot).unwrap();
+        v.lock();
+        // Typed as set: the current form (Persian letters) fails on the
+        // old slot, the old form opens it and the slot is rewrapped...
+        v.unlock_with_password(set).unwrap();
+        // ...so the Persian keyboard opens it from now on.
+        v.lock();
+        v.unlock_with_password("کتاب علی 42").unwrap();
+        assert_eq!(v.status().unwrap().failed_attempts, 0);
+        v.lock();
+        assert_eq!(
+            v.unlock_with_password("کتاب علی 43").unwrap_err(),
+            CoreError::WrongPassword { attempts_left: 9 }
+        );
     }
 }

@@ -19,11 +19,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Versions are 1, 2, 3… without gaps.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "001_initial",
-    sql: include_str!("../../migrations/001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "001_initial",
+        sql: include_str!("../../migrations/001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "002_lockout_boot_clock",
+        sql: include_str!("../../migrations/002_lockout_boot_clock.sql"),
+    },
+];
 
 /// The schema objects of a connection: `(type, name, table, sql)` of
 /// every table, index and trigger, sorted by name.

@@ -4,8 +4,12 @@ import PooyaCore
 import Security
 
 /// The core's `DeviceKeystore` hook: a P-256 private key generated inside the Secure Enclave,
-/// which never leaves it, needs no user authentication and is bound to this device
-/// (`kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly`, so it is not in backups). Sealing is
+/// which never leaves it, needs no user authentication and is bound to this device and to its
+/// unlocked state (`kSecAttrAccessibleWhenUnlockedThisDeviceOnly`: not in backups, and unusable
+/// while the device is locked, so a stolen locked phone cannot open the device secret; the core
+/// reports that as `Keystore` without counting a wrong password). A key created by an earlier
+/// version keeps the class it was created with until the vault is reset (docs/security.md,
+/// "Platform keys"). Sealing is
 /// ECIES with AES-GCM (`eciesEncryptionCofactorVariableIVX963SHA256AESGCM`), an authenticated
 /// scheme: an altered blob fails to open.
 ///
@@ -75,7 +79,7 @@ public final class SecureEnclaveDeviceKeystore: DeviceKeystore, @unchecked Senda
         var error: Unmanaged<CFError>?
         let flags: SecAccessControlCreateFlags = useSecureEnclave ? [.privateKeyUsage] : []
         guard let access = SecAccessControlCreateWithFlags(
-            nil, kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly, flags, &error
+            nil, kSecAttrAccessibleWhenUnlockedThisDeviceOnly, flags, &error
         ) else {
             throw Self.failure("SecAccessControlCreateWithFlags", error)
         }

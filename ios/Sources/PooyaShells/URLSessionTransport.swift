@@ -9,6 +9,11 @@ import PooyaCore
 /// - `timeoutMs` bounds the whole request.
 /// - Any HTTP status is an answer returned with its body; only the absence of an answer throws
 ///   `HostError.Failed`. The core checks every answer itself.
+/// - Redirects are refused, as the Android shell's `instanceFollowRedirects = false` does: a
+///   3xx is returned as the answer (which the core rejects), never followed, so a redirect
+///   cannot move the request, its body or the pinned issuer to another URL. Each task gets a
+///   `RedirectRefuser` as its task delegate (iOS 15 / macOS 12, the package's minimum), which
+///   also covers a `session` the app passes in.
 /// - Blocking: the core calls it on the thread the app called the core on, which must not be
 ///   the main thread.
 public final class URLSessionTransport: Transport, @unchecked Sendable {
@@ -67,6 +72,7 @@ public final class URLSessionTransport: Transport, @unchecked Sendable {
             }
             outcome = .success(HttpResponse(status: status, body: bytes))
         }
+        task.delegate = RedirectRefuser.shared
         task.resume()
         done.wait()
         return try outcome.get()
@@ -78,5 +84,20 @@ public final class URLSessionTransport: Transport, @unchecked Sendable {
         if bare == "localhost" || bare == "::1" { return true }
         let parts = bare.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil } && parts[0] == "127"
+    }
+}
+
+/// A task delegate that refuses every HTTP redirect: the 3xx response itself completes the task.
+public final class RedirectRefuser: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    public static let shared = RedirectRefuser()
+
+    public func urlSession(
+        _ session: URLSession,
+        task: URLSessionTask,
+        willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest,
+        completionHandler: @escaping (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
     }
 }

@@ -11,9 +11,16 @@ final class AppTests: XCTestCase {
     final class ManualClock: Clock, @unchecked Sendable {
         private let lock = NSLock()
         private var now: UInt64
+        private var sinceBootMs: UInt64 = 0
         init(_ start: UInt64) { now = start }
         func nowUnix() -> UInt64 { lock.lock(); defer { lock.unlock() }; return now }
-        func advance(_ seconds: UInt64) { lock.lock(); now += seconds; lock.unlock() }
+        func bootTime() -> BootTime? {
+            lock.lock(); defer { lock.unlock() }
+            return BootTime(bootId: "swift-test-boot", sinceBootMs: sinceBootMs)
+        }
+        func advance(_ seconds: UInt64) {
+            lock.lock(); now += seconds; sinceBootMs += seconds * 1000; lock.unlock()
+        }
     }
 
     /// A software stand-in for KeychainBiometricGate: the key lives in memory; `invalidate()`

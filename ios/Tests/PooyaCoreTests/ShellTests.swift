@@ -26,4 +26,25 @@ final class ShellTests: XCTestCase {
         let t = SystemClock().nowUnix()
         XCTAssertTrue(t + 2 >= now && t <= now + 2, "\(t) vs \(now)")
     }
+
+    func testRedirectsAreRefused() {
+        let from = URL(string: "https://issuer.example/v1/activations")!
+        let response = HTTPURLResponse(url: from, statusCode: 307, httpVersion: "HTTP/1.1",
+                                       headerFields: ["Location": "https://elsewhere.example/x"])!
+        let task = URLSession(configuration: .ephemeral).dataTask(with: from)
+        var followed: URLRequest? = URLRequest(url: from)
+        RedirectRefuser.shared.urlSession(URLSession.shared, task: task, willPerformHTTPRedirection: response,
+                                          newRequest: URLRequest(url: URL(string: "https://elsewhere.example/x")!)) {
+            followed = $0
+        }
+        XCTAssertNil(followed)
+    }
+
+    func testSystemClockHasABootClock() throws {
+        let a = try XCTUnwrap(SystemClock().bootTime())
+        Thread.sleep(forTimeInterval: 0.02)
+        let b = try XCTUnwrap(SystemClock().bootTime())
+        XCTAssertEqual(a.bootId, b.bootId)
+        XCTAssertGreaterThanOrEqual(b.sinceBootMs, a.sinceBootMs)
+    }
 }

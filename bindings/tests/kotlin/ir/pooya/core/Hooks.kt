@@ -10,11 +10,17 @@ import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
 
-/** A clock the test moves by hand (the core reads time only through this hook). */
+/**
+ * A clock the test moves by hand (the core reads time only through this hook): [advance] moves
+ * the wall and the boot clock together (time passes), [set] only the wall clock (the user sets
+ * the phone's time).
+ */
 class ManualClock(start: Long) : Clock {
     private val now = AtomicLong(start)
+    private val sinceBootMs = AtomicLong(start * 1000)
     override fun nowUnix(): ULong = now.get().toULong()
-    fun advance(seconds: Long) { now.addAndGet(seconds) }
+    override fun bootTime(): BootTime? = BootTime("jvm-test-boot", sinceBootMs.get().toULong())
+    fun advance(seconds: Long) { now.addAndGet(seconds); sinceBootMs.addAndGet(seconds * 1000) }
     fun set(seconds: Long) { now.set(seconds) }
     fun now(): Long = now.get()
 }
@@ -68,6 +74,8 @@ class ScriptedBiometricGate : BiometricGate {
 /** The wall clock moved by [offsetSecs]: a phone whose clock is wrong. */
 class OffsetClock(@Volatile var offsetSecs: Long) : Clock {
     override fun nowUnix(): ULong = (System.currentTimeMillis() / 1000L + offsetSecs).toULong()
+    /** The real boot clock: only the wall clock is wrong. */
+    override fun bootTime(): BootTime? = ir.pooya.android.SystemClock.bootTime()
 }
 
 /** AES-256-GCM with a software key and a random IV: the Android Keystore shell's shape. */

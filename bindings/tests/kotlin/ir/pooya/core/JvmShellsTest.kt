@@ -114,4 +114,16 @@ class JvmShellsTest {
         val t = clock.nowUnix().toLong()
         assertTrue("$t vs $now", t in (now - 2)..(now + 2))
     }
+
+    @Test
+    fun systemClockReadsTheLinuxBootClock() {
+        val a = SystemClock.bootTime()
+        Thread.sleep(20)
+        val b = SystemClock.bootTime()
+        if (System.getProperty("os.name").lowercase().contains("linux")) {
+            assertTrue(a != null && b != null)
+            assertEquals(a!!.bootId, b!!.bootId)
+            assertTrue("${a.sinceBootMs} then ${b.sinceBootMs}", b.sinceBootMs >= a.sinceBootMs)
+        }
+    }
 }

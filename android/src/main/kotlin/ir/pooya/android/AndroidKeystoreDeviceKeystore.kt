@@ -26,6 +26,12 @@ import javax.crypto.spec.GCMParameterSpec
  *
  * The key survives app updates but not uninstall or "clear data"; after that the vault's
  * password slot cannot be opened and the cards must be activated again (by design).
+ *
+ * The key is created with `setUnlockedDeviceRequired(true)` (API 28, the library's minSdk, so
+ * no version check): while the device is locked every seal/open fails with a [HostException],
+ * which the core reports as `Keystore` without counting a wrong password. Keys are created
+ * once; a key made by an earlier version keeps the parameters it was made with until the
+ * vault is reset (docs/security.md, "Platform keys").
  */
 class AndroidKeystoreDeviceKeystore(
     private val alias: String = "ir.pooya.device.v1",
@@ -87,6 +93,10 @@ class AndroidKeystoreDeviceKeystore(
             .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
             .setRandomizedEncryptionRequired(true)
             .setUserAuthenticationRequired(false)
+            // Usable only while the device is unlocked (API 28 = minSdk): a stolen, locked
+            // phone's keystore refuses to open the device secret, so the password slot
+            // cannot be attacked on it either.
+            .setUnlockedDeviceRequired(true)
             .apply { if (strongBox) setIsStrongBoxBacked(true) }
             .build()
         return KeyGenerator.getInstance(KeyProperties.KEY_ALGORITHM_AES, ANDROID_KEYSTORE)

@@ -30,7 +30,9 @@ import javax.crypto.spec.GCMParameterSpec
  * biometric (class 3) unlocks, for every single use, and that the platform destroys when the
  * biometric enrollment changes:
  * `setUserAuthenticationRequired(true)`, `setInvalidatedByBiometricEnrollment(true)`,
- * `setUserAuthenticationParameters(0, AUTH_BIOMETRIC_STRONG)` on API 30+. No device-credential
+ * `setUserAuthenticationParameters(0, AUTH_BIOMETRIC_STRONG)` on API 30+, and
+ * `setUnlockedDeviceRequired(true)` (API 28, the minSdk). [remove] deletes the key
+ * (`KeyStore.deleteEntry`); the core calls it on wipe, reset and password change. No device-credential
  * (PIN/pattern) fallback: the app password is the fallback, enforced by the core.
  *
  * Every seal and open goes through [BiometricPrompt] with a [BiometricPrompt.CryptoObject]
@@ -124,6 +126,8 @@ class BiometricPromptGate(
             .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
             .setUserAuthenticationRequired(true)
             .setInvalidatedByBiometricEnrollment(true)
+            // Only while the device is unlocked (API 28 = minSdk).
+            .setUnlockedDeviceRequired(true)
             .apply {
                 if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.R) {
                     // 0 s: every use needs its own authentication; biometrics only.
