@@ -61,8 +61,9 @@ const PROBE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// `blocked_until` of a block that lasts until it is lifted.
 pub(crate) const BLOCKED_UNTIL_LIFTED: i64 = i64::MAX;
 
-/// `POST /v1/enrollments` body. Its `Debug` hides the card number.
-#[derive(Clone, Deserialize, Serialize)]
+/// `POST /v1/enrollments` body. Its `Debug` hides the card number, which
+/// is wiped on drop.
+#[derive(Clone, Deserialize, Serialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentRequest {
     /// The card number (16 digits, Luhn).
@@ -70,6 +71,7 @@ pub struct EnrollmentRequest {
     /// The customer's mobile number.
     pub phone: String,
     /// `app` or `sms`.
+    #[zeroize(skip)]
     pub channel: Channel,
 }
 
@@ -83,8 +85,8 @@ impl std::fmt::Debug for EnrollmentRequest {
     }
 }
 
-/// `POST /v1/cards/unblock` body (ops).
-#[derive(Clone, Deserialize, Serialize)]
+/// `POST /v1/cards/unblock` body (ops). The card number is wiped on drop.
+#[derive(Clone, Deserialize, Serialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct UnblockRequest {
     /// The card number.
@@ -1876,6 +1878,19 @@ mod tests {
             assert!(text.contains("<redacted>"), "{text}");
         }
         assert!(format!("{e:?}").contains("App"));
+        // The ATM's part of a two-channel code is a secret until spent.
+        let r = EnrollmentResponse {
+            card_id: "crd_1".into(),
+            channel: Channel::App,
+            masked_pan: "6104 33•• •••• 0001".into(),
+            activation_expires_at: Some(1),
+            activation_code_atm_part: Some("98765".into()),
+        };
+        let text = format!("{r:?}");
+        assert!(
+            !text.contains("98765") && text.contains("<redacted>"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1052,3 +1052,146 @@ mod fuzz {
         }
     }
 }
+
+/// Rows in `table` of the bank's database.
+#[allow(clippy::unwrap_used)]
+fn rows(bank: &Bank, table: &str) -> i64 {
+    let c = rusqlite::Connection::open_with_flags(
+        bank.dir.path().join("issuer.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn activation_guesses_for_strangers_write_no_rows() {
+    let bank = Bank::start();
+    // 2,000 well-sealed guesses, each for another random phone number with
+    // no live code: no row per phone is added.
+    let rng = SystemRandom::new();
+    let key = Phone::new().public_hex();
+    let mut answers = std::collections::HashSet::new();
+    for _ in 0..2000 {
+        let phone = format!("0912{}", random_code(&rng, 7));
+        let payload = random_code(&rng, 9);
+        let guess = format!(
+            "{payload}{}",
+            pooya_protocol::ids::luhn_check_digit(&payload)
+        );
+        let a = bank.client.post(
+            "/v1/activations",
+            None,
+            &sealed_json(
+                &bank,
+                &json!({"phone": phone, "code": guess, "device_public_key": key, "device_label": "x"}),
+            ),
+        );
+        answers.insert((a.status, a.body));
+    }
+    assert_eq!(rows(&bank, "activation_failures"), 0);
+    assert_eq!(rows(&bank, "activation_strangers"), 1);
+    // A phone with a live code is counted, and its wrong guess is answered
+    // exactly as a stranger's.
+    assert_eq!(bank.enroll(&pan(40), PHONE, "app").status, 201);
+    let code = bank.last_activation_code(PHONE);
+    assert_eq!(wrong_activation(&bank, PHONE, &[&code]), 403);
+    assert_eq!(rows(&bank, "activation_failures"), 1);
+    let a = bank.client.post(
+        "/v1/activations",
+        None,
+        &sealed_json(
+            &bank,
+            &json!({"phone": PHONE, "code": "1234567897", "device_public_key": key, "device_label": "x"}),
+        ),
+    );
+    answers.insert((a.status, a.body));
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    // The live code's budget stays bounded: four more wrong guesses burn it.
+    for _ in 0..3 {
+        assert_eq!(wrong_activation(&bank, PHONE, &[&code]), 403);
+    }
+    let (status, _) = Phone::new().activate(&bank.client, PHONE, &code, &bank.pinned());
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn two_channel_codes_need_both_parts() {
+    let bank = Bank::start_with(Settings {
+        activation_code_split: true,
+        ..Settings::default()
+    });
+    let p = pan(41);
+    let a = bank.enroll(&p, PHONE, "app");
+    assert_eq!(a.status, 201, "{}", a.body);
+    let atm = a.json()["activation_code_atm_part"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(atm.len(), 5);
+    // The SMS carries only the rest, and says the ATM showed the first part.
+    let sms = bank.outbox(PHONE);
+    let body = sms.last().unwrap()["body"].as_str().unwrap().to_owned();
+    assert!(body.contains("بخش اول"), "{body}");
+    assert!(!body.contains(&atm), "{body}");
+    let tail: String = body
+        .split_whitespace()
+        .find(|w| w.len() == 5 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap()
+        .to_owned();
+    assert!(pooya_issuer::messages::find_activation_code(&body).is_none());
+    // The SMS part alone is not a code; both together activate.
+    assert!(pooya_protocol::normalize_activation_code(&tail).is_err());
+    let code = pooya_protocol::join_activation_code(&atm, &tail).unwrap();
+    let (status, card) = Phone::new().activate(&bank.client, PHONE, &code, &bank.pinned());
+    assert_eq!(status, 201);
+    assert!(card.is_some());
+    // Off by default: the answer has no ATM part, the SMS the whole code.
+    let bank = Bank::start();
+    let a = bank.enroll(&pan(42), PHONE, "app");
+    assert!(
+        a.json().get("activation_code_atm_part").is_none(),
+        "{}",
+        a.body
+    );
+    assert!(bank.last_activation_code(PHONE).len() >= 10);
+}
+
+#[test]
+fn every_activation_is_announced_to_the_cards_phone() {
+    let bank = Bank::start();
+    let p = pan(43);
+    bank.enroll_and_activate(&p, PHONE);
+    let msgs = bank.wait_outbox(PHONE, 2);
+    let text = msgs[1]["body"].as_str().unwrap();
+    assert!(
+        text.contains(&pooya_issuer::messages::persian_digits(&p[12..])),
+        "{text}"
+    );
+    assert!(text.contains("\u{2068}Test phone\u{2069}"), "{text}");
+    assert!(
+        text.contains("۱۴۰۵/۱۰/۲۵") && text.contains("۱۱:۳۰"),
+        "{text}"
+    );
+    assert!(text.contains("تماس"), "{text}");
+    // A device label that could reorder or break the SMS is refused.
+    let a = bank.enroll(&pan(44), PHONE, "app");
+    assert_eq!(a.status, 201);
+    let code = bank.last_activation_code(PHONE);
+    for label in ["Pixel\u{202e}8", "Pixel\u{2028}8", "\u{2066}x"] {
+        let a = bank.client.post(
+            "/v1/activations",
+            None,
+            &sealed_json(
+                &bank,
+                &json!({"phone": PHONE, "code": code, "device_public_key": Phone::new().public_hex(), "device_label": label}),
+            ),
+        );
+        assert_eq!(
+            (a.status, a.error_code().as_str()),
+            (400, "invalid_device_label"),
+            "{label:?}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! [`crate::activation`].
 
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::ProtocolError;
 use crate::pin::PinKind;
@@ -26,8 +27,9 @@ pub fn decode_hex_array<const N: usize>(
 }
 
 /// `POST /v1/verify` request body (the payment gateway asks the bank).
-/// `Debug` masks the card number and hides the code.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` masks the card number and hides the code; the card number, the
+/// code and the payee are wiped on drop.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The card number.
@@ -40,6 +42,7 @@ pub struct VerifyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payee: Option<String>,
     /// `first` (ATM/POS) or `second` (card not present).
+    #[zeroize(skip)]
     pub kind: VerifyKind,
 }
 
