@@ -590,3 +590,91 @@ fn init_replaces_only_a_wiped_vault() {
     let e: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(e["error"], "vault_exists");
 }
+
+/// A vault with the bank's two keys pinned.
+fn vault_with_bank(bank: &Bank, dir: &tempfile::TempDir) -> PathBuf {
+    let v = vault_in(dir);
+    ok(&pooya(
+        &v,
+        &[
+            "init",
+            "--phone",
+            PHONE,
+            "--kdf",
+            "floor",
+            "--password-stdin",
+        ],
+        pw(),
+    ));
+    let key = bank.server.issuer_public_key().to_owned();
+    let akey = bank.server.activation_public_key().to_owned();
+    ok(&pooya(
+        &v,
+        &[
+            "issuer",
+            "add",
+            "bank",
+            "--url",
+            &bank.server.base_url(),
+            "--public-key",
+            &key,
+            "--activation-key",
+            &akey,
+            "--password-stdin",
+        ],
+        pw(),
+    ));
+    v
+}
+
+#[test]
+fn card_add_reads_the_code_when_it_is_not_on_the_command_line() {
+    let bank = Bank::start();
+    let phone_dir = tempfile::tempdir().unwrap();
+    let v = vault_with_bank(&bank, &phone_dir);
+    // No code argument: the first line of standard input is the code (a
+    // terminal would get a prompt without echo), then the password line.
+    let code = bank.enroll(&pan(61));
+    let input = format!("{code}\n{}", pw().unwrap());
+    let added = ok_json(&pooya(
+        &v,
+        &["card", "add", "--json", "--password-stdin"],
+        Some(&input),
+    ));
+    assert_eq!(added["last4"], &pan(61)[12..]);
+    // Nothing on standard input: a usage error, no card.
+    let out = pooya(&v, &["card", "add", "--json"], Some(""));
+    assert!(!out.status.success());
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"], "usage");
+    // A two-channel code: the ATM's part on the line, the SMS part typed.
+    let code = bank.enroll(&pan(62));
+    let (atm, sms) = code.split_at(5);
+    let input = format!("{sms}\n{}", pw().unwrap());
+    let added = ok_json(&pooya(
+        &v,
+        &[
+            "card",
+            "add",
+            "--atm-code",
+            atm,
+            "--json",
+            "--password-stdin",
+        ],
+        Some(&input),
+    ));
+    assert_eq!(added["last4"], &pan(62)[12..]);
+    // A mistyped part is caught before the password is read.
+    let bad_atm = if atm.starts_with('9') {
+        format!("8{}", &atm[1..])
+    } else {
+        format!("9{}", &atm[1..])
+    };
+    let out = pooya(
+        &v,
+        &["card", "add", sms, "--atm-code", &bad_atm, "--json"],
+        None,
+    );
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"], "invalid_activation_code");
+}
