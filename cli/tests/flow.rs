@@ -665,10 +665,9 @@ fn card_add_reads_the_code_when_it_is_not_on_the_command_line() {
     ));
     assert_eq!(added["last4"], &pan(62)[12..]);
     // A mistyped part is caught before the password is read.
-    let bad_atm = if atm.starts_with('9') {
-        format!("8{}", &atm[1..])
-    } else {
-        format!("9{}", &atm[1..])
+    let bad_atm = match atm.strip_prefix('9') {
+        Some(rest) => format!("8{rest}"),
+        None => format!("9{}", &atm[1..]),
     };
     let out = pooya(
         &v,
