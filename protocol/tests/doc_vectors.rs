@@ -52,3 +52,306 @@ fn worked_vectors_match() {
         assert_eq!(computed, value, "{what}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Activation v2 (docs/protocol.md, "Activation v2 worked vector").
+
+const ACTIVATION_BEGIN: &str = "<!-- activation-vector:begin -->";
+const ACTIVATION_END: &str = "<!-- activation-vector:end -->";
+
+fn block(begin: &str, end: &str) -> &'static str {
+    let start = DOC.find(begin).unwrap_or_else(|| panic!("{begin} missing"));
+    let stop = DOC.find(end).unwrap_or_else(|| panic!("{end} missing"));
+    DOC[start + begin.len()..stop].trim()
+}
+
+fn line(out: &mut String, name: &str, value: &str) {
+    out.push_str(&format!("  {name:<30}{value}\n"));
+}
+
+/// Renders the worked vector from the code: every value below is computed
+/// here, none is copied from the doc.
+fn activation_vector() -> String {
+    use hpke::kem::DhP256HkdfSha256;
+    use hpke::{Kem as _, Serializable};
+    use pooya_protocol::activation::{
+        ActivationPlaintext, ActivationResponse, ActivationSecretKey, ActivationTranscript,
+        SealedActivationRequest, derive_card_seed, open_request, seal_request,
+    };
+    use pooya_protocol::ids::join_activation_code;
+    use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+    use x25519_dalek::{PublicKey, StaticSecret};
+
+    let activation_ikm = [0x01u8; 32];
+    let ikm_e = [0x02u8; 32];
+    let device_sk = [0x03u8; 32];
+    let issuer_eph_sk = [0x04u8; 32];
+    let ed25519_seed = [0x05u8; 32];
+    let (atm_part, sms_part) = ("12345", "67897");
+    let phone = "+989121234567";
+    let label = "Pixel 8";
+    let card_id = "crd_00112233445566778899";
+    let masked_pan = "6104 33•• •••• 0001";
+    let last4 = "0001";
+    let bank_name = "بانک ملت";
+    let policies = Policies::default();
+    let server_time = 1_763_700_000u64;
+
+    let key = ActivationSecretKey::derive(&activation_ikm);
+    let activation_public = key.public_key();
+    let code = join_activation_code(atm_part, sms_part).expect("a valid code");
+
+    let device_secret = StaticSecret::from(device_sk);
+    let device_public = PublicKey::from(&device_secret);
+    let issuer_secret = StaticSecret::from(issuer_eph_sk);
+    let issuer_public = PublicKey::from(&issuer_secret);
+    let shared = device_secret.diffie_hellman(&issuer_public).to_bytes();
+    assert_eq!(
+        shared,
+        issuer_secret.diffie_hellman(&device_public).to_bytes(),
+        "both sides agree"
+    );
+
+    let plaintext = ActivationPlaintext {
+        phone: phone.into(),
+        code: code.clone(),
+        device_public_key: hex::encode(device_public.as_bytes()),
+        device_label: label.into(),
+    };
+    let plaintext_json = serde_json::to_string(&plaintext).expect("json");
+    let (enc, sealed) = seal_request(&activation_public, &plaintext, &ikm_e).expect("sealed");
+    // The doc's claim: enc is the public key of DeriveKeyPair(ikm_e).
+    let (_, pk_e) = DhP256HkdfSha256::derive_keypair(&ikm_e);
+    assert_eq!(
+        pk_e.to_bytes().as_slice(),
+        &enc[..],
+        "enc = DeriveKeyPair(ikm_e)"
+    );
+    assert_eq!(open_request(&key, &enc, &sealed).expect("opens"), plaintext);
+    let request_body = serde_json::to_string(&SealedActivationRequest {
+        enc: hex::encode(enc),
+        sealed: hex::encode(&sealed),
+    })
+    .expect("json");
+
+    let transcript = ActivationTranscript {
+        enc: &enc,
+        sealed: &sealed,
+        phone,
+        code: &code,
+        device_public_key: device_public.as_bytes(),
+        device_label: label,
+        issuer_ephemeral_public_key: issuer_public.as_bytes(),
+        card_id,
+        masked_pan,
+        last4,
+        bank_name,
+        policies: &policies,
+        server_time,
+    };
+    let bytes = transcript.to_bytes();
+    let seed = derive_card_seed(&shared, &bytes);
+    let signer = Ed25519KeyPair::from_seed_unchecked(&ed25519_seed).expect("seed");
+    let signature = signer.sign(&bytes);
+    UnparsedPublicKey::new(&ED25519, signer.public_key().as_ref())
+        .verify(&bytes, signature.as_ref())
+        .expect("the signature verifies");
+    let response_body = serde_json::to_string(&ActivationResponse {
+        card_id: card_id.into(),
+        masked_pan: masked_pan.into(),
+        last4: last4.into(),
+        bank_name: bank_name.into(),
+        policies: policies.clone(),
+        server_time,
+        issuer_ephemeral_public_key: hex::encode(issuer_public.as_bytes()),
+        signature: hex::encode(signature.as_ref()),
+    })
+    .expect("json");
+    let pin = first_pin(&seed.derive_keys(), &policies, server_time)
+        .expect("pin")
+        .code;
+
+    // The transcript, field by field, parsed back from the bytes: each
+    // field is a 4-byte big-endian length and then that many bytes, and
+    // nothing else is in it.
+    let names = [
+        "label",
+        "enc",
+        "sealed",
+        "phone",
+        "code",
+        "device public key",
+        "device label",
+        "issuer ephemeral public key",
+        "card id",
+        "masked PAN",
+        "last4",
+        "bank name",
+        "first digits",
+        "first step",
+        "first window",
+        "second digits",
+        "second step",
+        "second window",
+        "cap tiers",
+        "server time",
+    ];
+    let mut fields = String::new();
+    let mut rest = &bytes[..];
+    for name in names {
+        let len = u32::from_be_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let (field, tail) = rest[4..].split_at(len);
+        fields.push_str(&format!(
+            "  {name:<30}{} {}\n",
+            hex::encode(&rest[..4]),
+            hex::encode(field)
+        ));
+        rest = tail;
+    }
+    assert!(rest.is_empty(), "the transcript has exactly these fields");
+
+    let mut out = String::from("```text\ninputs\n");
+    line(&mut out, "activation key IKM", &hex::encode(activation_ikm));
+    line(
+        &mut out,
+        "activation private key",
+        &hex::encode(key.expose_secret()),
+    );
+    line(
+        &mut out,
+        "activation public key",
+        &hex::encode(activation_public),
+    );
+    line(&mut out, "ikm_e", &hex::encode(ikm_e));
+    line(
+        &mut out,
+        "device X25519 private key",
+        &hex::encode(device_sk),
+    );
+    line(
+        &mut out,
+        "device X25519 public key",
+        &hex::encode(device_public.as_bytes()),
+    );
+    line(
+        &mut out,
+        "issuer ephemeral private key",
+        &hex::encode(issuer_eph_sk),
+    );
+    line(
+        &mut out,
+        "issuer ephemeral public key",
+        &hex::encode(issuer_public.as_bytes()),
+    );
+    line(&mut out, "Ed25519 seed", &hex::encode(ed25519_seed));
+    line(
+        &mut out,
+        "Ed25519 public key",
+        &hex::encode(signer.public_key().as_ref()),
+    );
+    line(&mut out, "phone", phone);
+    line(&mut out, "code ATM part", atm_part);
+    line(&mut out, "code SMS part", sms_part);
+    line(&mut out, "code (joined)", &code);
+    line(&mut out, "device label", label);
+    line(&mut out, "card id", card_id);
+    line(&mut out, "masked PAN", masked_pan);
+    line(&mut out, "last4", last4);
+    line(&mut out, "bank name", bank_name);
+    line(
+        &mut out,
+        "policies",
+        &serde_json::to_string(&policies).expect("json"),
+    );
+    line(&mut out, "server time", &server_time.to_string());
+    out.push_str("phone → issuer\n");
+    line(&mut out, "plaintext", &plaintext_json);
+    line(&mut out, "enc", &hex::encode(enc));
+    line(&mut out, "sealed", &hex::encode(&sealed));
+    line(&mut out, "request body", &request_body);
+    out.push_str("transcript (name, 4-byte length, bytes)\n");
+    out.push_str(&fields);
+    line(&mut out, "transcript length", &bytes.len().to_string());
+    line(
+        &mut out,
+        "SHA-256(transcript)",
+        &hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes)),
+    );
+    out.push_str("issuer → phone\n");
+    line(&mut out, "signature", &hex::encode(signature.as_ref()));
+    line(&mut out, "response body", &response_body);
+    out.push_str("both sides\n");
+    line(&mut out, "X25519 shared secret", &hex::encode(shared));
+    line(&mut out, "card seed", &hex::encode(seed.expose_secret()));
+    line(&mut out, "first PIN at server time", &pin);
+    out.push_str("```");
+    out
+}
+
+#[test]
+fn activation_v2_vector_matches() {
+    let computed = activation_vector();
+    let doc = block(ACTIVATION_BEGIN, ACTIVATION_END);
+    for (i, (d, c)) in doc.lines().zip(computed.lines()).enumerate() {
+        assert_eq!(d, c, "line {} of the activation vector", i + 1);
+    }
+    assert_eq!(
+        doc.lines().count(),
+        computed.lines().count(),
+        "the activation vector has every line:\n{computed}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// QN questions (docs/protocol.md, "Questions").
+
+#[test]
+fn qn_padding_example_matches() {
+    let doc = block("<!-- qn-example:begin -->", "<!-- qn-example:end -->");
+    let suite: pooya_protocol::OcraSuite = "OCRA-1:HOTP-SHA256-8:QN16-T1M".parse().unwrap();
+    let mut rows = 0;
+    for l in doc.lines() {
+        let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+        if cells.len() != 5 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let question = cells[1].trim_matches('`');
+        let hex_text = cells[2].trim_matches('`');
+        let first_bytes = cells[3].trim_matches('`');
+        let block = suite.encode_question(question).unwrap();
+        let n = first_bytes.split(' ').count();
+        let computed: Vec<String> = block[..n].iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(computed.join(" "), first_bytes, "question {question}");
+        // The hex text, padded with '0' digits on the right to 256 digits,
+        // is the whole block; the doc's hex text is the number in hex.
+        assert_eq!(
+            u128::from_str_radix(hex_text, 16).unwrap(),
+            question.parse::<u128>().unwrap(),
+            "{question} is {hex_text} in hex"
+        );
+        let padded = format!("{hex_text:0<256}");
+        assert_eq!(hex::encode_upper(block), padded, "question {question}");
+        rows += 1;
+    }
+    assert!(rows >= 2, "the example has rows");
+}
+
+// ---------------------------------------------------------------------------
+// POST /v1/verify: `amount` is required, also for first PINs.
+
+#[test]
+fn verify_amount_is_required_even_for_first_pins() {
+    use pooya_protocol::wire::{VerifyKind, VerifyRequest};
+    let doc = block("<!-- verify-first:begin -->", "<!-- verify-first:end -->");
+    let body = doc
+        .lines()
+        .find(|l| l.trim_start().starts_with('{'))
+        .expect("an example body")
+        .trim();
+    let req: VerifyRequest = serde_json::from_str(body).unwrap();
+    assert_eq!(req.kind, VerifyKind::First);
+    let without = body.replace(&format!("\"amount\":{},", req.amount), "");
+    assert_ne!(without, body, "the example carries an amount");
+    let err = serde_json::from_str::<VerifyRequest>(&without).unwrap_err();
+    assert!(err.to_string().contains("missing field `amount`"), "{err}");
+}
