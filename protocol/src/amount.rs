@@ -143,6 +143,30 @@ impl CapLadder {
         if tiers.windows(2).any(|w| w[0] >= w[1]) {
             return Err(ProtocolError::InvalidCapLadder("not strictly increasing"));
         }
+        // RFC 6287 §5.1: a QN question is the number's hex digits padded
+        // on the right, so tiers whose ratio is a power of 16 give one
+        // question, and a PIN for the lower cap would pay up to the higher
+        // (docs/protocol.md, "Questions").
+        let collide = |low: u64, high: u64| {
+            let mut t = low;
+            while let Some(next) = t.checked_mul(16) {
+                if next == high {
+                    return true;
+                }
+                if next > high {
+                    break;
+                }
+                t = next;
+            }
+            false
+        };
+        for (i, &low) in tiers.iter().enumerate() {
+            if tiers[i + 1..].iter().any(|&high| collide(low, high)) {
+                return Err(ProtocolError::InvalidCapLadder(
+                    "two tiers a power of 16 apart share one OCRA question",
+                ));
+            }
+        }
         Ok(Self(tiers))
     }
 
@@ -251,6 +275,31 @@ mod tests {
         assert_eq!(format_rials(1_250_000), "1,250,000");
         assert_eq!(format_rials(100_000), "100,000");
         assert_eq!(parse_amount(&format_rials_fa(123_456_789)), Ok(123_456_789));
+    }
+
+    #[test]
+    fn tiers_a_power_of_sixteen_apart_are_refused() {
+        // RFC 6287 QN questions are the number in hex padded on the right,
+        // so 1,250,000 (0x1312D0) and 20,000,000 (0x1312D00) are the same
+        // question: a PIN for the lower cap would pay up to the higher.
+        for tiers in [
+            vec![1_250_000, 20_000_000],
+            vec![5, 80],
+            vec![3, 7, 768],
+            vec![1_000_000, 2_000_000, 16_000_000],
+        ] {
+            assert_eq!(
+                CapLadder::new(tiers.clone()),
+                Err(ProtocolError::InvalidCapLadder(
+                    "two tiers a power of 16 apart share one OCRA question"
+                )),
+                "{tiers:?}"
+            );
+        }
+        assert!(CapLadder::new(vec![5, 40, 160]).is_ok());
+        assert!(CapLadder::new(DEFAULT_CAP_LADDER.to_vec()).is_ok());
+        let json = serde_json::to_string(&[1_250_000u64, 20_000_000]).unwrap();
+        assert!(serde_json::from_str::<CapLadder>(&json).is_err());
     }
 
     #[test]
