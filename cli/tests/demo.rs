@@ -21,6 +21,8 @@ fn demo_behaves_and_says_so() {
         "activation code",
         "Argon2id at the accepted floor",
         "before any network call",
+        "to the bank's activation key with HPKE",
+        "every activation is announced by SMS",
         "rounded down",
         "above the cap): rejected (wrong_code)",
         "within the cap): accepted (second)",
