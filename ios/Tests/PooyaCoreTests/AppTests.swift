@@ -204,7 +204,14 @@ final class AppTests: XCTestCase {
         let a = try app()
         try a.createVault(password: password)
         _ = try a.setPhone(phone: "09121234567")
-        _ = try a.addIssuer(name: "bank", baseUrl: "https://bank.example", publicKey: String(repeating: "ab", count: 32))
+        // Any point on P-256 will do as the activation key (here its generator, SEC1 uncompressed):
+        // the request is sealed, then the Transport fails.
+        let p256Generator = "04"
+            + "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+            + "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"
+        _ = try a.addIssuer(
+            name: "bank", baseUrl: "https://bank.example",
+            publicKey: String(repeating: "ab", count: 32), activationKey: p256Generator)
         XCTAssertThrowsError(try a.addCard(issuer: "bank", code: "1234-5678-97", label: nil)) { error in
             // 1234567897 has a valid check digit: the Transport is called and throws.
             guard case let PooyaError.Network(details) = error else { return XCTFail("\(error)") }

@@ -50,7 +50,7 @@ private fun activate(issuer: IssuerProcess, vault: String): Long {
     PooyaApp(vault, "bench", keystore, HttpUrlConnectionTransport(), settings = benchSettings).use { app ->
         app.createVault(PASSWORD)
         app.setPhone(phone)
-        app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey)
+        app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey, issuer.activationKey)
         return app.addCard("pooya", issuer.activationCode(phone), null).card.id
     }
 }

@@ -21,7 +21,13 @@ class IssuerProcess private constructor(
     private val dir: Path,
     private val process: Process,
     val baseUrl: String,
+    /** The issuer's Ed25519 key (hex), `issuer_public_key` in `init --json`. */
     val publicKey: String,
+    /**
+     * The issuer's P-256 activation key (hex of the 65-byte SEC1 point, RFC 9180 §7.1.1),
+     * `activation_public_key` in `init --json`: the phone seals its activation request to it.
+     */
+    val activationKey: String,
     private val atmToken: String,
     private val gatewayToken: String,
     private val opsToken: String,
@@ -44,10 +50,25 @@ class IssuerProcess private constructor(
             .toList()
     }
 
-    /** The activation code in the newest SMS to [phone] (ASCII digits grouped by five). */
+    /**
+     * The activation code in the newest SMS to [phone] that carries one (ASCII digits grouped by
+     * five). Newer messages without a code, such as the notice the bank texts after every
+     * activation, are passed over.
+     */
     fun activationCode(phone: String): String {
-        val body = outbox(phone).lastOrNull() ?: error("no SMS for $phone")
-        return Regex("[0-9]{5}(?:-[0-9]{1,5})+").find(body)?.value ?: error("no activation code in the SMS")
+        val codes = outbox(phone).mapNotNull { Regex("[0-9]{5}(?:-[0-9]{1,5})+").find(it)?.value }
+        return codes.lastOrNull() ?: error("no activation code in the SMS to $phone")
+    }
+
+    /**
+     * With two-channel codes (`activation_code_split`): the code's second part, on a line of its
+     * own (ASCII digits, ungrouped) in the newest SMS to [phone] that carries one.
+     */
+    fun activationCodeSmsPart(phone: String): String {
+        val parts = outbox(phone).mapNotNull { body ->
+            body.lines().map { it.trim() }.lastOrNull { it.isNotEmpty() && it.all { c -> c in '0'..'9' } }
+        }
+        return parts.lastOrNull() ?: error("no part of an activation code in the SMS to $phone")
     }
 
     /**
@@ -60,6 +81,15 @@ class IssuerProcess private constructor(
         val a = http("POST", "/v1/verify", gatewayToken, fields.joinToString(",", "{", "}"))
         check(a.status == 200) { "verify: HTTP ${a.status} ${a.body}" }
         return field(a.body, "result") to field(a.body, "reason")
+    }
+
+    /**
+     * With two-channel codes: the code's first part from the enrollment answer
+     * (`activation_code_atm_part`), what the ATM shows on its screen.
+     */
+    fun atmPart(enrollment: Answer): String {
+        check(enrollment.status == 201) { "enroll: HTTP ${enrollment.status} ${enrollment.body}" }
+        return field(enrollment.body, "activation_code_atm_part")
     }
 
     private fun http(method: String, path: String, token: String, body: String?): Answer {
@@ -104,11 +134,16 @@ class IssuerProcess private constructor(
             return File(path).also { check(it.canExecute()) { "$path is not an executable" } }
         }
 
-        /** `pooya-issuer init --json` then `serve --listen 127.0.0.1:0`; waits for `listening on`. */
-        fun start(): IssuerProcess {
+        /**
+         * `pooya-issuer init --json` then `serve --listen 127.0.0.1:0`, with [settings] (a JSON
+         * object, docs/issuer.md "Settings") as its `--config` file when given; waits for
+         * `listening on`.
+         */
+        fun start(settings: String? = null): IssuerProcess {
             val bin = binary()
             val dir = tempDir("pooya-issuer")
             val data = dir.resolve("data").toString()
+            val config = settings?.let { json -> dir.resolve("settings.json").toFile().also { it.writeText(json) } }
             val init = ProcessBuilder(bin.path, "init", "--data", data, "--json")
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .apply { environment()["RUST_LOG"] = "warn" }
@@ -117,7 +152,9 @@ class IssuerProcess private constructor(
             check(init.waitFor(30, TimeUnit.SECONDS) && init.exitValue() == 0) { "pooya-issuer init failed" }
 
             val log = dir.resolve("serve.log").toFile()
-            val process = ProcessBuilder(bin.path, "serve", "--data", data, "--listen", "127.0.0.1:0")
+            val serve = mutableListOf(bin.path, "serve", "--data", data, "--listen", "127.0.0.1:0")
+            if (config != null) serve += listOf("--config", config.path)
+            val process = ProcessBuilder(serve)
                 .redirectError(ProcessBuilder.Redirect.appendTo(log))
                 .apply { environment()["RUST_LOG"] = "warn" }
                 .start()
@@ -142,6 +179,7 @@ class IssuerProcess private constructor(
             return IssuerProcess(
                 dir, process, "http://$address",
                 publicKey = field(initOut, "issuer_public_key"),
+                activationKey = field(initOut, "activation_public_key"),
                 atmToken = field(initOut, "atm"),
                 gatewayToken = field(initOut, "gateway"),
                 opsToken = field(initOut, "ops"),

@@ -74,12 +74,13 @@ class IssuerTest {
     private fun app(t: Transport = transport): PooyaApp =
         PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, t, gate, clock, fastSettings())
 
-    /** A vault with the phone number and the issuer profile, unlocked. */
-    private fun onboard(app: PooyaApp, phone: String) {
+    /** A vault with the phone number and the issuer profile (both keys pinned), unlocked. */
+    private fun onboard(app: PooyaApp, phone: String, bank: IssuerProcess = issuer) {
         app.createVault(PASSWORD)
         assertEquals("+98" + phone.drop(1), app.setPhone(persian(phone)))
-        val profile = app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey)
-        assertEquals(issuer.publicKey, profile.publicKey)
+        val profile = app.addIssuer("pooya", bank.baseUrl, bank.publicKey, bank.activationKey)
+        assertEquals(bank.publicKey, profile.publicKey)
+        assertEquals(bank.activationKey, profile.activationKey)
     }
 
     @Test
@@ -210,7 +211,7 @@ class IssuerTest {
 
             // An issuer profile pinned to another key: the answer's signature is refused. The bank
             // has used the code by then, so the customer asks the ATM again.
-            app.addIssuer("impostor", issuer.baseUrl, "ab".repeat(32))
+            app.addIssuer("impostor", issuer.baseUrl, "ab".repeat(32), issuer.activationKey)
             expectThrows<PooyaException.BadSignature> { app.addCard("impostor", code, null) }
             assertTrue(app.cards().isEmpty())
             assertEquals(0u, app.status().cardCount)
@@ -223,7 +224,7 @@ class IssuerTest {
             val e = expectThrows<PooyaException.Network> { app.addCard("pooya", issuer.activationCode(phone), null) }
             assertEquals("network", e.code())
             assertTrue(e.details, e.details.contains("no network"))
-            app.addIssuer("down", "http://127.0.0.1:$closedPort", issuer.publicKey)
+            app.addIssuer("down", "http://127.0.0.1:$closedPort", issuer.publicKey, issuer.activationKey)
         }
         app(HttpUrlConnectionTransport()).use { app ->
             app.unlockWithPassword(PASSWORD)
@@ -237,6 +238,110 @@ class IssuerTest {
             assertEquals("0027", added.card.last4)
             val pin = app.firstPin(added.card.id)
             assertEquals("accepted" to "ok", issuer.verify(pan, pin.code, 0, "first"))
+        }
+    }
+
+    @Test
+    fun addIssuerRefusesAMalformedActivationKeyAndStoresNothing() {
+        val key = issuer.activationKey
+        assertEquals(130, key.length) // 65 bytes: 0x04 ‖ x ‖ y (SEC1 §2.3.3)
+        val lastByte = key.takeLast(2).toInt(16)
+        val cases = mapOf(
+            "empty" to "",
+            "not hex" to "zz".repeat(65),
+            "the Ed25519 key in the activation key's place" to issuer.publicKey,
+            "one byte short" to key.dropLast(2),
+            "one byte too many" to key + "00",
+            "compressed-point prefix" to "02" + key.drop(2),
+            "the point (0, 0), not on the curve" to "04" + "00".repeat(64),
+            "y mistyped in its last byte, off the curve" to key.dropLast(2) + "%02x".format(lastByte xor 1),
+        )
+        app().use { app ->
+            app.createVault(PASSWORD)
+            for ((what, bad) in cases) {
+                val e = expectThrows<PooyaException.InvalidInput> {
+                    app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey, bad)
+                }
+                assertEquals(what, "activation_key", e.field)
+                assertEquals(what, "invalid_input", e.code())
+            }
+            assertTrue(app.issuers().isEmpty())
+            assertTrue(transport.urls.isEmpty())
+
+            // The key as `init --json` printed it, in capitals and with spaces around, is taken.
+            val profile = app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey, " ${key.uppercase()} ")
+            assertEquals(key, profile.activationKey)
+            assertEquals(listOf(profile), app.issuers())
+        }
+    }
+
+    @Test
+    fun aRequestSealedToAnotherIssuersKeyIsRefusedAndTheCodeStaysUsable() {
+        val pan = "6104337700000035"
+        val phone = "09121110004"
+        assertEquals(201, issuer.enroll(pan, phone).status)
+        val code = issuer.activationCode(phone)
+        IssuerProcess.start().use { other ->
+            assertFalse(other.activationKey == issuer.activationKey)
+            app().use { app ->
+                app.createVault(PASSWORD)
+                app.setPhone(phone)
+                // The right address and signing key, but the activation key of another bank.
+                app.addIssuer("mixed", issuer.baseUrl, issuer.publicKey, other.activationKey)
+                val e = expectThrows<PooyaException.IssuerException> { app.addCard("mixed", code, null) }
+                assertEquals(400.toUShort(), e.status)
+                assertEquals("not_sealed_to_issuer", e.issuerCode)
+                assertEquals("issuer_error", e.code())
+                assertEquals(listOf(issuer.baseUrl + "/v1/activations"), transport.urls)
+                assertTrue(app.cards().isEmpty())
+                assertEquals(0u, app.status().cardCount)
+
+                // The bank could not open the request, so it spent nothing: the same code works
+                // once the profile pins the bank's own activation key.
+                app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey, issuer.activationKey)
+                val added = app.addCard("pooya", code, null)
+                assertEquals("0035", added.card.last4)
+                assertEquals(listOf(added.card), app.cards())
+                val pin = app.firstPin(added.card.id)
+                assertEquals("accepted" to "ok", issuer.verify(pan, pin.code, 0, "first"))
+            }
+        }
+    }
+
+    @Test
+    fun twoChannelCodesAreJoinedBeforeActivation() {
+        IssuerProcess.start(
+            """{"activation_code_split": true, "activation_code_digits": 12, "activation_atm_digits": 4}""",
+        ).use { bank ->
+            val pan = "6104337700000043"
+            val phone = "09121110005"
+            val atm = bank.atmPart(bank.enroll(pan, phone))
+            val sms = bank.activationCodeSmsPart(phone)
+            assertEquals(4, atm.length)
+            assertEquals(8, sms.length)
+            app().use { app ->
+                onboard(app, phone, bank)
+
+                // The SMS alone is not a code: refused before any network call.
+                val alone = expectThrows<PooyaException.InvalidActivationCode> { app.addCard("pooya", sms, null) }
+                assertEquals("invalid_activation_code", alone.code())
+                assertTrue(transport.urls.isEmpty())
+
+                // A digit mistyped from the ATM's screen: the joined code's check digit fails.
+                val typo = ('0' + (atm[0] - '0' + 1) % 10) + atm.drop(1)
+                val e = expectThrows<PooyaException.InvalidInput> { joinActivationCode(typo, sms) }
+                assertEquals("code", e.field)
+                assertEquals("invalid_input", e.code())
+
+                // Typed with a Persian keyboard: joined, then activated.
+                val code = joinActivationCode(persian(atm), persian(sms))
+                assertEquals(atm + sms, code)
+                val added = app.addCard("pooya", code, null)
+                assertEquals("0043", added.card.last4)
+                assertEquals(listOf(bank.baseUrl + "/v1/activations"), transport.urls)
+                val pin = app.secondPin(added.card.id)
+                assertEquals("accepted" to "ok", bank.verify(pan, pin.code, 1_000_000, "second"))
+            }
         }
     }
 }

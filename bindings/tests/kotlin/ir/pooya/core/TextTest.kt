@@ -68,6 +68,35 @@ class TextTest {
     }
 
     @Test
+    fun twoChannelCodesJoinAndAMistypedPartIsCaught() {
+        val code = withLuhnDigit("123456789")
+        val persian = code.map { '۰' + (it - '0') }.joinToString("")
+        // The ATM shows the first five digits, the SMS carries the rest; typed either way.
+        assertEquals(code, joinActivationCode(code.take(5), code.drop(5)))
+        assertEquals(code, joinActivationCode(persian.take(5), persian.drop(5).chunked(3).joinToString("-")))
+        assertEquals(code, joinActivationCode(code.take(4), code.drop(4)))
+
+        val mistyped = mapOf(
+            "a digit of the ATM part" to (code.take(1) + bump(code[1]) + code.substring(2, 5) to code.drop(5)),
+            "a digit of the SMS part" to (code.take(5) to code.substring(5, 9) + bump(code[9])),
+            "the parts swapped" to (code.drop(5) to code.take(5)),
+            "the ATM part missing" to ("" to code),
+            "the SMS part missing" to (code to ""),
+            "a letter" to (code.take(4) + "O" to code.drop(5)),
+        )
+        for ((what, parts) in mistyped) {
+            val e = expectThrows<PooyaException.InvalidInput> { joinActivationCode(parts.first, parts.second) }
+            assertEquals(what, "code", e.field)
+            assertEquals(what, "invalid_input", e.code())
+            // The error never echoes what was typed.
+            assertTrue(what, !e.toString().contains(parts.first + parts.second))
+        }
+    }
+
+    /** The digit after [d], wrapping 9 to 0: a typo the Luhn check digit always catches. */
+    private fun bump(d: Char): Char = '0' + (d - '0' + 1) % 10
+
+    @Test
     fun noopIsCallable() {
         repeat(1000) { noop() }
     }
