@@ -225,6 +225,8 @@ impl Phone {
     /// must be signed with, and its activation key (P-256, SEC1
     /// uncompressed) as 130 hex digits, which every activation request is
     /// sealed to. Both come from the bank (`pooya-issuer init --json`).
+    /// A profile of that name stored before activation v2 (no activation
+    /// key) with the same Ed25519 key is upgraded in place.
     ///
     /// # Errors
     /// [`CoreError::Locked`], [`CoreError::InvalidField`] (`public_key`,
@@ -251,14 +253,23 @@ impl Phone {
                 field: "public_key",
                 reason: "must be 64 hex digits (an Ed25519 public key)",
             })?;
-        let profile = IssuerProfile {
+        let mut profile = IssuerProfile {
             name: name.trim().to_owned(),
             base_url: base_url.trim().trim_end_matches('/').to_owned(),
             public_key: key,
             activation_key: Some(activation_key.to_vec()),
             time_offset_secs: 0,
         };
-        self.vault.add_issuer(&profile)?;
+        // A profile stored before activation v2 (no activation key) of the
+        // same bank, same signing key, is upgraded in place, keeping its
+        // clock offset; any other profile of that name stays as it is.
+        match self.vault.issuer(&profile.name) {
+            Ok(old) if old.activation_key.is_none() && old.public_key == profile.public_key => {
+                profile.time_offset_secs = old.time_offset_secs;
+                self.vault.update_issuer(&profile)?;
+            }
+            _ => self.vault.add_issuer(&profile)?,
+        }
         Ok(profile.into())
     }
 

@@ -570,3 +570,54 @@ fn refusals_and_failures_are_typed() {
         Some(CoreError::Locked)
     );
 }
+
+#[test]
+fn a_profile_from_before_activation_v2_is_upgraded_by_adding_the_issuer_again() {
+    let bank = Bank::start(T0);
+    let device = Device::new(T0);
+    let mut phone = device.create(Arc::new(HttpTransport));
+    let key = bank.key();
+    let signing: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&key[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<u8>>()
+        .try_into()
+        .unwrap();
+    let old = |name: &str, public_key: [u8; 32]| pooya_core::IssuerProfile {
+        name: name.into(),
+        base_url: bank.url(),
+        public_key,
+        activation_key: None,
+        time_offset_secs: 7,
+    };
+    phone.vault_mut().add_issuer(&old("bank", signing)).unwrap();
+    phone
+        .vault_mut()
+        .add_issuer(&old("other", [9; 32]))
+        .unwrap();
+    let code = bank.enroll(&pan(90));
+    assert_eq!(
+        phone.add_card("bank", &code, None).err(),
+        Some(CoreError::ActivationKeyMissing)
+    );
+    // Adding it again with both keys upgrades it (same signing key).
+    let i = phone
+        .add_issuer("bank", &bank.url(), &bank.key(), &bank.activation_key())
+        .unwrap();
+    assert_eq!(
+        i.activation_key_hex.as_deref(),
+        Some(bank.activation_key().as_str())
+    );
+    assert_eq!(i.time_offset_secs, 7);
+    phone.add_card("bank", &code, None).unwrap();
+    // Once it has an activation key, or for another signing key, the name
+    // is taken.
+    for name in ["bank", "other"] {
+        assert_eq!(
+            phone
+                .add_issuer(name, &bank.url(), &bank.key(), &bank.activation_key())
+                .err(),
+            Some(CoreError::IssuerExists),
+            "{name}"
+        );
+    }
+}
