@@ -1,18 +1,40 @@
-//! Fuzzes every text parser of pooya-protocol: OCRA suites, amounts, card
-//! numbers, phone numbers and activation codes. None may panic, and what
-//! parses must survive a round trip.
+//! Fuzzes every parser of pooya-protocol: OCRA suites, amounts, card
+//! numbers, phone numbers, activation codes (whole and two-channel), payee
+//! ids, cap ladders, and sealed activation requests (HPKE open on arbitrary
+//! `enc` and ciphertext). None may panic, and what parses must survive a
+//! round trip.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pooya_protocol::activation::{ActivationSecretKey, ENC_LEN, open_request};
+use pooya_protocol::pin::normalize_payee;
 use pooya_protocol::{
-    OcraSuite, Pan, format_rials, format_rials_fa, normalize_activation_code, normalize_phone,
-    parse_amount,
+    CapLadder, OcraSuite, Pan, format_rials, format_rials_fa, join_activation_code,
+    normalize_activation_code, normalize_phone, parse_amount,
 };
 
 fuzz_target!(|data: &[u8]| {
+    if data.len() >= ENC_LEN {
+        let key = ActivationSecretKey::derive(&[7; 32]);
+        let _ = open_request(&key, &data[..ENC_LEN], &data[ENC_LEN..]);
+    }
+    if let Ok(tiers) = serde_json::from_slice::<Vec<u64>>(data) {
+        if let Ok(ladder) = CapLadder::new(tiers) {
+            assert!(ladder.tiers().windows(2).all(|w| w[0] < w[1]));
+        }
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if let Some((atm, sms)) = text.split_once('|') {
+        if let Ok(code) = join_activation_code(atm, sms) {
+            assert_eq!(normalize_activation_code(&code).ok(), Some(code.clone()));
+        }
+    }
+    if let Ok(payee) = normalize_payee(text) {
+        assert!(payee.bytes().all(|b| b.is_ascii_graphic()));
+        assert_eq!(normalize_payee(payee).ok(), Some(payee));
+    }
     if let Ok(suite) = OcraSuite::parse(text) {
         assert_eq!(suite.as_str(), text);
         assert_eq!(OcraSuite::parse(suite.as_str()).ok(), Some(suite.clone()));
