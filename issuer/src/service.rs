@@ -899,30 +899,31 @@ impl Issuer {
         // Dynamic linking (PSD2 RTS Art. 5): where required, a payment
         // naming a payee takes only a PIN bound to it (the app's
         // transaction-bound PIN, a Harim PIN). A cap-bound PIN or an
-        // SMS-version PIN that matched is refused, neither spent nor
-        // counted: it is a right code of the wrong kind, and the customer
-        // may use the bound PIN for this payment in the same minute.
+        // SMS-version PIN that matched is spent like any accepted code (so
+        // whoever captured it cannot use it anywhere after this) but the
+        // answer is a refusal, `dynamic_linking_required`: the customer
+        // uses the bound PIN for this payment.
         let linking = payee.is_some() && self.settings.dynamic_linking_required(req.amount);
-        let settle = match settle {
-            Spend::Step(SpentStep { kind, .. }) | Spend::OneTime { kind, .. }
-                if linking && kind != PinKind::Transaction =>
-            {
-                Spend::Unlinked
-            }
-            other => other,
-        };
-        let unlinked = matches!(settle, Spend::Unlinked);
+        let unlinked = linking
+            && matches!(
+                settle,
+                Spend::Step(SpentStep { kind, .. }) | Spend::OneTime { kind, .. }
+                    if kind != PinKind::Transaction
+            );
         let card_id = card.id.clone();
         let generation = card.seed_generation;
         let (resp, notice) = self
             .writer
             .run(move |c| settle_verification(c, &card_id, generation, settle, now as i64, rules))
             .await?;
-        if unlinked && resp.result == VerifyResult::Rejected {
+        let resp = if unlinked && resp.result == VerifyResult::Accepted {
             self.metrics
                 .unlinked
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+            verdict(VerifyResult::Rejected, "dynamic_linking_required", None)
+        } else {
+            resp
+        };
         if let Some(n) = notice {
             self.metrics
                 .blocks
@@ -1255,10 +1256,6 @@ enum Spend {
     OneTime { id: i64, kind: PinKind },
     /// A one-time code already spent matched: a failure (`replayed`).
     Replayed,
-    /// A code not bound to the payment matched where dynamic linking is
-    /// required: refused (`dynamic_linking_required`), neither spent nor
-    /// counted.
-    Unlinked,
 }
 
 struct CardRow {
@@ -1586,12 +1583,6 @@ fn settle_verification(
         return Ok((verdict(VerifyResult::Rejected, "wrong_code", None), None));
     }
     let reason = match spent {
-        Spend::Unlinked => {
-            return Ok((
-                verdict(VerifyResult::Rejected, "dynamic_linking_required", None),
-                None,
-            ));
-        }
         Spend::OneTime { id, kind } => match spend_one_time(c, id, now)? {
             None => {
                 if failures != 0 {

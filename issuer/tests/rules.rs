@@ -249,16 +249,22 @@ fn dynamic_linking_accepts_only_codes_bound_to_the_payment() {
     let cap = pol.cap_ladder.tiers()[0];
     let t = T0;
     let cap_code = second_pin(&card.keys, &pol, cap, t).unwrap().code;
-    // A cap-bound PIN for a payment naming a payee: refused, not spent and
-    // not counted (six times, no block).
-    for _ in 0..6 {
+    // A cap-bound PIN for a payment naming a payee: refused, and spent, so
+    // whoever captured it cannot use it elsewhere (not even without a
+    // payee), and the answer says nothing more to a later caller.
+    assert_eq!(
+        result(
+            &bank
+                .verify(&p, &cap_code, cap, Some("IR-SHOP-1"), "second")
+                .json()
+        ),
+        pair("rejected", "dynamic_linking_required")
+    );
+    for payee in [Some("IR-SHOP-1"), None] {
         assert_eq!(
-            result(
-                &bank
-                    .verify(&p, &cap_code, cap, Some("IR-SHOP-1"), "second")
-                    .json()
-            ),
-            pair("rejected", "dynamic_linking_required")
+            result(&bank.verify(&p, &cap_code, cap, payee, "second").json()),
+            pair("rejected", "replayed"),
+            "{payee:?}"
         );
     }
     // An SMS-version one-time PIN: refused as well.
@@ -295,9 +301,14 @@ fn dynamic_linking_accepts_only_codes_bound_to_the_payment() {
         (result(&v), v["matched"].clone()),
         (pair("accepted", "ok"), "transaction".into())
     );
-    // Without a payee the rule does not apply: the SMS-version PIN, never
-    // spent, works there.
+    // The refused SMS-version PIN was spent too; without a payee the rule
+    // does not apply, and a fresh one works there.
     let v = bank.verify(&p, &sms_code, cap, None, "second").json();
+    assert_eq!(result(&v), pair("rejected", "replayed"));
+    bank.clock.advance(60);
+    assert_eq!(bank.inbound(PHONE, SHORT, &p[12..]).status, 200);
+    let fresh = bank.one_time_code(PHONE, n + 3);
+    let v = bank.verify(&p, &fresh, cap, None, "second").json();
     assert_eq!(
         (result(&v), v["matched"].clone()),
         (pair("accepted", "ok"), "second".into())
@@ -326,6 +337,9 @@ fn dynamic_linking_above_an_amount() {
         ),
         pair("rejected", "dynamic_linking_required")
     );
+    // (The refused code was spent: the next cap-bound PIN is a step later.)
+    let t = t + 60;
+    bank.clock.set(t);
     let code = second_pin(&card.keys, &pol, small, t).unwrap().code;
     assert_eq!(
         result(
