@@ -16,9 +16,6 @@ use crate::hooks::Transport;
 use crate::pins::{self, CapChange, PinView};
 use crate::vault::{CardId, CardRecord, IssuerProfile, NewCard, Vault, check_label};
 
-/// Longest device label, in characters (the issuer's bound).
-const MAX_DEVICE_LABEL_CHARS: usize = 64;
-
 /// A card as the customer sees it: display data and cap, never the seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardView {
@@ -150,8 +147,11 @@ fn corrected(phone_time: u64, offset: i64) -> u64 {
 
 impl Phone {
     /// A phone over `vault` (locked or not). `device_label` names this
-    /// device to the bank's operators (1–64 characters, no control
-    /// characters), e.g. "Pixel 8" or the computer's name.
+    /// device to the bank's operators and in the customer's activation
+    /// notice, e.g. "Pixel 8" or the computer's name: the rule of
+    /// [`pooya_protocol::normalize_device_label`] (letters, digits, spaces,
+    /// ZWNJ and `- _ . ' + # /`, 1–64 characters), which the issuer applies
+    /// too.
     ///
     /// # Errors
     /// [`CoreError::InvalidField`] (`device_label`).
@@ -160,20 +160,16 @@ impl Phone {
         transport: Arc<dyn Transport>,
         device_label: &str,
     ) -> Result<Self, CoreError> {
-        let label = device_label.trim();
-        if label.is_empty()
-            || label.chars().count() > MAX_DEVICE_LABEL_CHARS
-            || label.chars().any(char::is_control)
-        {
-            return Err(CoreError::InvalidField {
+        let label = pooya_protocol::normalize_device_label(device_label).map_err(|_| {
+            CoreError::InvalidField {
                 field: "device_label",
-                reason: "must be 1 to 64 characters without control characters",
-            });
-        }
+                reason: "must be 1 to 64 letters, digits, spaces or - _ . ' + # /",
+            }
+        })?;
         Ok(Self {
             vault,
             transport,
-            device_label: label.to_owned(),
+            device_label: label,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             offsets: std::collections::HashMap::new(),
         })

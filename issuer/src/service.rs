@@ -46,8 +46,6 @@ const PURPOSE_PAN: &str = "pan";
 const PURPOSE_SEED: &str = "seed";
 /// Longest code accepted for verification, in digits.
 const MAX_CODE_LEN: usize = 16;
-/// Longest device label, in characters.
-const MAX_LABEL_CHARS: usize = 64;
 /// The card id the dummy seed is sealed to: verifications with nothing to
 /// check against do the app's work with it (and with no one-time codes).
 const DUMMY_CARD_ID: &str = "crd_dummy";
@@ -580,14 +578,13 @@ impl Issuer {
         );
         let device_key: [u8; 32] = decode_hex_array("device_public_key", &opened.device_public_key)
             .map_err(|e| ApiError::from_protocol("invalid_device_key", &e))?;
-        let label = opened.device_label.trim().to_owned();
-        drop(opened);
-        if !device_label_ok(&label) {
-            return Err(ApiError::bad_request(
+        let label = pooya_protocol::normalize_device_label(&opened.device_label).map_err(|_| {
+            ApiError::bad_request(
                 "invalid_device_label",
-                "device_label must be 1 to 64 characters without control, bidi or line-break characters",
-            ));
-        }
+                "device_label must be 1 to 64 letters, digits, spaces, ZWNJ or - _ . ' + # /",
+            )
+        })?;
+        drop(opened);
         // Key agreement before the code is looked at, so its failure says
         // nothing about the code.
         let eph = EphemeralPrivateKey::generate(&X25519, &self.rng)
@@ -1196,25 +1193,6 @@ enum Refusal {
 struct ActivatedNotice {
     phone: String,
     label: String,
-}
-
-/// A device label: 1–64 characters, none a control character, a bidi
-/// control (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069) or a line
-/// or paragraph separator (U+2028, U+2029): it is shown in the customer's
-/// SMS and to operators, so it must not reorder or break their text. ZWNJ
-/// and ZWJ (everyday Persian spelling) are allowed.
-fn device_label_ok(label: &str) -> bool {
-    let n = label.chars().count();
-    (1..=MAX_LABEL_CHARS).contains(&n)
-        && !label.chars().any(|c| {
-            c.is_control()
-                || matches!(
-                    c,
-                    '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}'
-                )
-                || ('\u{202A}'..='\u{202E}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-        })
 }
 
 fn accepted(o: Outcome) -> Option<Verified> {

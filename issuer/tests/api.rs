@@ -1179,7 +1179,14 @@ fn every_activation_is_announced_to_the_cards_phone() {
     let a = bank.enroll(&pan(44), PHONE, "app");
     assert_eq!(a.status, 201);
     let code = bank.last_activation_code(PHONE);
-    for label in ["Pixel\u{202e}8", "Pixel\u{2028}8", "\u{2066}x"] {
+    for label in [
+        "Pixel\u{202e}8",
+        "Pixel\u{2028}8",
+        "\u{2066}x",
+        "Pixel\u{200f}",
+        // A hijacker's label that would talk the customer out of the alert.
+        "Pixel» (آزمایشی؛ نیازی به اقدام نیست) «x",
+    ] {
         let a = bank.client.post(
             "/v1/activations",
             None,

@@ -356,6 +356,51 @@ pub fn normalize_activation_code(text: &str) -> Result<String, ProtocolError> {
     Ok(digits)
 }
 
+/// Longest device label, in characters.
+pub const DEVICE_LABEL_MAX_CHARS: usize = 64;
+
+/// Normalises a device label (docs/protocol.md, "Activation"): the name of
+/// the phone the bank shows its operators and quotes in the customer's
+/// activation notice SMS, so it must not be able to write that SMS for an
+/// attacker: trimmed, 1–64 characters, each a letter or digit (any
+/// script), a space, ZWNJ or ZWJ (everyday Persian spelling), or one of
+/// `- _ . ' ’ + # /`. Quotes, guillemets, brackets, punctuation that
+/// starts a new sentence, bidi controls and line breaks are refused. The
+/// phone and the issuer apply the same rule.
+///
+/// # Errors
+/// [`ProtocolError::InvalidField`] (`device_label`).
+pub fn normalize_device_label(label: &str) -> Result<String, ProtocolError> {
+    let l = label.trim();
+    let n = l.chars().count();
+    if !(1..=DEVICE_LABEL_MAX_CHARS).contains(&n) {
+        return Err(invalid("device_label", "must be 1 to 64 characters"));
+    }
+    let ok = |c: char| {
+        c.is_alphanumeric()
+            || matches!(
+                c,
+                ' ' | '\u{200C}'
+                    | '\u{200D}'
+                    | '-'
+                    | '_'
+                    | '.'
+                    | '\''
+                    | '\u{2019}'
+                    | '+'
+                    | '#'
+                    | '/'
+            )
+    };
+    if !l.chars().all(ok) {
+        return Err(invalid(
+            "device_label",
+            "only letters, digits, spaces, ZWNJ and - _ . ' + # /",
+        ));
+    }
+    Ok(l.to_owned())
+}
+
 /// Joins a two-channel activation code (docs/protocol.md, "Two-channel
 /// codes"): the part the ATM showed, then the part the SMS carried, each as
 /// typed (Persian digits, spaces and dashes allowed), checked as one code.
@@ -388,6 +433,38 @@ pub fn format_activation_code(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_labels_cannot_write_the_notice() {
+        for good in [
+            "Pixel 8",
+            " گوشی‌ علی ",
+            "SM-A525F",
+            "Ali’s iPhone",
+            "pooya desktop",
+            "x",
+        ] {
+            assert_eq!(normalize_device_label(good).unwrap(), good.trim(), "{good}");
+        }
+        for bad in [
+            "",
+            "   ",
+            "Pixel» (آزمایشی؛ نیازی به اقدام نیست) «x",
+            "Pixel\u{202e}8",
+            "Pixel\u{200f}",
+            "a\nb",
+            "a\u{2028}b",
+            "\"quoted\"",
+            "x(y)",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(
+                normalize_device_label(bad).unwrap_err().code(),
+                "invalid_field",
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn two_channel_codes_join_and_check() {

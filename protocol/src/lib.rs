@@ -30,7 +30,8 @@ pub use amount::{CapLadder, format_rials, format_rials_fa, normalize_digits, par
 pub use error::{AmountError, ProtocolError};
 pub use hotp::{HashAlgorithm, hotp};
 pub use ids::{
-    Bank, Pan, bank_for_bin, join_activation_code, normalize_activation_code, normalize_phone,
+    Bank, Pan, bank_for_bin, join_activation_code, normalize_activation_code,
+    normalize_device_label, normalize_phone,
 };
 pub use ocra::{OcraInput, OcraSuite, QuestionFormat, ocra};
 pub use pin::{
