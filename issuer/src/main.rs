@@ -105,6 +105,10 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             rt.block_on(async move {
                 let handle = pooya_issuer::serve(cfg).await?;
                 println!("listening on {}", handle.local_addr());
+                // The keys phones pin, for an issuer initialised before
+                // activation v2 (its activation key was made at this start).
+                println!("issuer public key: {}", handle.issuer_public_key());
+                println!("activation public key: {}", handle.activation_public_key());
                 if demo_gateway {
                     println!("demo payment page: http://{}/demo/pay", handle.local_addr());
                 }

@@ -67,9 +67,20 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    // `serve` prints the two keys phones pin (for an issuer made before
+    // activation v2, the only place its new activation key is shown).
+    let mut keys = String::new();
+    stdout.read_line(&mut keys).unwrap();
+    stdout.read_line(&mut keys).unwrap();
+    assert_eq!(
+        keys,
+        format!(
+            "issuer public key: {pk}\nactivation public key: {}\n",
+            init["activation_public_key"].as_str().unwrap()
+        )
+    );
     let addr = line
         .trim()
         .strip_prefix("listening on ")
