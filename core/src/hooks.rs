@@ -106,9 +106,11 @@ pub trait BiometricGate: Send + Sync {
 }
 
 /// A reading of the device's boot clock: time since the device started,
-/// counted through sleep, which the user cannot set (Android
-/// `SystemClock.elapsedRealtime()`, iOS `ProcessInfo.systemUptime`, Linux
-/// `CLOCK_BOOTTIME`). Readings are comparable only within one boot, so
+/// which the user cannot set (Android `SystemClock.elapsedRealtime()` and
+/// Linux `CLOCK_BOOTTIME`, both counting through sleep; iOS
+/// `ProcessInfo.systemUptime`, which stops while asleep, so a delay only
+/// lasts longer there). The boot id must not change when the date is set
+/// (iOS: `kern.bootsessionuuid`, not `kern.boottime`). Readings are comparable only within one boot, so
 /// each carries the boot's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootTime {

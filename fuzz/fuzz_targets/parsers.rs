@@ -15,8 +15,9 @@ use pooya_protocol::{
 
 fuzz_target!(|data: &[u8]| {
     if data.len() >= ENC_LEN {
-        let key = ActivationSecretKey::derive(&[7; 32]);
-        let _ = open_request(&key, &data[..ENC_LEN], &data[ENC_LEN..]);
+        static KEY: std::sync::OnceLock<ActivationSecretKey> = std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| ActivationSecretKey::derive(&[7; 32]));
+        let _ = open_request(key, &data[..ENC_LEN], &data[ENC_LEN..]);
     }
     if let Ok(tiers) = serde_json::from_slice::<Vec<u64>>(data) {
         if let Ok(ladder) = CapLadder::new(tiers) {

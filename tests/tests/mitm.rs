@@ -4,7 +4,7 @@
 //! the load balancer would) and may rewrite any of them. With activation
 //! v2 it never learns the activation code, the device key or the seed,
 //! and every rewrite of the request or the answer fails: the bank refuses
-//! it, or the phone does, and nothing is stored.
+//! it, or the phone does, and nothing is stored on the phone.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -226,7 +226,7 @@ fn a_passive_man_in_the_middle_learns_nothing_it_can_use() {
 }
 
 #[test]
-fn every_rewrite_of_the_request_is_refused_and_spends_nothing() {
+fn every_rewrite_of_the_request_is_refused_and_the_code_survives() {
     let bank = Bank::start(T0);
     let mitm = Mitm::start(bank_addr(&bank));
     let device = Device::new(T0);
@@ -299,8 +299,10 @@ fn every_rewrite_of_the_request_is_refused_and_spends_nothing() {
         );
         assert!(phone.cards().unwrap().is_empty(), "{what}");
     }
-    // None of it spent the code or its guessing budget: the honest
-    // request, untouched, activates.
+    // None of it spent the code: the rewrites that do not open cost
+    // nothing, and the attacker's own well-sealed guess costs one of the
+    // phone's five guesses (as any stranger's guess at a live code does);
+    // the honest request, untouched, activates.
     mitm.set(None, None);
     phone.add_card("bank", &code, None).unwrap();
     assert_eq!(phone.cards().unwrap().len(), 1);
