@@ -357,37 +357,7 @@ fn init_add_card_cap_and_pins_the_bank_accepts() {
 fn watch_prints_the_code_first_and_keeps_running() {
     let bank = Bank::start();
     let phone_dir = tempfile::tempdir().unwrap();
-    let v = vault_in(&phone_dir);
-    ok(&pooya(
-        &v,
-        &[
-            "init",
-            "--phone",
-            PHONE,
-            "--kdf",
-            "floor",
-            "--password-stdin",
-        ],
-        pw(),
-    ));
-    let key = bank.server.issuer_public_key().to_owned();
-    let akey = bank.server.activation_public_key().to_owned();
-    ok(&pooya(
-        &v,
-        &[
-            "issuer",
-            "add",
-            "bank",
-            "--url",
-            &bank.server.base_url(),
-            "--public-key",
-            &key,
-            "--activation-key",
-            &akey,
-            "--password-stdin",
-        ],
-        pw(),
-    ));
+    let v = vault_with_bank(&bank, &phone_dir);
     let card_pan = pan(7);
     let code = bank.enroll(&card_pan);
     ok(&pooya(
