@@ -215,16 +215,12 @@ impl Demo {
     /// When no HTTP answer arrives or it is not JSON.
     pub fn post(&self, path: &str, token: &str, body: &Value) -> Result<(u16, Value), StepFailed> {
         let url = format!("{}{path}", self.base_url()?);
-        let mut resp = self
+        let resp = self
             .http
             .post(&url)
             .header("Authorization", format!("Bearer {token}"))
             .send_json(body)?;
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string()?;
-        let json = serde_json::from_str(&text)
-            .map_err(|_| StepFailed(format!("the bank answered HTTP {status} without JSON")))?;
-        Ok((status, json))
+        json_answer(resp)
     }
 
     /// PUTs JSON to the bank with a role token; returns status and body.
@@ -233,16 +229,12 @@ impl Demo {
     /// When no HTTP answer arrives or it is not JSON.
     pub fn put(&self, path: &str, token: &str, body: &Value) -> Result<(u16, Value), StepFailed> {
         let url = format!("{}{path}", self.base_url()?);
-        let mut resp = self
+        let resp = self
             .http
             .put(&url)
             .header("Authorization", format!("Bearer {token}"))
             .send_json(body)?;
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string()?;
-        let json = serde_json::from_str(&text)
-            .map_err(|_| StepFailed(format!("the bank answered HTTP {status} without JSON")))?;
-        Ok((status, json))
+        json_answer(resp)
     }
 
     /// An ATM enrollment (`channel` is `app` or `sms`).
@@ -841,4 +833,16 @@ pub fn run_cli(global: &Global) -> Result<(), CliError> {
             "a step of the demo did not behave as expected",
         ))
     }
+}
+
+/// The status and JSON body of a bank's answer.
+///
+/// # Errors
+/// When the body cannot be read or is not JSON.
+fn json_answer(mut resp: ureq::http::Response<ureq::Body>) -> Result<(u16, Value), StepFailed> {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string()?;
+    let json = serde_json::from_str(&text)
+        .map_err(|_| StepFailed(format!("the bank answered HTTP {status} without JSON")))?;
+    Ok((status, json))
 }

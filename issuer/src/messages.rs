@@ -142,10 +142,13 @@ pub fn persian_digits(text: &str) -> String {
         .collect()
 }
 
+/// Tehran's offset from UTC: +03:30, no daylight saving since 2022.
+const TEHRAN_OFFSET_SECS: u64 = 3 * 3600 + 30 * 60;
+
 /// Tehran time (UTC+03:30, no daylight saving since 2022) of a Unix time,
 /// `HH:MM:SS`.
 pub fn tehran_time(unix: u64) -> String {
-    let t = (unix + 3 * 3600 + 30 * 60) % 86_400;
+    let t = (unix + TEHRAN_OFFSET_SECS) % 86_400;
     format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
 }
 
@@ -192,7 +195,7 @@ fn jalali_from_gregorian(gy: i64, gm: i64, gd: i64) -> (i64, i64, i64) {
 /// Tehran date and time of a Unix time: (`YYYY/MM/DD` in the Solar Hijri
 /// calendar, `YYYY-MM-DD` Gregorian, `HH:MM`).
 pub fn tehran_datetime(unix: u64) -> (String, String, String) {
-    let local = unix as i64 + 3 * 3600 + 30 * 60;
+    let local = (unix + TEHRAN_OFFSET_SECS) as i64;
     let (y, m, d) = civil_from_days(local.div_euclid(86_400));
     let (jy, jm, jd) = jalali_from_gregorian(y, m, d);
     let t = local.rem_euclid(86_400);
