@@ -685,20 +685,22 @@ impl Issuer {
             .query_row([phone], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        let found: Option<(i64, String, Vec<u8>)> = if failures >= max {
+        // The card's registered phone (told of the activation) comes with
+        // the code.
+        let found: Option<(i64, String, Vec<u8>, String)> = if failures >= max {
             None
         } else {
             c.prepare_cached(
-                "SELECT a.id, a.card_id, c.pan_sealed FROM activation_codes a \
+                "SELECT a.id, a.card_id, c.pan_sealed, c.phone FROM activation_codes a \
                  JOIN cards c ON c.id = a.card_id \
                  WHERE a.code_hash = ?1 AND a.phone = ?2 AND a.state = 'pending' AND a.expires_at > ?3",
             )?
             .query_row(params![&job.code_hash[..], phone, now as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?
         };
-        let Some((code_id, card_id, pan_sealed)) = found else {
+        let Some((code_id, card_id, pan_sealed, registered)) = found else {
             if live == 0 {
                 // Nobody's code to guess at: one counter row for all such
                 // guesses, so the work (one write) matches a counted guess
@@ -788,10 +790,6 @@ impl Issuer {
             "INSERT INTO events (at, card_id, phone, kind, detail) VALUES (?1, ?2, ?3, 'activated', ?4)",
             params![now as i64, card_id, phone, job.label],
         )?;
-        // The notice goes to the number the card is registered to now.
-        let registered: String = c
-            .prepare_cached("SELECT phone FROM cards WHERE id = ?1")?
-            .query_row([&card_id], |r| r.get(0))?;
         Ok(Ok((
             ActivationResponse {
                 card_id: card_id.clone(),
