@@ -11,7 +11,8 @@
 //!   [`normalize_phone`], [`normalize_activation_code`]);
 //! - activation v2: the HPKE-sealed request, the transcript and the seed
 //!   ([`activation`]);
-//! - verification wire types ([`wire`]).
+//! - verification wire types ([`wire`]);
+//! - transaction types and payment request URIs ([`payment`]).
 //!
 //! docs/protocol.md is the specification these modules implement.
 
@@ -21,6 +22,7 @@ mod error;
 pub mod hotp;
 pub mod ids;
 pub mod ocra;
+pub mod payment;
 pub mod pin;
 pub mod secret;
 pub mod totp;
@@ -34,6 +36,7 @@ pub use ids::{
     normalize_device_label, normalize_phone,
 };
 pub use ocra::{OcraInput, OcraSuite, QuestionFormat, ocra};
+pub use payment::{Language, PayeeName, PaymentError, PaymentRequest, PaymentView, TxType};
 pub use pin::{
     Claim, Outcome, Pin, PinKind, PinPolicy, Policies, Verified, first_pin, second_pin,
     transaction_pin, verify,
