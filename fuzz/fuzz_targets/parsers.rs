@@ -1,16 +1,17 @@
 //! Fuzzes every parser of pooya-protocol: OCRA suites, amounts, card
 //! numbers, phone numbers, activation codes (whole and two-channel), payee
-//! ids, cap ladders, and sealed activation requests (HPKE open on arbitrary
-//! `enc` and ciphertext). None may panic, and what parses must survive a
-//! round trip.
+//! ids, cap ladders, payment request URIs and transaction types, and sealed
+//! activation requests (HPKE open on arbitrary `enc` and ciphertext). None
+//! may panic, and what parses must survive a round trip.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pooya_protocol::activation::{ActivationSecretKey, ENC_LEN, open_request};
+use pooya_protocol::payment::MAX_URI_LEN;
 use pooya_protocol::pin::normalize_payee;
 use pooya_protocol::{
-    CapLadder, OcraSuite, Pan, format_rials, format_rials_fa, join_activation_code,
-    normalize_activation_code, normalize_phone, parse_amount,
+    CapLadder, Language, OcraSuite, Pan, PaymentRequest, TxType, format_rials, format_rials_fa,
+    join_activation_code, normalize_activation_code, normalize_phone, parse_amount,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -35,6 +36,20 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(payee) = normalize_payee(text) {
         assert!(payee.bytes().all(|b| b.is_ascii_graphic()));
         assert_eq!(normalize_payee(payee).ok(), Some(payee));
+    }
+    if let Ok(request) = PaymentRequest::parse(text) {
+        let uri = request.to_uri();
+        assert!(uri.len() <= MAX_URI_LEN);
+        assert_eq!(PaymentRequest::parse(&uri).as_ref(), Ok(&request));
+        assert!(request.amount() > 0);
+        let now = request.expires_at().saturating_sub(1);
+        if let Ok(view) = request.display(Language::Fa, now) {
+            assert_eq!(view.amount, request.amount());
+            assert_eq!(parse_amount(&view.amount_fa), Ok(request.amount()));
+        }
+    }
+    if let Ok(t) = TxType::parse(text) {
+        assert_eq!(t.as_str(), text);
     }
     if let Ok(suite) = OcraSuite::parse(text) {
         assert_eq!(suite.as_str(), text);
