@@ -334,10 +334,6 @@ impl Param {
             Self::Expires => "expires",
         }
     }
-
-    fn index(self) -> usize {
-        self as usize
-    }
 }
 
 /// A payment request: what a payment page asks the customer to pay.
@@ -431,7 +427,12 @@ impl PaymentRequest {
             .ok_or(PaymentError::NotPaymentUri)?;
         check_query_chars(query)?;
 
-        let mut values: [Option<String>; 5] = Default::default();
+        let mut seen = [false; Param::ALL.len()];
+        let mut amount = None;
+        let mut payee = None;
+        let mut name = None;
+        let mut tx_type = None;
+        let mut expires = None;
         for part in query.split('&') {
             let (key, value) = part
                 .split_once('=')
@@ -443,33 +444,31 @@ impl PaymentRequest {
                 .into_iter()
                 .find(|p| p.key() == key)
                 .ok_or_else(|| PaymentError::UnknownParameter(key.to_owned()))?;
-            let slot = &mut values[param.index()];
-            if slot.is_some() {
+            if core::mem::replace(&mut seen[param as usize], true) {
                 return Err(PaymentError::DuplicateParameter(param.key()));
             }
-            // Values are checked as they come, so the first error is the
-            // leftmost one.
+            // Each value is checked as it comes, so the error reported is
+            // the leftmost one.
             let value = decode(value)?;
-            check_value(param, &value)?;
-            *slot = Some(value);
+            match param {
+                Param::Amount => amount = Some(parse_amount_param(&value)?),
+                Param::Payee => payee = Some(check_payee(&value)?),
+                Param::Name => name = Some(PayeeName::new(&value)?),
+                Param::Type => tx_type = Some(parse_type(&value)?),
+                Param::Expires => {
+                    expires = Some(canonical_u64(&value).map_err(PaymentError::InvalidExpiry)?);
+                }
+            }
         }
-
-        let [amount, payee, name, tx_type, expires] =
-            Param::ALL.map(|p| values[p.index()].take().ok_or(p.key()));
-        let missing = PaymentError::MissingParameter;
-        let (amount, payee, name, tx_type, expires) = (
-            amount.map_err(missing)?,
-            payee.map_err(missing)?,
-            name.map_err(missing)?,
-            tx_type.map_err(missing)?,
-            expires.map_err(missing)?,
-        );
+        let missing = |p: Param| PaymentError::MissingParameter(p.key());
+        // Fields are evaluated in order: the first missing one in the
+        // canonical order is reported.
         Ok(Self {
-            amount: parse_amount_param(&amount)?,
-            payee: check_payee(&payee)?,
-            payee_name: PayeeName::new(&name)?,
-            tx_type: parse_type(&tx_type)?,
-            expires_at: canonical_u64(&expires).map_err(PaymentError::InvalidExpiry)?,
+            amount: amount.ok_or_else(|| missing(Param::Amount))?,
+            payee: payee.ok_or_else(|| missing(Param::Payee))?,
+            payee_name: name.ok_or_else(|| missing(Param::Name))?,
+            tx_type: tx_type.ok_or_else(|| missing(Param::Type))?,
+            expires_at: expires.ok_or_else(|| missing(Param::Expires))?,
         })
     }
 
@@ -607,18 +606,6 @@ fn parse_amount_param(text: &str) -> Result<u64, PaymentError> {
         Ok(0) => Err(PaymentError::InvalidAmount(NumberError::Zero)),
         Ok(n) => Ok(n),
         Err(e) => Err(PaymentError::InvalidAmount(e)),
-    }
-}
-
-fn check_value(param: Param, value: &str) -> Result<(), PaymentError> {
-    match param {
-        Param::Amount => parse_amount_param(value).map(drop),
-        Param::Payee => check_payee(value).map(drop),
-        Param::Name => PayeeName::new(value).map(drop),
-        Param::Type => parse_type(value).map(drop),
-        Param::Expires => canonical_u64(value)
-            .map(drop)
-            .map_err(PaymentError::InvalidExpiry),
     }
 }
 
