@@ -41,12 +41,11 @@ use serde_json::json;
 use tower::ServiceExt;
 use zeroize::Zeroizing;
 
+use pooya_issuer_service::messages::is_one_time_pin_message;
+use pooya_issuer_service::{ApiToken, HashDomain, Issuer};
+
 use crate::error::ApiError;
 use crate::http::json_body;
-use crate::init::ApiToken;
-use crate::keys::HashDomain;
-use crate::messages::is_one_time_pin_message;
-use crate::service::Issuer;
 
 /// Messages the page's outbox panel shows, newest first.
 const OUTBOX_SHOWN: usize = 8;
@@ -84,22 +83,20 @@ struct DemoState {
 
 impl DemoState {
     /// Remembers the phone of `pan`'s card, if the bank knows the card.
-    fn remember_card(&self, pan: &str) -> Result<(), ApiError> {
+    async fn remember_card(&self, pan: &str) -> Result<(), ApiError> {
         let Ok(pan) = pooya_protocol::Pan::parse(pan) else {
             return Ok(());
         };
         let hash = self
             .issuer
-            .keys
+            .keys()
             .keyed_hash(HashDomain::Pan, pan.expose_secret().as_bytes())?;
-        let phone = self.issuer.readers.with(|c| {
-            use rusqlite::OptionalExtension;
-            Ok(
-                c.prepare_cached("SELECT phone FROM cards WHERE pan_hash = ?1")?
-                    .query_row([&hash[..]], |r| r.get::<_, String>(0))
-                    .optional()?,
-            )
-        })?;
+        let phone = self
+            .issuer
+            .store()
+            .harim_card(hash)
+            .await?
+            .map(|card| card.phone);
         let mut last = self.last_phone.lock().unwrap_or_else(|e| e.into_inner());
         *last = phone;
         Ok(())
@@ -168,7 +165,7 @@ struct PagePay {
 /// The demo routes, calling `api` (the issuer's public router) with the
 /// gateway token, answering only loopback `Host`s with `port`.
 pub(crate) fn router(api: Router, gateway: &DemoGateway, issuer: Arc<Issuer>, port: u16) -> Router {
-    let limit = issuer.settings.body_limit_bytes;
+    let limit = issuer.settings().body_limit_bytes;
     let state = DemoState {
         api,
         token: Arc::new(Zeroizing::new(
@@ -252,7 +249,7 @@ async fn otp_request(
 ) -> Result<Response, ApiError> {
     let req: PageOtpRequest = json_body(&headers, body)?;
     let amount = amount(&req.amount)?;
-    state.remember_card(&req.pan)?;
+    state.remember_card(&req.pan).await?;
     Ok(call_api(
         &state,
         "/v1/otp-requests",
@@ -272,7 +269,7 @@ async fn pay(
 ) -> Result<Response, ApiError> {
     let req: PagePay = json_body(&headers, body)?;
     let amount = amount(&req.amount)?;
-    state.remember_card(&req.pan)?;
+    state.remember_card(&req.pan).await?;
     Ok(call_api(
         &state,
         "/v1/verify",
@@ -296,7 +293,7 @@ async fn outbox(State(state): State<DemoState>) -> Result<Response, ApiError> {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut messages = match phone {
-        Some(p) => state.issuer.outbox(Some(&p))?,
+        Some(p) => state.issuer.outbox(Some(&p)).await?,
         None => Vec::new(),
     };
     messages.retain(|m| is_one_time_pin_message(&m.body));

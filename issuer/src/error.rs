@@ -1,113 +1,16 @@
-//! The one public error type of `pooya-issuer`, with stable codes, and its
-//! HTTP form ([`ApiError`]), mapped in one place.
+//! The HTTP form of the service's errors ([`ApiError`]): every
+//! [`ServiceError`] and [`IssuerError`] is mapped to a status here, in
+//! one place (docs/issuer.md, "Errors").
 //!
 //! Messages never contain a PAN, a seed, a code or a token: they name
-//! fields and reasons only.
+//! fields and reasons only; internal failures say only "internal error".
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pooya_protocol::ProtocolError;
+use pooya_issuer_service::{IssuerError, PayeeAt, ServiceError};
 use serde::Serialize;
-use thiserror::Error;
-
-/// Everything that can go wrong in the issuer outside an HTTP request:
-/// opening the data directory, keys, storage, SMS delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum IssuerError {
-    /// A file could not be read, written or created.
-    #[error("{context}: {message}")]
-    Io {
-        /// What was being done.
-        context: &'static str,
-        /// The operating system's message.
-        message: String,
-    },
-    /// The SQLite database failed.
-    #[error("storage: {0}")]
-    Storage(String),
-    /// The database was written by a newer version of the issuer.
-    #[error("database schema version {found} is newer than this build supports ({supported})")]
-    SchemaTooNew {
-        /// The version in the file.
-        found: i64,
-        /// The newest version this build knows.
-        supported: i64,
-    },
-    /// `init` was run on a data directory that already holds an issuer.
-    #[error("the data directory is already initialised")]
-    AlreadyInitialized,
-    /// `serve` was run on a data directory `init` never prepared.
-    #[error("the data directory is not initialised: run `pooya-issuer init` first")]
-    NotInitialized,
-    /// The master key does not open the data sealed in this database.
-    #[error("the master key does not match this database")]
-    WrongMasterKey,
-    /// The master key file is missing, malformed or readable by others.
-    #[error("master key file: {0}")]
-    KeyFile(&'static str),
-    /// A sealing, opening, signing or key-agreement primitive failed.
-    #[error("cryptographic operation failed: {0}")]
-    Crypto(&'static str),
-    /// Settings outside their bounds.
-    #[error("invalid settings: {0}")]
-    InvalidSettings(String),
-    /// The SMS provider refused or failed to take a message.
-    #[error("SMS delivery failed: {0}")]
-    Sms(String),
-    /// The storage writer has stopped (the server is shutting down).
-    #[error("the issuer is shutting down")]
-    Unavailable,
-    /// The data directory is not safe to use: owned by another user, or
-    /// its modes could not be made private (docs/security.md, "Data at
-    /// rest").
-    #[error("unsafe data directory: {0}")]
-    UnsafeDataDir(String),
-    /// The HTTP server could not start or stopped with an error.
-    #[error("server: {0}")]
-    Server(String),
-    /// A protocol-level check failed.
-    #[error("protocol: {0}")]
-    Protocol(#[from] ProtocolError),
-}
-
-impl IssuerError {
-    /// A stable, machine-readable code (docs/issuer.md; never renamed).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Io { .. } => "io",
-            Self::Storage(_) => "storage",
-            Self::SchemaTooNew { .. } => "schema_too_new",
-            Self::AlreadyInitialized => "already_initialized",
-            Self::NotInitialized => "not_initialized",
-            Self::WrongMasterKey => "wrong_master_key",
-            Self::KeyFile(_) => "key_file",
-            Self::Crypto(_) => "crypto",
-            Self::InvalidSettings(_) => "invalid_settings",
-            Self::Sms(_) => "sms_failed",
-            Self::Unavailable => "unavailable",
-            Self::Server(_) => "server",
-            Self::UnsafeDataDir(_) => "unsafe_data_dir",
-            Self::Protocol(e) => e.code(),
-        }
-    }
-
-    pub(crate) fn io(context: &'static str, e: &std::io::Error) -> Self {
-        Self::Io {
-            context,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for IssuerError {
-    fn from(e: rusqlite::Error) -> Self {
-        // rusqlite's messages carry SQL text and SQLite's reason, never
-        // bound parameter values.
-        Self::Storage(e.to_string())
-    }
-}
 
 /// An HTTP error answer: a status and `{"error": code, "message": text}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,12 +21,17 @@ pub struct ApiError {
     pub code: &'static str,
     /// A human-readable explanation, free of secrets.
     pub message: String,
+    /// For 429: seconds until a retry can succeed (`Retry-After`, RFC
+    /// 9110 §10.2.3, and `retry_after_secs` in the body).
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -133,6 +41,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -140,39 +49,44 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+}
 
-    /// 401 `unauthorized`.
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required",
-        )
-    }
-
-    /// 403 `forbidden`.
-    pub fn forbidden() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token's role may not use this route",
-        )
-    }
-
-    /// A field refused by the protocol crate's validation.
-    pub fn from_protocol(code: &'static str, e: &ProtocolError) -> Self {
-        // ProtocolError messages name the field and the reason, never the
-        // value (pooya-protocol's contract).
-        Self::bad_request(code, e.to_string())
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match &e {
+            ServiceError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden | ServiceError::ActivationRefused => StatusCode::FORBIDDEN,
+            ServiceError::CardNotFound | ServiceError::UnknownPayee(PayeeAt::Path) => {
+                StatusCode::NOT_FOUND
+            }
+            ServiceError::UnknownPayee(PayeeAt::Request) => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::RateLimited { retry_after_secs } => {
+                let secs = *retry_after_secs;
+                let mut api = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "a dynamic PIN was requested for this card a moment ago; please try again in {secs} seconds"
+                    ),
+                );
+                api.retry_after_secs = Some(secs);
+                return api;
+            }
+            ServiceError::Issuer(inner) => return Self::from(inner.clone()),
+        };
+        Self::new(status, e.code(), e.to_string())
     }
 }
 
 impl From<IssuerError> for ApiError {
     fn from(e: IssuerError) -> Self {
+        // A protocol error here comes from stored data (a sealed seed or
+        // PAN that does not parse), never from the request: requests'
+        // fields are refused as `ServiceError::Invalid`.
         let status = match &e {
             IssuerError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             IssuerError::Sms(_) => StatusCode::BAD_GATEWAY,
-            IssuerError::Protocol(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -180,22 +94,20 @@ impl From<IssuerError> for ApiError {
         }
         let message = match &e {
             // Internal details stay in the log.
-            IssuerError::Storage(_) | IssuerError::Io { .. } | IssuerError::Crypto(_) => {
-                "internal error".to_owned()
-            }
+            IssuerError::Storage(_)
+            | IssuerError::Io { .. }
+            | IssuerError::Crypto(_)
+            | IssuerError::Protocol(_) => "internal error".to_owned(),
             other => other.to_string(),
         };
         let code = match &e {
-            IssuerError::Storage(_) | IssuerError::Io { .. } | IssuerError::Crypto(_) => "internal",
+            IssuerError::Storage(_)
+            | IssuerError::Io { .. }
+            | IssuerError::Crypto(_)
+            | IssuerError::Protocol(_) => "internal",
             other => other.code(),
         };
         Self::new(status, code, message)
-    }
-}
-
-impl From<ProtocolError> for ApiError {
-    fn from(e: ProtocolError) -> Self {
-        Self::bad_request(e.code(), e.to_string())
     }
 }
 
@@ -204,8 +116,14 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.code,
             message: &self.message,
+            retry_after_secs: self.retry_after_secs,
         };
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
@@ -224,5 +142,19 @@ mod tests {
         let api = ApiError::from(IssuerError::Unavailable);
         assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(api.code, "unavailable");
+        // A stored seed that opens but does not parse is the bank's
+        // failure, not the client's.
+        let api = ApiError::from(ServiceError::from(
+            pooya_protocol::ProtocolError::InvalidKeyLength(5),
+        ));
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(api.code, "internal");
+        let api = ApiError::from(ServiceError::RateLimited {
+            retry_after_secs: 7,
+        });
+        assert_eq!(
+            (api.status, api.code, api.retry_after_secs),
+            (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(7))
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,17 +19,19 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::auth::Role;
+use pooya_issuer_service::merchants::MerchantRequest;
+use pooya_issuer_service::store::Stored;
+use pooya_issuer_service::{
+    EnrollmentRequest, InboundSms, Issuer, OtpRequest, Role, ServiceError, UnblockRequest,
+};
+
 use crate::error::ApiError;
-use crate::merchants::{MerchantRequest, Stored};
-use crate::otp::{InboundSms, OtpOutcome, OtpRequest};
-use crate::service::{EnrollmentRequest, Issuer, UnblockRequest};
 
 type Shared = State<Arc<Issuer>>;
 
 /// The router of a running issuer.
 pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
-    let limit = issuer.settings.body_limit_bytes;
+    let limit = issuer.settings().body_limit_bytes;
     Router::new()
         .route("/v1/enrollments", post(enroll))
         .route("/v1/activations", post(activate))
@@ -73,7 +75,7 @@ async fn observe(State(issuer): Shared, req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let micros = started.elapsed().as_micros() as u64;
     let status = resp.status().as_u16();
-    issuer.metrics.request(&route, status, micros);
+    issuer.metrics().request(&route, status, micros);
     tracing::debug!(%method, route, status, micros, "request");
     resp
 }
@@ -205,8 +207,18 @@ fn authorized_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
-    issuer.tokens.check(issuer.keys.as_ref(), headers, role)?;
+    authorize(issuer, headers, role)?;
     json_body(headers, body)
+}
+
+/// The bearer token's role check (401/403).
+pub(crate) fn authorize(issuer: &Issuer, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
+    // A header that is not visible ASCII is no token.
+    let value = match headers.get(AUTHORIZATION) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| ServiceError::Unauthorized)?),
+    };
+    Ok(issuer.authorize(value, role)?)
 }
 
 async fn enroll(
@@ -265,10 +277,8 @@ async fn otp_request(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: OtpRequest = authorized_json(&issuer, Role::Gateway, &headers, body)?;
-    Ok(match issuer.otp_request(req).await? {
-        OtpOutcome::Requested(answer) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
-        OtpOutcome::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
-    })
+    let answer = issuer.otp_request(req).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 /// The `{payee_id}` of a merchant route; a path that is not UTF-8 is an
@@ -303,26 +313,9 @@ async fn get_merchant(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
+    authorize(&issuer, &headers, Role::Ops)?;
     let id = path_payee(path)?;
-    Ok(Json(issuer.get_merchant(&id)?).into_response())
-}
-
-/// 429 with `Retry-After` (RFC 9110 §10.2.3) and a polite message.
-fn rate_limited(secs: u64) -> Response {
-    let body = serde_json::json!({
-        "error": "rate_limited",
-        "message": format!(
-            "a dynamic PIN was requested for this card a moment ago; please try again in {secs} seconds"
-        ),
-        "retry_after_secs": secs,
-    });
-    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    resp.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(secs));
-    resp
+    Ok(Json(issuer.get_merchant(&id).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -332,12 +325,10 @@ struct OutboxQuery {
 }
 
 async fn outbox(State(issuer): Shared, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
+    authorize(&issuer, &headers, Role::Ops)?;
     let Query(q) = Query::<OutboxQuery>::try_from_uri(&uri)
         .map_err(|_| ApiError::bad_request("invalid_query", "the only query parameter is phone"))?;
-    let messages = issuer.outbox(q.phone.as_deref())?;
+    let messages = issuer.outbox(q.phone.as_deref()).await?;
     Ok(Json(serde_json::json!({ "messages": messages })).into_response())
 }
 
@@ -349,10 +340,8 @@ async fn healthz(State(issuer): Shared) -> Response {
 }
 
 async fn metrics(State(issuer): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
-    issuer
-        .tokens
-        .check(issuer.keys.as_ref(), &headers, Role::Ops)?;
-    let text = issuer.metrics.render(&issuer.writer_stats);
+    authorize(&issuer, &headers, Role::Ops)?;
+    let text = issuer.render_metrics().await;
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         CONTENT_TYPE,

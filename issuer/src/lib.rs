@@ -1,8 +1,12 @@
-//! The bank side of Pooya: enrollment at the ATM, activation, verification of
-//! dynamic PINs, the SMS channel and Harim requests.
+//! The bank side of Pooya: the issuer's HTTP server over its service and
+//! one of its stores (docs/architecture.md, "Issuer layers").
 //!
-//! A library and the `pooya-issuer` binary. Other crates start an issuer
-//! in-process:
+//! This crate parses requests, authorises them and maps the service's
+//! errors to HTTP statuses in one place ([`ApiError`]); the decisions live
+//! in `pooya-issuer-service` (re-exported here), the SQL in
+//! `pooya-issuer-sqlite` (the embedded default).
+//!
+//! Other crates start an issuer in-process:
 //!
 //! ```no_run
 //! # fn main() -> Result<(), pooya_issuer::IssuerError> {
@@ -18,34 +22,21 @@
 //! docs/issuer.md describes the HTTP API; docs/security.md ("Issuer") the
 //! keys and the threat model.
 
-mod auth;
-mod clock;
-pub mod db;
 mod demo;
 mod error;
 mod http;
 mod init;
-pub mod keys;
-pub mod merchants;
-pub mod messages;
-mod metrics;
-pub mod otp;
 mod server;
-mod service;
-mod settings;
-pub mod sms;
-mod writer;
 
-pub use auth::Role;
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use demo::DemoGateway;
-pub use error::{ApiError, IssuerError};
-pub use init::{ApiToken, InitOptions, InitOutput, RoleTokens, init};
-pub use keys::{FileKeyProvider, HashDomain, KeyProvider};
-pub use otp::{InboundAnswer, InboundSms, InboundStatus, OtpRequest, OtpRequestAnswer};
-pub use server::{BackgroundServer, ServerConfig, ServerHandle, serve, spawn_on_thread};
-pub use service::{
-    Channel, EnrollmentRequest, EnrollmentResponse, UnblockRequest, UnblockResponse,
+pub use error::ApiError;
+pub use init::{InitOptions, init};
+pub use pooya_issuer_service::{
+    self as service, ApiToken, Channel, Clock, ConnectionLimits, EnrollmentRequest,
+    EnrollmentResponse, FileKeyProvider, HashDomain, InboundAnswer, InboundSms, InboundStatus,
+    InitOutput, IssuerError, KeyProvider, Language, ManualClock, OtpRequest, OtpRequestAnswer,
+    OutboxEntry, Role, RoleTokens, ServiceError, Settings, Sms, SmsSender, SmsSenderKind,
+    SmsSettings, SystemClock, UnblockRequest, UnblockResponse, keys, merchants, messages,
 };
-pub use settings::{ConnectionLimits, Language, Settings};
-pub use sms::{OutboxEntry, Sms, SmsSender, read_outbox};
+pub use pooya_issuer_sqlite::{self as sqlite, read_outbox};
+pub use server::{BackgroundServer, ServerConfig, ServerHandle, serve, spawn_on_thread};

@@ -29,6 +29,11 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// A PostgreSQL database (postgres://…; also POOYA_DATABASE_URL)
+        /// instead of the SQLite file; the data directory then holds only
+        /// the key file.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Serve the HTTP API.
     Serve {
@@ -41,6 +46,10 @@ enum Command {
         /// A JSON settings file (docs/issuer.md, "Settings").
         #[arg(long)]
         config: Option<PathBuf>,
+        /// A PostgreSQL database (postgres://…; also POOYA_DATABASE_URL)
+        /// shared by any number of `serve` processes.
+        #[arg(long)]
+        database: Option<String>,
         /// Also serve the demo payment page at /demo/pay (loopback only),
         /// calling the API with the gateway token from the environment
         /// variable POOYA_GATEWAY_TOKEN.
@@ -49,13 +58,30 @@ enum Command {
     },
 }
 
+/// Where `--database` may come from instead (keeps a password off the
+/// command line).
+const DATABASE_URL_VAR: &str = "POOYA_DATABASE_URL";
+
+fn database_url(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| std::env::var(DATABASE_URL_VAR).ok())
+        .filter(|u| !u.trim().is_empty())
+}
+
 /// Where `serve --demo-gateway` reads the gateway token.
 const GATEWAY_TOKEN_VAR: &str = "POOYA_GATEWAY_TOKEN";
 
 fn run(cli: Cli) -> Result<(), IssuerError> {
     match cli.command {
-        Command::Init { data, json } => {
-            let out = pooya_issuer::init(&data, &InitOptions::default())?;
+        Command::Init {
+            data,
+            json,
+            database,
+        } => {
+            let options = InitOptions {
+                database_url: database_url(database),
+                ..InitOptions::default()
+            };
+            let out = pooya_issuer::init(&data, &options)?;
             if json {
                 let text =
                     serde_json::to_string(&out).map_err(|e| IssuerError::Server(e.to_string()))?;
@@ -79,6 +105,7 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             data,
             listen,
             config,
+            database,
             demo_gateway,
         } => {
             let settings = match config {
@@ -88,6 +115,7 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             let mut cfg = ServerConfig::new(data);
             cfg.listen = listen;
             cfg.settings = settings;
+            cfg.database_url = database_url(database);
             if demo_gateway {
                 let token = std::env::var(GATEWAY_TOKEN_VAR).map_err(|_| {
                     IssuerError::InvalidSettings(format!(

@@ -15,31 +15,37 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
-use crate::IssuerError;
-use crate::auth::Role;
-use crate::clock::{Clock, SystemClock};
+use pooya_issuer_service::outbox::DeliveryHandle;
+use pooya_issuer_service::{
+    Clock, ConnectionLimits, Delivery, FileKeyProvider, Issuer, IssuerError, KeyProvider, Role,
+    Settings, SmsSender, SmsSenderKind, Store, SystemClock,
+};
+use pooya_issuer_sqlite::{DB_FILE, KEY_FILE, SqliteOptions, secure_data_dir};
+
 use crate::demo::DemoGateway;
-use crate::keys::{HashDomain, KeyProvider};
-use crate::service::Issuer;
-use crate::settings::{ConnectionLimits, Settings};
-use crate::sms::{SmsQueue, SmsSender};
-use crate::writer::WriterThread;
 
 /// How long a shutdown waits for open requests before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often the store's housekeeping runs.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
 /// Everything [`serve`] needs.
 #[derive(Clone)]
 pub struct ServerConfig {
-    /// The data directory made by [`init`](crate::init).
+    /// The data directory made by [`init`](crate::init): the key file, and
+    /// the SQLite database unless `database_url` is given.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://…`) instead of the SQLite file;
+    /// any number of servers may share one (docs/issuer.md, "Several
+    /// nodes"). Never logged: it may hold a password.
+    pub database_url: Option<String>,
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Policies, lifetimes, thresholds, language.
+    /// Policies, lifetimes, thresholds, language, the SMS sender.
     pub settings: Settings,
     /// The clock (tests inject a [`ManualClock`](crate::ManualClock)).
     pub clock: Arc<dyn Clock>,
-    /// The SMS sender; `None` writes to the outbox table.
+    /// An SMS gateway given in code; `None` uses the settings' `sms.sender`.
     pub sms_sender: Option<Arc<dyn SmsSender>>,
     /// The key provider; `None` loads `master.key` from the data directory.
     pub key_provider: Option<Arc<dyn KeyProvider>>,
@@ -49,13 +55,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults: `127.0.0.1:0`, default settings, the system clock, the
-    /// outbox, the key file.
+    /// For tests and the demo: `127.0.0.1:0`, [`Settings::development`]
+    /// (the development SMS recorder), the system clock, the key file.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            database_url: None,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            settings: Settings::default(),
+            settings: Settings::development(),
             clock: Arc::new(SystemClock),
             sms_sender: None,
             key_provider: None,
@@ -68,6 +75,14 @@ impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
             .field("data_dir", &self.data_dir)
+            .field(
+                "database",
+                &if self.database_url.is_some() {
+                    "postgres"
+                } else {
+                    "sqlite"
+                },
+            )
             .field("listen", &self.listen)
             .field("settings", &self.settings)
             .field("custom_sms_sender", &self.sms_sender.is_some())
@@ -84,8 +99,9 @@ pub struct ServerHandle {
     activation_key: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), IssuerError>>>,
-    writer: Option<WriterThread>,
-    sms_queue: Arc<SmsQueue>,
+    delivery: Option<DeliveryHandle>,
+    housekeeping: Option<JoinHandle<()>>,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl fmt::Debug for ServerHandle {
@@ -121,18 +137,43 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         fd_limit,
         workers(),
     )?;
-    crate::db::secure_data_dir(&config.data_dir)?;
-    let (issuer, writer) = tokio::task::spawn_blocking(move || {
-        Issuer::open(
-            &config.data_dir,
-            config.settings,
-            config.clock,
-            config.sms_sender,
-            config.key_provider,
-        )
-    })
-    .await
-    .map_err(|e| IssuerError::Server(format!("opening the issuer: {e}")))??;
+    secure_data_dir(&config.data_dir)?;
+    if config.database_url.is_none() && !config.data_dir.join(DB_FILE).exists() {
+        return Err(IssuerError::NotInitialized);
+    }
+    let delivery = match (config.sms_sender, config.settings.sms.sender) {
+        (Some(s), _) => Delivery::Sender(s),
+        (None, SmsSenderKind::DevRecorder) => Delivery::DevRecorder,
+        (None, SmsSenderKind::Unset) => {
+            return Err(IssuerError::InvalidSettings(
+                "sms.sender is not set: choose the bank's SMS gateway, or dev_recorder on a \
+                 developer's machine (docs/issuer.md, \"SMS delivery\")"
+                    .into(),
+            ));
+        }
+    };
+    let keys: Arc<dyn KeyProvider> = match config.key_provider {
+        Some(k) => k,
+        None => Arc::new(FileKeyProvider::load(&config.data_dir.join(KEY_FILE))?),
+    };
+    let store = crate::init::open_store(
+        &config.data_dir,
+        config.database_url.as_deref(),
+        SqliteOptions {
+            read_connections: config.settings.read_connections,
+            writer_batch_max: config.settings.writer_batch_max,
+            checkpoint_interval_ms: config.settings.checkpoint_interval_ms,
+        },
+    )
+    .await?;
+    let (issuer, delivery) = Issuer::open(
+        Arc::clone(&store),
+        keys,
+        config.settings,
+        config.clock,
+        delivery,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| IssuerError::Server(format!("binding {listen}: {e}")))?;
@@ -141,17 +182,13 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         .map_err(|e| IssuerError::Server(format!("local address: {e}")))?;
     let public_key = issuer.public_key_hex();
     let activation_key = issuer.activation_key_hex();
-    let sms_queue = Arc::clone(&issuer.sms_queue);
     let api = crate::http::router(Arc::clone(&issuer));
     let app = match &demo {
         None => api,
         Some(d) => {
-            let hash = issuer.keys.keyed_hash(
-                HashDomain::ApiToken,
-                d.gateway_token.expose_secret().as_bytes(),
-            )?;
-            if issuer.tokens.0.get(&hash) != Some(&Role::Gateway) {
-                sms_queue.close();
+            let bearer = format!("Bearer {}", d.gateway_token.expose_secret());
+            if issuer.authorize(Some(&bearer), Role::Gateway).is_err() {
+                delivery.stop().await;
                 return Err(IssuerError::InvalidSettings(
                     "the demo gateway's token is not a gateway token of this issuer".into(),
                 ));
@@ -167,6 +204,17 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
             ))
         }
     };
+    let housekeeping = {
+        let issuer = Arc::clone(&issuer);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HOUSEKEEPING_EVERY).await;
+                if let Err(e) = issuer.housekeeping().await {
+                    tracing::warn!(code = e.code(), error = %e, "housekeeping failed");
+                }
+            }
+        })
+    };
     drop(issuer);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let app = app.layer(axum::middleware::from_fn_with_state(
@@ -181,8 +229,9 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         activation_key,
         stop: Some(stop_tx),
         task: Some(task),
-        writer: Some(writer),
-        sms_queue,
+        delivery: Some(delivery),
+        housekeeping: Some(housekeeping),
+        store: Some(store),
     })
 }
 
@@ -385,10 +434,16 @@ impl ServerHandle {
                 }
             }
         }
-        let queue = Arc::clone(&self.sms_queue);
-        let _ = tokio::task::spawn_blocking(move || queue.close()).await;
-        if let Some(writer) = self.writer.take() {
-            let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
+        if let Some(h) = self.housekeeping.take() {
+            h.abort();
+        }
+        // The message in hand is delivered and recorded; the rest wait in
+        // the outbox for the next start (or another node).
+        if let Some(d) = self.delivery.take() {
+            d.stop().await;
+        }
+        if let Some(store) = self.store.take() {
+            let _ = tokio::task::spawn_blocking(move || store.close()).await;
         }
         tracing::info!("stopped");
         result
@@ -403,7 +458,11 @@ impl Drop for ServerHandle {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        // Dropping the writer thread handle stops and joins it.
+        if let Some(h) = self.housekeeping.take() {
+            h.abort();
+        }
+        // The delivery worker stops with the runtime; the store's writer
+        // stops and is joined when its last handle is dropped.
     }
 }
 

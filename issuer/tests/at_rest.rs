@@ -55,7 +55,7 @@ fn init_and_serve_enforce_private_modes_on_an_existing_directory() {
     chmod(&data, 0o755);
     chmod(&data.join("issuer.db"), 0o644);
     let clock = pooya_issuer::ManualClock::new(T0);
-    let server = spawn(&data, &clock, &Settings::default());
+    let server = spawn(&data, &clock, &Settings::development());
     let client = Client::new(&server.base_url());
     assert_eq!(client.get("/healthz", None).status, 200);
     assert_eq!(mode(&data), 0o700);

@@ -59,7 +59,9 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(dev_settings(dir.path()))
+        .arg("--data")
         .arg(&data)
         .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
@@ -94,8 +96,20 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
         &json!({"pan": p, "phone": PHONE, "channel": "app"}),
     );
     assert_eq!(a.status, 201, "{}", a.body);
-    let msgs = client.get("/v1/sms/outbox", Some(&token("ops"))).json();
-    let body = msgs["messages"][0]["body"].as_str().unwrap().to_owned();
+    // Messages leave the durable outbox just after the answer.
+    let messages = |n: usize| {
+        let start = std::time::Instant::now();
+        loop {
+            let msgs = client.get("/v1/sms/outbox", Some(&token("ops"))).json();
+            let msgs = msgs["messages"].as_array().unwrap().clone();
+            if msgs.len() >= n {
+                return msgs;
+            }
+            assert!(start.elapsed().as_secs() < 10, "no SMS");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let body = messages(1)[0]["body"].as_str().unwrap().to_owned();
     let code = pooya_issuer::messages::find_activation_code(&body).unwrap();
     let pinned = Pinned {
         public_key: pk.clone(),
@@ -124,20 +138,8 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
     assert_eq!(verify(&pin)["result"], "accepted");
 
     // The SMS version and a Harim request on the same card.
-    let outbox_len = || {
-        client.get("/v1/sms/outbox", Some(&token("ops"))).json()["messages"]
-            .as_array()
-            .unwrap()
-            .len()
-    };
     let newest_code = |n: usize| {
-        let start = std::time::Instant::now();
-        while outbox_len() < n {
-            assert!(start.elapsed().as_secs() < 10, "no SMS");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let msgs = client.get("/v1/sms/outbox", Some(&token("ops"))).json();
-        let body = msgs["messages"][n - 1]["body"].as_str().unwrap().to_owned();
+        let body = messages(n)[n - 1]["body"].as_str().unwrap().to_owned();
         pooya_issuer::messages::find_one_time_code(&body).unwrap()
     };
     let a = client.post(
@@ -146,7 +148,9 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
         &json!({"pan": p, "phone": PHONE, "channel": "sms"}),
     );
     assert_eq!(a.status, 201, "{}", a.body);
-    let n = outbox_len();
+    // The activation code, the activation notice, "SMS version on".
+    let n = 3;
+    messages(n);
     let a = client.post(
         "/v1/sms/inbound",
         Some(&token("sms")),
@@ -238,6 +242,15 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
     }
 }
 
+/// A settings file choosing the development SMS recorder (the binary
+/// refuses to start without an SMS sender).
+#[allow(clippy::unwrap_used)]
+fn dev_settings(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("dev-settings.json");
+    std::fs::write(&path, r#"{"sms": {"sender": "dev_recorder"}}"#).unwrap();
+    path
+}
+
 /// Runs `serve` and returns the child and its first line, or the output of
 /// a failed start.
 fn serve(
@@ -246,7 +259,13 @@ fn serve(
     env: Option<&str>,
 ) -> Result<(std::process::Child, String), String> {
     let mut cmd = Command::new(BIN);
-    cmd.arg("serve").args(args).arg("--data").arg(data);
+    let settings = dev_settings(data.parent().unwrap_or(data));
+    cmd.arg("serve")
+        .args(args)
+        .arg("--config")
+        .arg(settings)
+        .arg("--data")
+        .arg(data);
     cmd.env_remove("POOYA_GATEWAY_TOKEN");
     if let Some(t) = env {
         cmd.env("POOYA_GATEWAY_TOKEN", t);
@@ -336,6 +355,32 @@ fn the_demo_gateway_needs_its_token_and_loopback() {
     assert_eq!(a.json()["reason"], "wrong_code", "{}", a.body);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_sms_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(
+        Command::new(BIN)
+            .args(["init", "--data"])
+            .arg(&data)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid_settings") && err.contains("sms.sender"),
+        "{err}"
+    );
 }
 
 #[test]

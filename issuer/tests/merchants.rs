@@ -188,7 +188,7 @@ fn the_sms_isolates_the_name_and_puts_the_amount_on_its_own_line() {
     for lang in [Language::Fa, Language::En] {
         let bank = Bank::start_with(Settings {
             language: lang,
-            ..Settings::default()
+            ..Settings::development()
         });
         let p = pan(1);
         bank.enroll_and_activate(&p, PHONE);

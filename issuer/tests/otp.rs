@@ -147,7 +147,7 @@ fn one_time_codes_expire() {
     // The lifetime is a setting.
     let bank = Bank::start_with(Settings {
         otp_ttl_secs: 300,
-        ..Settings::default()
+        ..Settings::development()
     });
     bank.enroll(&p, PHONE, "sms");
     bank.inbound(PHONE, SHORT, last4(&p));
@@ -256,7 +256,7 @@ fn limits_and_lifetimes_are_settings() {
         otp_min_interval_secs: 0,
         otp_max_per_hour: 2,
         language: Language::En,
-        ..Settings::default()
+        ..Settings::development()
     });
     let p = pan(135);
     bank.enroll(&p, PHONE, "sms");

@@ -91,7 +91,7 @@ fn sixteen_wrong_guesses_between_three_payments_block_the_card() {
 fn failures_older_than_the_window_are_forgotten() {
     let bank = Bank::start_with(Settings {
         failure_window_secs: 3600,
-        ..Settings::default()
+        ..Settings::development()
     });
     let p = pan(302);
     let card = bank.enroll_and_activate(&p, PHONE);
@@ -138,7 +138,7 @@ fn the_block_before_a_lasting_one_warns_the_customer() {
     for lang in [Language::Fa, Language::En] {
         let bank = Bank::start_with(Settings {
             language: lang,
-            ..Settings::default()
+            ..Settings::development()
         });
         let p = pan(303);
         bank.enroll_and_activate(&p, PHONE);
@@ -240,7 +240,7 @@ fn an_older_unused_code_is_refused_after_a_newer_one() {
 fn dynamic_linking_accepts_only_codes_bound_to_the_payment() {
     let bank = Bank::start_with(Settings {
         require_dynamic_linking: true,
-        ..Settings::default()
+        ..Settings::development()
     });
     let p = pan(305);
     let card = bank.enroll_and_activate(&p, PHONE);
@@ -319,7 +319,7 @@ fn dynamic_linking_accepts_only_codes_bound_to_the_payment() {
 fn dynamic_linking_above_an_amount() {
     let bank = Bank::start_with(Settings {
         dynamic_linking_above: Some(10_000_000),
-        ..Settings::default()
+        ..Settings::development()
     });
     let p = pan(306);
     let card = bank.enroll_and_activate(&p, PHONE);

@@ -20,7 +20,7 @@ const SLOW: usize = 500;
 const HEADER_TIMEOUT_MS: u64 = 1500;
 
 fn short_timeouts() -> Settings {
-    let mut s = Settings::default();
+    let mut s = Settings::development();
     s.limits.header_read_timeout_ms = HEADER_TIMEOUT_MS;
     s
 }

@@ -134,8 +134,10 @@ fn fuzz(ctx: &Context, seconds: u32) -> Result<(), String> {
 }
 
 /// Debian packages the tests need: Chromium and ChromeDriver for the
-/// payment-page browser test.
-const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
+/// payment-page browser test; PostgreSQL (initdb, pg_ctl, psql) for the
+/// issuer's PostgreSQL tests, which start throwaway clusters of their own
+/// through pooya-testpg (Debian's default cluster is not used).
+const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "postgresql"];
 
 fn test(ctx: &Context) -> Result<(), String> {
     apt_install(ctx, APT_PACKAGES)?;
@@ -160,6 +162,27 @@ fn test(ctx: &Context) -> Result<(), String> {
         ]),
     )?;
     run("cargo test", ctx.cmd("cargo").args(["test", "--workspace"]))?;
+    // The issuer's HTTP acceptance suites once more on PostgreSQL (a
+    // throwaway cluster the tests start; docs/issuer.md, "Testing against
+    // PostgreSQL").
+    run(
+        "cargo test (issuer on PostgreSQL)",
+        ctx.cmd("cargo")
+            .args([
+                "test",
+                "-p",
+                "pooya-issuer",
+                "--test",
+                "api",
+                "--test",
+                "otp",
+                "--test",
+                "rules",
+                "--test",
+                "merchants",
+            ])
+            .env("POOYA_TEST_BACKEND", "postgres"),
+    )?;
     fuzz(ctx, 15)?;
     kotlin::run(ctx)?;
     Ok(())

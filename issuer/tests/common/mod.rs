@@ -124,12 +124,12 @@ pub struct Bank {
 
 impl Bank {
     pub fn start() -> Self {
-        Self::start_with(Settings::default())
+        Self::start_with(Settings::development())
     }
 
     pub fn start_with(settings: Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let init = pooya_issuer::init(dir.path(), &InitOptions::default()).unwrap();
+        let init = init_issuer(dir.path());
         let clock = ManualClock::new(T0);
         let server = spawn(dir.path(), &clock, &settings);
         let client = Client::new(&server.base_url());
@@ -235,8 +235,30 @@ impl Bank {
         )
     }
 
-    /// The SMS messages to `phone`, oldest first, read over HTTP.
+    /// Waits (up to 10 s) until the durable outbox has delivered every
+    /// message committed so far (none pending in `/metrics`).
+    pub fn settle_outbox(&self) {
+        let start = std::time::Instant::now();
+        loop {
+            let m = self.client.get("/metrics", Some(self.ops()));
+            assert_eq!(m.status, 200, "{}", m.body);
+            if m.body
+                .contains("pooya_issuer_sms_outbox_messages{state=\"pending\"} 0\n")
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "the outbox did not drain"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// The SMS messages to `phone`, oldest first, read over HTTP once the
+    /// outbox has delivered what is committed.
     pub fn outbox(&self, phone: &str) -> Vec<Value> {
+        self.settle_outbox();
         let a = self.client.get(
             &format!("/v1/sms/outbox?phone={}", phone.replace('+', "%2B")),
             Some(self.ops()),
@@ -293,8 +315,40 @@ impl Drop for Bank {
     }
 }
 
+/// The file in a test's data directory naming its PostgreSQL database.
+const DATABASE_URL_FILE: &str = "test-database-url";
+
+/// `init` of a test issuer: on SQLite in `dir`, or with
+/// `POOYA_TEST_BACKEND=postgres` on a fresh database of the test
+/// process's throwaway PostgreSQL cluster (`pooya-testpg`), remembered in
+/// `dir` for [`spawn`]. The same suites run against both backends.
+pub fn init_issuer(dir: &Path) -> InitOutput {
+    let database_url = match std::env::var("POOYA_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let url = pooya_testpg::TestPostgres::shared()
+                .unwrap()
+                .fresh_database()
+                .unwrap();
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(DATABASE_URL_FILE), &url).unwrap();
+            Some(url)
+        }
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("POOYA_TEST_BACKEND={other}: sqlite or postgres"),
+    };
+    pooya_issuer::init(
+        dir,
+        &InitOptions {
+            database_url,
+            ..InitOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 pub fn spawn(dir: &Path, clock: &ManualClock, settings: &Settings) -> BackgroundServer {
     let mut cfg = ServerConfig::new(dir);
+    cfg.database_url = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)).ok();
     cfg.clock = Arc::new(clock.clone());
     cfg.settings = settings.clone();
     pooya_issuer::spawn_on_thread(cfg).unwrap()

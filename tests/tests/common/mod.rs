@@ -147,7 +147,7 @@ pub struct Bank {
 fn spawn(dir: &Path, clock: &ManualClock) -> BackgroundServer {
     let mut config = ServerConfig::new(dir);
     config.clock = Arc::new(clock.clone());
-    config.settings = Settings::default();
+    config.settings = Settings::development();
     pooya_issuer::spawn_on_thread(config).unwrap()
 }
 

@@ -22,16 +22,16 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::IssuerError;
+use crate::DbError;
 
-type Reply<R> = Box<dyn FnOnce(Result<R, IssuerError>) + Send>;
+type Reply<R> = Box<dyn FnOnce(Result<R, DbError>) + Send>;
 
 trait ErasedJob: Send {
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Completion>;
 }
 
 trait Completion: Send {
-    fn complete(self: Box<Self>, commit: Result<(), IssuerError>);
+    fn complete(self: Box<Self>, commit: Result<(), DbError>);
 }
 
 struct Job<F, R> {
@@ -40,12 +40,12 @@ struct Job<F, R> {
 }
 
 struct Done<R> {
-    result: Result<R, IssuerError>,
+    result: Result<R, DbError>,
     reply: Reply<R>,
 }
 
 impl<R: Send + 'static> Completion for Done<R> {
-    fn complete(self: Box<Self>, commit: Result<(), IssuerError>) {
+    fn complete(self: Box<Self>, commit: Result<(), DbError>) {
         let result = match (commit, self.result) {
             (Ok(()), r) => r,
             (Err(e), Ok(_)) => Err(e),
@@ -57,16 +57,16 @@ impl<R: Send + 'static> Completion for Done<R> {
 
 impl<F, R> ErasedJob for Job<F, R>
 where
-    F: FnOnce(&Connection) -> Result<R, IssuerError> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
     R: Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Completion> {
         let Job { f, reply } = *self;
         let result = match conn.execute_batch("SAVEPOINT job") {
-            Err(e) => Err(IssuerError::from(e)),
+            Err(e) => Err(DbError::from(e)),
             Ok(()) => {
                 let r = catch_unwind(AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| Err(IssuerError::Storage("write job panicked".into())));
+                    .unwrap_or_else(|_| Err(DbError::Storage("write job panicked".into())));
                 let end = if r.is_ok() {
                     conn.execute_batch("RELEASE job")
                 } else {
@@ -74,7 +74,7 @@ where
                 };
                 match (end, r) {
                     (Ok(()), r) => r,
-                    (Err(e), _) => Err(IssuerError::from(e)),
+                    (Err(e), _) => Err(DbError::from(e)),
                 }
             }
         };
@@ -88,7 +88,7 @@ enum Msg {
 }
 
 /// Periodic housekeeping run by the writer between batches.
-pub type Housekeeping = Box<dyn FnMut(&Connection) -> Result<(), IssuerError> + Send>;
+pub type Housekeeping = Box<dyn FnMut(&Connection) -> Result<(), DbError> + Send>;
 
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
@@ -106,7 +106,7 @@ pub struct WriterThread {
 fn start_checkpointer(
     path: std::path::PathBuf,
     interval: Duration,
-) -> Result<(mpsc::Sender<()>, JoinHandle<()>), IssuerError> {
+) -> Result<(mpsc::Sender<()>, JoinHandle<()>), DbError> {
     let conn = Connection::open_with_flags(
         &path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -125,7 +125,7 @@ fn start_checkpointer(
                 }
             }
         })
-        .map_err(|e| IssuerError::Server(format!("spawning the checkpointer: {e}")))?;
+        .map_err(|e| DbError::Server(format!("spawning the checkpointer: {e}")))?;
     Ok((tx, handle))
 }
 
@@ -155,7 +155,7 @@ impl Writer {
         mut housekeeping: Housekeeping,
         every: Duration,
         checkpoint_every: Option<Duration>,
-    ) -> Result<(Writer, WriterThread), IssuerError> {
+    ) -> Result<(Writer, WriterThread), DbError> {
         let checkpointer = match (checkpoint_every, conn.path()) {
             (Some(interval), Some(path)) if !path.is_empty() => {
                 let c = start_checkpointer(std::path::PathBuf::from(path), interval)?;
@@ -193,13 +193,10 @@ impl Writer {
                     }
                     if last_housekeeping.elapsed() >= every {
                         last_housekeeping = Instant::now();
-                        let r = conn
-                            .transaction()
-                            .map_err(IssuerError::from)
-                            .and_then(|tx| {
-                                housekeeping(&tx)?;
-                                tx.commit().map_err(IssuerError::from)
-                            });
+                        let r = conn.transaction().map_err(DbError::from).and_then(|tx| {
+                            housekeeping(&tx)?;
+                            tx.commit().map_err(DbError::from)
+                        });
                         if let Err(e) = r {
                             tracing::warn!(code = e.code(), error = %e, "housekeeping failed");
                         }
@@ -212,7 +209,7 @@ impl Writer {
                     tracing::debug!(error = %e, "checkpoint at shutdown failed");
                 }
             })
-            .map_err(|e| IssuerError::Server(format!("spawning the writer: {e}")))?;
+            .map_err(|e| DbError::Server(format!("spawning the writer: {e}")))?;
         Ok((
             Writer { tx: tx.clone() },
             WriterThread {
@@ -223,14 +220,14 @@ impl Writer {
         ))
     }
 
-    fn submit<F, R>(&self, f: F, reply: Reply<R>) -> Result<(), IssuerError>
+    fn submit<F, R>(&self, f: F, reply: Reply<R>) -> Result<(), DbError>
     where
-        F: FnOnce(&Connection) -> Result<R, IssuerError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
         R: Send + 'static,
     {
         self.tx
             .send(Msg::Job(Box::new(Job { f, reply })))
-            .map_err(|_| IssuerError::Unavailable)
+            .map_err(|_| DbError::Unavailable)
     }
 
     /// Runs `f` in the writer's next transaction and answers once it is
@@ -239,9 +236,9 @@ impl Writer {
     /// # Errors
     /// What `f` returns; [`IssuerError::Storage`] when the commit fails;
     /// [`IssuerError::Unavailable`] once the writer has stopped.
-    pub async fn run<F, R>(&self, f: F) -> Result<R, IssuerError>
+    pub async fn run<F, R>(&self, f: F) -> Result<R, DbError>
     where
-        F: FnOnce(&Connection) -> Result<R, IssuerError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
         R: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -251,7 +248,7 @@ impl Writer {
                 let _ = tx.send(r);
             }),
         )?;
-        rx.await.unwrap_or(Err(IssuerError::Unavailable))
+        rx.await.unwrap_or(Err(DbError::Unavailable))
     }
 
     /// As [`Writer::run`], blocking the calling thread (never call it on an
@@ -259,9 +256,10 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::run`].
-    pub fn run_blocking<F, R>(&self, f: F) -> Result<R, IssuerError>
+    #[cfg(test)]
+    pub fn run_blocking<F, R>(&self, f: F) -> Result<R, DbError>
     where
-        F: FnOnce(&Connection) -> Result<R, IssuerError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
         R: Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel(1);
@@ -271,7 +269,7 @@ impl Writer {
                 let _ = tx.send(r);
             }),
         )?;
-        rx.recv().unwrap_or(Err(IssuerError::Unavailable))
+        rx.recv().unwrap_or(Err(DbError::Unavailable))
     }
 }
 
@@ -289,7 +287,7 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn ErasedJob>>, stats: 
     for job in batch.drain(..) {
         done.push(job.run(conn));
     }
-    let commit = conn.execute_batch("COMMIT").map_err(IssuerError::from);
+    let commit = conn.execute_batch("COMMIT").map_err(DbError::from);
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     } else {
@@ -356,7 +354,7 @@ mod tests {
                     w.run_blocking(move |c| {
                         let n = c.execute("INSERT OR IGNORE INTO t (k) VALUES (?1)", [i % 5])?;
                         if i == 7 {
-                            return Err(IssuerError::Storage("boom".into()));
+                            return Err(DbError::Storage("boom".into()));
                         }
                         Ok(n)
                     })
@@ -374,7 +372,7 @@ mod tests {
         thread.stop();
         assert_eq!(
             w.run_blocking(|_| Ok(())).unwrap_err(),
-            IssuerError::Unavailable
+            DbError::Unavailable
         );
     }
 

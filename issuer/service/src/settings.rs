@@ -105,6 +105,41 @@ pub struct Settings {
     /// Timeouts and the connection cap that keep slow clients from
     /// starving the server (issue 10, item 4).
     pub limits: ConnectionLimits,
+    /// How messages leave the outbox (docs/issuer.md, "SMS delivery").
+    pub sms: SmsSettings,
+}
+
+/// The SMS gateway the delivery worker hands messages to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsSenderKind {
+    /// None chosen: `serve` refuses to start (no bank runs without one).
+    #[default]
+    Unset,
+    /// The development recorder: messages are kept in the database
+    /// (`GET /v1/sms/outbox`) and sent nowhere. For tests and the demo.
+    DevRecorder,
+}
+
+/// The `sms` section of the settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSettings {
+    /// The sender.
+    pub sender: SmsSenderKind,
+    /// How often each node's delivery worker looks for due messages
+    /// besides being woken by its own commits (messages of other nodes,
+    /// retries, messages a crash left), milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            sender: SmsSenderKind::Unset,
+            poll_interval_ms: 500,
+        }
+    }
 }
 
 /// The most connections [`ConnectionLimits::max_connections`] may ask for.
@@ -205,11 +240,24 @@ impl Default for Settings {
             require_dynamic_linking: false,
             dynamic_linking_above: None,
             limits: ConnectionLimits::default(),
+            sms: SmsSettings::default(),
         }
     }
 }
 
 impl Settings {
+    /// The defaults with the development recorder as SMS sender: for
+    /// tests, the demo and a developer's machine, never a bank.
+    pub fn development() -> Self {
+        Self {
+            sms: SmsSettings {
+                sender: SmsSenderKind::DevRecorder,
+                poll_interval_ms: 100,
+            },
+            ..Self::default()
+        }
+    }
+
     /// Whether a verification naming a payee, for `amount` Rials, must be
     /// dynamically linked (PSD2 RTS Art. 5): only PINs bound to that
     /// amount and payee are accepted.
@@ -302,6 +350,9 @@ impl Settings {
             _ => {}
         }
         self.limits.validate()?;
+        if !(10..=60_000).contains(&self.sms.poll_interval_ms) {
+            return bad("sms.poll_interval_ms must be 10 to 60000");
+        }
         Ok(())
     }
 

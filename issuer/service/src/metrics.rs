@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::writer::WriterStats;
+use crate::store::OutboxCounts;
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 12] = [
@@ -12,7 +12,7 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// The routes counted separately (anything else is `other`).
-pub(crate) const ROUTES: [&str; 10] = [
+pub const ROUTES: [&str; 10] = [
     "/v1/enrollments",
     "/v1/activations",
     "/v1/verify",
@@ -47,7 +47,7 @@ impl Histogram {
 
 /// The issuer's metrics.
 #[derive(Default)]
-pub(crate) struct Metrics {
+pub struct Metrics {
     requests: [[AtomicU64; 5]; ROUTES.len()],
     latency: [Histogram; ROUTES.len()],
     /// accepted, rejected, blocked
@@ -96,7 +96,8 @@ pub(crate) enum VerifyCount {
 }
 
 impl Metrics {
-    pub(crate) fn request(&self, route: &str, status: u16, micros: u64) {
+    /// Counts an answered request and its latency.
+    pub fn request(&self, route: &str, status: u16, micros: u64) {
         let r = ROUTES
             .iter()
             .position(|x| *x == route)
@@ -132,7 +133,13 @@ impl Metrics {
         self.sms_replies[r as usize].fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn render(&self, writer: &WriterStats) -> String {
+    /// The metrics in the Prometheus text format, with the store's
+    /// counters and the outbox's size.
+    pub fn render(
+        &self,
+        store: &[(&'static str, &'static str, u64)],
+        outbox: OutboxCounts,
+    ) -> String {
         let mut o = String::with_capacity(8192);
         let _ = writeln!(
             o,
@@ -217,18 +224,8 @@ impl Metrics {
                 "Phones whose pending activation codes were burned after wrong guesses.",
                 self.burns.load(Relaxed),
             ),
-            (
-                "pooya_issuer_writer_commits_total",
-                "Write transactions committed (group commits).",
-                writer.commits.load(Relaxed),
-            ),
-            (
-                "pooya_issuer_writer_jobs_total",
-                "Write jobs committed.",
-                writer.jobs.load(Relaxed),
-            ),
         ];
-        for (name, help, v) in simple {
+        for (name, help, v) in simple.into_iter().chain(store.iter().copied()) {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
         let _ = writeln!(
@@ -281,6 +278,16 @@ impl Metrics {
                 self.sms_replies[i].load(Relaxed)
             );
         }
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_sms_outbox_messages Messages in the durable outbox, by state.\n# TYPE pooya_issuer_sms_outbox_messages gauge"
+        );
+        for (state, n) in [("pending", outbox.pending), ("failed", outbox.failed)] {
+            let _ = writeln!(
+                o,
+                "pooya_issuer_sms_outbox_messages{{state=\"{state}\"}} {n}"
+            );
+        }
         o
     }
 }
@@ -295,7 +302,7 @@ mod tests {
         m.request("/v1/verify", 200, 1500);
         m.request("/nope", 404, 10);
         m.verify(VerifyCount::Blocked);
-        let text = m.render(&WriterStats::default());
+        let text = m.render(&[], OutboxCounts::default());
         assert!(
             text.contains(
                 "pooya_issuer_http_requests_total{route=\"/v1/verify\",status=\"2xx\"} 1"

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::IssuerError;
+use crate::DbError;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "issuer.db";
@@ -29,26 +29,26 @@ const DB_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
 /// [`IssuerError::UnsafeDataDir`] when the directory or a file is owned by
 /// another user, is a symbolic link, or its mode cannot be changed;
 /// [`IssuerError::Io`] when it cannot be examined.
-pub fn secure_data_dir(data_dir: &Path) -> Result<(), IssuerError> {
+pub fn secure_data_dir(data_dir: &Path) -> Result<(), DbError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let me = rustix::process::geteuid().as_raw();
-        let fix = |path: &Path, want: u32, is_dir: bool| -> Result<(), IssuerError> {
+        let fix = |path: &Path, want: u32, is_dir: bool| -> Result<(), DbError> {
             let meta = match std::fs::symlink_metadata(path) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !is_dir => return Ok(()),
-                Err(e) => return Err(IssuerError::io("examining the data directory", &e)),
+                Err(e) => return Err(DbError::io("examining the data directory", &e)),
             };
             if meta.file_type().is_symlink() || meta.is_dir() != is_dir {
-                return Err(IssuerError::UnsafeDataDir(format!(
+                return Err(DbError::UnsafeDataDir(format!(
                     "{} is not a plain {}",
                     path.display(),
                     if is_dir { "directory" } else { "file" }
                 )));
             }
             if meta.uid() != me {
-                return Err(IssuerError::UnsafeDataDir(format!(
+                return Err(DbError::UnsafeDataDir(format!(
                     "{} is owned by user {}, not by this process's user {me}",
                     path.display(),
                     meta.uid()
@@ -58,7 +58,7 @@ pub fn secure_data_dir(data_dir: &Path) -> Result<(), IssuerError> {
             if mode != want {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)).map_err(
                     |e| {
-                        IssuerError::UnsafeDataDir(format!(
+                        DbError::UnsafeDataDir(format!(
                             "cannot make {} private: {e}",
                             path.display()
                         ))
@@ -116,6 +116,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "activation_v2",
         include_str!("../migrations/006_activation_v2.sql"),
     ),
+    (
+        7,
+        "durable_outbox",
+        include_str!("../migrations/007_durable_outbox.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -123,7 +128,7 @@ pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
 }
 
-fn pragmas(conn: &Connection) -> Result<(), IssuerError> {
+fn pragmas(conn: &Connection) -> Result<(), DbError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
@@ -135,7 +140,7 @@ fn pragmas(conn: &Connection) -> Result<(), IssuerError> {
 ///
 /// # Errors
 /// [`IssuerError::Storage`] or [`IssuerError::SchemaTooNew`].
-pub fn open_writer(path: &Path) -> Result<Connection, IssuerError> {
+pub fn open_writer(path: &Path) -> Result<Connection, DbError> {
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -156,10 +161,10 @@ pub fn open_writer(path: &Path) -> Result<Connection, IssuerError> {
 /// [`IssuerError::SchemaTooNew`] for a database from a newer build;
 /// [`IssuerError::Storage`] when a migration fails (that migration is
 /// rolled back whole).
-pub fn migrate(conn: &mut Connection) -> Result<(), IssuerError> {
+pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > latest_version() {
-        return Err(IssuerError::SchemaTooNew {
+        return Err(DbError::SchemaTooNew {
             found: current,
             supported: latest_version(),
         });
@@ -167,7 +172,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), IssuerError> {
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
-            .map_err(|e| IssuerError::Storage(format!("migration {version:03}_{name}: {e}")))?;
+            .map_err(|e| DbError::Storage(format!("migration {version:03}_{name}: {e}")))?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(version, name, "applied migration");
@@ -194,7 +199,7 @@ impl ReadPool {
         }
     }
 
-    fn open(&self) -> Result<Connection, IssuerError> {
+    fn open(&self) -> Result<Connection, DbError> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -209,10 +214,7 @@ impl ReadPool {
     /// # Errors
     /// Whatever `f` returns, or [`IssuerError::Storage`] when no connection
     /// can be opened.
-    pub fn with<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, IssuerError>,
-    ) -> Result<R, IssuerError> {
+    pub fn with<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
         let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
         let conn = match pooled {
             Some(c) => c,

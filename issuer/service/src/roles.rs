@@ -1,12 +1,10 @@
-//! API roles and bearer-token checks.
+//! API roles and bearer-token checks (RFC 6750 §2.1).
 
 use std::collections::HashMap;
 
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::keys::{HashDomain, KeyProvider};
 
 /// Who may call what.
@@ -44,39 +42,44 @@ impl Role {
 }
 
 /// The token table, keyed by the token's keyed hash.
-pub(crate) struct Tokens(pub(crate) HashMap<[u8; 32], Role>);
+#[derive(Debug, Default)]
+pub struct Tokens(HashMap<[u8; 32], Role>);
 
 impl Tokens {
-    /// Checks the request's bearer token against `required`: no or unknown
-    /// token → 401, another role's token → 403.
-    pub(crate) fn check(
+    /// The table of these tokens.
+    pub fn new(tokens: impl IntoIterator<Item = ([u8; 32], Role)>) -> Self {
+        Self(tokens.into_iter().collect())
+    }
+
+    /// Checks a request's `Authorization` header value against
+    /// `required`: no or unknown token → [`ServiceError::Unauthorized`],
+    /// another role's token → [`ServiceError::Forbidden`].
+    ///
+    /// # Errors
+    /// As above, or when the keyed hash cannot be computed.
+    pub fn check(
         &self,
         keys: &dyn KeyProvider,
-        headers: &HeaderMap,
+        authorization: Option<&str>,
         required: Role,
-    ) -> Result<(), ApiError> {
-        let value = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::unauthorized)?;
+    ) -> Result<(), ServiceError> {
+        let value = authorization.ok_or(ServiceError::Unauthorized)?;
         let (scheme, token) = value
             .trim()
             .split_once(' ')
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or(ServiceError::Unauthorized)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::unauthorized());
+            return Err(ServiceError::Unauthorized);
         }
         let token = token.trim();
         if token.is_empty() || token.len() > 256 {
-            return Err(ApiError::unauthorized());
+            return Err(ServiceError::Unauthorized);
         }
-        let hash = keys
-            .keyed_hash(HashDomain::ApiToken, token.as_bytes())
-            .map_err(ApiError::from)?;
+        let hash = keys.keyed_hash(HashDomain::ApiToken, token.as_bytes())?;
         match self.0.get(&hash) {
-            None => Err(ApiError::unauthorized()),
+            None => Err(ServiceError::Unauthorized),
             Some(role) if *role == required => Ok(()),
-            Some(_) => Err(ApiError::forbidden()),
+            Some(_) => Err(ServiceError::Forbidden),
         }
     }
 }

@@ -11,15 +11,14 @@
 //! paragraph separators, guillemets, parentheses, colons, and letters the
 //! UTS #39 General Security Profile (§3.1) does not allow in identifiers.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use unicode_script::{Script, UnicodeScript};
 use unicode_security::{GeneralSecurityProfile, MixedScript};
 
-use crate::IssuerError;
-use crate::error::ApiError;
+use crate::error::{Field, PayeeAt, ServiceError};
 use crate::service::Issuer;
+use crate::store::Stored;
 
 /// Longest merchant name, in characters (after NFC).
 pub const MAX_MERCHANT_NAME_CHARS: usize = 64;
@@ -72,9 +71,13 @@ impl NameError {
     }
 }
 
-impl From<NameError> for ApiError {
+impl From<NameError> for ServiceError {
     fn from(e: NameError) -> Self {
-        ApiError::bad_request(e.code(), e.message())
+        let field = match e {
+            NameError::MixedScript => Field::MerchantNameScript,
+            _ => Field::MerchantName,
+        };
+        ServiceError::invalid(field, e.message())
     }
 }
 
@@ -153,97 +156,42 @@ pub struct Merchant {
     pub updated_at: u64,
 }
 
-/// Whether a `PUT` made a new merchant or renamed one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stored {
-    /// 201.
-    Created,
-    /// 200.
-    Updated,
-}
-
-/// The merchant registered under a normalised payee id.
-pub(crate) fn load_merchant(
-    c: &Connection,
-    payee_id: &str,
-) -> Result<Option<Merchant>, IssuerError> {
-    Ok(c.prepare_cached(
-        "SELECT payee_id, name, created_at, updated_at FROM merchants WHERE payee_id = ?1",
-    )?
-    .query_row([payee_id], |r| {
-        Ok(Merchant {
-            payee_id: r.get(0)?,
-            name: r.get(1)?,
-            created_at: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-            updated_at: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-        })
-    })
-    .optional()?)
-}
-
-/// 404/422 `unknown_payee`.
-pub(crate) fn unknown_payee(status: axum::http::StatusCode) -> ApiError {
-    ApiError::new(
-        status,
-        "unknown_payee",
-        "no merchant is registered under this payee id",
-    )
-}
-
-/// A payee id from a path or body, normalised, or 400 `invalid_payee`.
-pub(crate) fn payee_id(raw: &str) -> Result<String, ApiError> {
+/// A payee id from a path or body, normalised, or `invalid_payee`.
+pub(crate) fn payee_id(raw: &str) -> Result<String, ServiceError> {
     pooya_protocol::pin::normalize_payee(raw)
         .map(str::to_owned)
-        .map_err(|e| ApiError::from_protocol("invalid_payee", &e))
+        .map_err(|e| ServiceError::protocol(Field::Payee, &e))
 }
 
 impl Issuer {
     /// `PUT /v1/merchants/{payee_id}`: registers or renames a merchant.
-    pub(crate) async fn put_merchant(
+    ///
+    /// # Errors
+    /// `invalid_payee`, `invalid_merchant_name`,
+    /// `mixed_script_merchant_name`, or a storage failure.
+    pub async fn put_merchant(
         &self,
         raw_id: &str,
         req: MerchantRequest,
-    ) -> Result<(Stored, Merchant), ApiError> {
+    ) -> Result<(Stored, Merchant), ServiceError> {
         let id = payee_id(raw_id)?;
         let name = check_merchant_name(&req.name)?;
-        let now = self.clock.now();
-        let (stored, merchant) = self
-            .writer
-            .run(move |c| {
-                let at = now as i64;
-                let existed = load_merchant(c, &id)?.is_some();
-                c.prepare_cached(
-                    "INSERT INTO merchants (payee_id, name, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?3) \
-                     ON CONFLICT (payee_id) DO UPDATE SET name = ?2, updated_at = ?3",
-                )?
-                .execute(params![id, name, at])?;
-                c.prepare_cached(
-                    "INSERT INTO events (at, kind, detail) VALUES (?1, 'merchant', ?2)",
-                )?
-                .execute(params![at, id])?;
-                let merchant = load_merchant(c, &id)?
-                    .ok_or_else(|| IssuerError::Storage("merchant row vanished".into()))?;
-                Ok((
-                    if existed {
-                        Stored::Updated
-                    } else {
-                        Stored::Created
-                    },
-                    merchant,
-                ))
-            })
-            .await?;
+        let at = i64::try_from(self.now()).unwrap_or(i64::MAX);
+        let (stored, merchant) = self.store.put_merchant(&id, &name, at).await?;
         tracing::info!(payee_id = %merchant.payee_id, ?stored, "merchant registered");
         Ok((stored, merchant))
     }
 
     /// `GET /v1/merchants/{payee_id}`.
-    pub(crate) fn get_merchant(&self, raw_id: &str) -> Result<Merchant, ApiError> {
+    ///
+    /// # Errors
+    /// `invalid_payee`, `unknown_payee`, or a storage failure.
+    pub async fn get_merchant(&self, raw_id: &str) -> Result<Merchant, ServiceError> {
         let id = payee_id(raw_id)?;
-        self.readers
-            .with(|c| load_merchant(c, &id))?
-            .ok_or_else(|| unknown_payee(axum::http::StatusCode::NOT_FOUND))
+        self.store
+            .merchant(&id)
+            .await?
+            .ok_or(ServiceError::UnknownPayee(PayeeAt::Path))
     }
 }
 

@@ -449,7 +449,7 @@ const ONE_TIME_PIN_PREFIXES: [&str; 4] = [
 /// Is `body` an SMS-version or Harim one-time PIN message (and so never an
 /// activation code)? For the demo page's outbox panel, which shows only
 /// these.
-pub(crate) fn is_one_time_pin_message(body: &str) -> bool {
+pub fn is_one_time_pin_message(body: &str) -> bool {
     ONE_TIME_PIN_PREFIXES.iter().any(|p| body.starts_with(p))
 }
 
