@@ -76,16 +76,21 @@ fn enroll_one(
     );
     assert_eq!(s, 201, "{b}");
     let norm_phone = pooya_protocol::normalize_phone(&phone).unwrap();
-    let mut resp = agent
-        .get(format!("{url}/v1/sms/outbox?phone=%2B{}", &norm_phone[1..]))
-        .header("Authorization", format!("Bearer {ops}"))
-        .call()
-        .unwrap();
-    let outbox: Value = resp.body_mut().read_json().unwrap();
-    let body = outbox["messages"].as_array().unwrap().last().unwrap()["body"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The SMS leaves the durable outbox just after the answer.
+    let started = std::time::Instant::now();
+    let body = loop {
+        let mut resp = agent
+            .get(format!("{url}/v1/sms/outbox?phone=%2B{}", &norm_phone[1..]))
+            .header("Authorization", format!("Bearer {ops}"))
+            .call()
+            .unwrap();
+        let outbox: Value = resp.body_mut().read_json().unwrap();
+        if let Some(m) = outbox["messages"].as_array().unwrap().last() {
+            break m["body"].as_str().unwrap().to_owned();
+        }
+        assert!(started.elapsed().as_secs() < 10, "no activation SMS");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     let code = pooya_issuer::messages::find_activation_code(&body).unwrap();
     let rng = SystemRandom::new();
     let eph = EphemeralPrivateKey::generate(&X25519, &rng).unwrap();

@@ -17,7 +17,11 @@
 #
 # Knobs: CARDS (10000), REQUESTS per run (20000), CONNS ("16 64"),
 # RATE (3000), OHA_THREADS (oha's worker threads, 1: the rest of the
-# machine is the server's).
+# machine is the server's), BACKEND (sqlite | postgres: a throwaway
+# cluster from pooya-testpg, fsync and synchronous_commit on), NODES
+# (postgres only: 1 or 2 `serve` processes on the one database; with 2,
+# each run is split over both, half the connections and requests each,
+# and a row is printed per node: add their requests/s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,6 +30,8 @@ REQUESTS=${REQUESTS:-20000}
 CONNS=${CONNS:-"16 64"}
 OHA_THREADS=${OHA_THREADS:-1}
 RATE=${RATE:-3000}
+BACKEND=${BACKEND:-sqlite}
+NODES=${NODES:-1}
 TOOLS="$PWD/.tools/cargo"
 
 if [ ! -x "$TOOLS/bin/oha" ]; then
@@ -34,18 +40,34 @@ if [ ! -x "$TOOLS/bin/oha" ]; then
 fi
 OHA="$TOOLS/bin/oha"
 
-cargo build --release -p pooya-issuer --bin pooya-issuer --example bench_prep >&2
+cargo build --release -p pooya-issuer --bin pooya-issuer --example bench_prep -p pooya-testpg >&2
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 BIN="$TARGET/release/pooya-issuer"
 PREP="$TARGET/release/examples/bench_prep"
 
 WORK=$(mktemp -d)
-SERVER_PID=""
+SERVER_PIDS=""
+PG_PID=""
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  for pid in $SERVER_PIDS; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  if [ -n "$PG_PID" ]; then exec 7>&-; wait "$PG_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+if [ "$BACKEND" = postgres ]; then
+  # The cluster lives while fd 7 (its stdin) is open.
+  mkfifo "$WORK/pg.in"
+  "$TARGET/release/pooya-testpg" < "$WORK/pg.in" > "$WORK/pg.out" 2> "$WORK/pg.log" &
+  PG_PID=$!
+  exec 7> "$WORK/pg.in"
+  for _ in $(seq 300); do grep -q '^ready' "$WORK/pg.out" 2>/dev/null && break; sleep 0.1; done
+  export POOYA_DATABASE_URL=$(sed -n 's/^database=//p' "$WORK/pg.out")
+  [ -n "$POOYA_DATABASE_URL" ] || { cat "$WORK/pg.log" >&2; exit 1; }
+else
+  unset POOYA_DATABASE_URL
+  NODES=1
+fi
 
 "$BIN" init --json --data "$WORK/data" > "$WORK/init.json"
 ATM=$("$PREP" get "$WORK/init.json" /tokens/atm)
@@ -55,34 +77,64 @@ KEY=$("$PREP" get "$WORK/init.json" /issuer_public_key)
 AKEY=$("$PREP" get "$WORK/init.json" /activation_public_key)
 # Wrong codes must stay on the rejected path: a card blocks after 20
 # consecutive failures here instead of 5 (same work per request).
-echo '{"max_failures": 20}' > "$WORK/settings.json"
+echo '{"max_failures": 20, "sms": {"sender": "dev_recorder"}}' > "$WORK/settings.json"
 
-RUST_LOG=warn "$BIN" serve --data "$WORK/data" --listen 127.0.0.1:0 --config "$WORK/settings.json" \
-  > "$WORK/serve.out" 2> "$WORK/serve.log" &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break
-  sleep 0.1
+URLS=()
+for n in $(seq "$NODES"); do
+  RUST_LOG=warn "$BIN" serve --data "$WORK/data" --listen 127.0.0.1:0 --config "$WORK/settings.json" \
+    > "$WORK/serve$n.out" 2> "$WORK/serve$n.log" &
+  SERVER_PIDS="$SERVER_PIDS $!"
+  for _ in $(seq 100); do
+    grep -q "listening on" "$WORK/serve$n.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  URLS+=("http://$(sed -n 's/^listening on //p' "$WORK/serve$n.out")")
 done
-ADDR=$(sed -n 's/^listening on //p' "$WORK/serve.out")
-URL="http://$ADDR"
-echo "issuer at $URL (pid $SERVER_PID)" >&2
+URL=${URLS[0]}
+echo "issuer ($BACKEND, $NODES node(s)) at ${URLS[*]}" >&2
 
 "$PREP" enroll "$URL" "$ATM" "$OPS" "$KEY" "$AKEY" "$CARDS" "$WORK/cards.json"
 
 metrics() { curl -s -H "Authorization: Bearer $OPS" "$URL/metrics" > "$1"; }
 
-# oha RUN_LABEL ARGS...: one run, one table row.
+# oha RUN_LABEL ARGS...: one run, one table row (one row per node with
+# two nodes, each taking half the connections and requests; the URL is
+# the last argument, and "@" in it stands for the node's address).
 run() {
   local label=$1; shift
-  metrics "$WORK/before.txt"
-  "$OHA" --no-tui --worker-threads "$OHA_THREADS" --output-format json -n "$REQUESTS" "$@" > "$WORK/oha.json"
-  metrics "$WORK/after.txt"
-  "$PREP" summary "$label" "$WORK/oha.json" "$WORK/before.txt" "$WORK/after.txt" "$(cut -d' ' -f1 /proc/loadavg)"
+  local args=("$@")
+  local last=$((${#args[@]} - 1))
+  if [ "$NODES" = 1 ]; then
+    metrics "$WORK/before.txt"
+    "$OHA" --no-tui --worker-threads "$OHA_THREADS" --output-format json -n "$REQUESTS" "${args[@]/#@/$URL}" > "$WORK/oha.json"
+    metrics "$WORK/after.txt"
+    "$PREP" summary "$label" "$WORK/oha.json" "$WORK/before.txt" "$WORK/after.txt" "$(cut -d' ' -f1 /proc/loadavg)"
+    return
+  fi
+  local pids=() i
+  for i in "${!URLS[@]}"; do
+    local node_args=("${args[@]}")
+    node_args[$last]=${node_args[$last]/#@/${URLS[$i]}}
+    # Half the connections and requests on each node.
+    for j in "${!node_args[@]}"; do
+      if [ "${node_args[$j]}" = "-c" ]; then node_args[$((j + 1))]=$(( ${node_args[$((j + 1))]} / 2 )); fi
+      if [ "${node_args[$j]}" = "-q" ]; then node_args[$((j + 1))]=$(( ${node_args[$((j + 1))]} / 2 )); fi
+    done
+    URL=${URLS[$i]} metrics "$WORK/before$i.txt"
+    "$OHA" --no-tui --worker-threads "$OHA_THREADS" --output-format json -n $((REQUESTS / 2)) "${node_args[@]}" > "$WORK/oha$i.json" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for i in "${!URLS[@]}"; do
+    URL=${URLS[$i]} metrics "$WORK/after$i.txt"
+    "$PREP" summary "$label (node $((i + 1)) of 2)" "$WORK/oha$i.json" "$WORK/before$i.txt" "$WORK/after$i.txt" "$(cut -d' ' -f1 /proc/loadavg)"
+  done
 }
 
 echo
 echo "$(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $CARDS cards, $REQUESTS requests per run, oha worker threads $OHA_THREADS"
+echo
+echo "backend: $BACKEND, nodes: $NODES"
 echo
 echo "| run | requests/s | p50 ms | p99 ms | p99.9 ms | success % | HTTP statuses | verdicts | load |"
 echo "|---|---|---|---|---|---|---|---|---|"
@@ -95,10 +147,10 @@ fresh_codes() {
   NEXT_STEP=$((STEP + 2))
 }
 "$PREP" bodies "$WORK/cards.json" reject "$WORK/reject.txt" > /dev/null 2>&1
-VERIFY=(-m POST -H "Authorization: Bearer $GW" -T application/json "$URL/v1/verify")
+VERIFY=(-m POST -H "Authorization: Bearer $GW" -T application/json "@/v1/verify")
 for C in $CONNS; do
-  run "baseline: 404, $C conns, max" -c "$C" "$URL/nowhere"
-  run "baseline: /healthz, $C conns, max" -c "$C" "$URL/healthz"
+  run "baseline: 404, $C conns, max" -c "$C" "@/nowhere"
+  run "baseline: /healthz, $C conns, max" -c "$C" "@/healthz"
   fresh_codes
   run "verify, valid codes, $C conns, max" -c "$C" -Z "$WORK/accept.txt" "${VERIFY[@]}"
   run "verify, wrong codes, $C conns, max" -c "$C" -Z "$WORK/reject.txt" "${VERIFY[@]}"

@@ -221,8 +221,8 @@ fn a_passive_man_in_the_middle_learns_nothing_it_can_use() {
         .unwrap();
     assert_eq!(replay.status().as_u16(), 403);
     // The activation was announced to the customer.
-    let sms = pooya_issuer::read_outbox(bank.dir.path(), Some(PHONE)).unwrap();
-    assert!(sms.last().unwrap().body.contains("e2e phone"));
+    let sms = bank.sms();
+    assert!(sms.last().unwrap().contains("e2e phone"));
 }
 
 #[test]
@@ -357,8 +357,8 @@ fn every_rewrite_of_the_answer_is_refused_by_the_phone() {
         assert!(phone.cards().unwrap().is_empty(), "{what}");
         // The bank did activate the card, so the customer is told, and
         // can re-enroll; the seed it holds is one nobody else can derive.
-        let sms = pooya_issuer::read_outbox(bank.dir.path(), Some(PHONE)).unwrap();
-        assert!(sms.last().unwrap().body.contains("e2e phone"), "{what}");
+        let sms = bank.sms();
+        assert!(sms.last().unwrap().contains("e2e phone"), "{what}");
     }
     // Byte by byte over the whole answer body: no change the phone
     // accepts yields another seed (whitespace-only changes parse the same).

@@ -183,6 +183,12 @@ fn test(ctx: &Context) -> Result<(), String> {
             ])
             .env("POOYA_TEST_BACKEND", "postgres"),
     )?;
+    run(
+        "cargo test (phone end to end on PostgreSQL)",
+        ctx.cmd("cargo")
+            .args(["test", "-p", "pooya-e2e"])
+            .env("POOYA_TEST_BACKEND", "postgres"),
+    )?;
     fuzz(ctx, 15)?;
     kotlin::run(ctx)?;
     Ok(())

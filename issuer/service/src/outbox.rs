@@ -592,6 +592,14 @@ pub struct DeliveryHandle {
 }
 
 impl DeliveryHandle {
+    /// The handle of a node that delivers nothing (`sms.delivery = false`).
+    pub fn idle() -> Self {
+        Self {
+            stop: Arc::new(Notify::new()),
+            task: None,
+        }
+    }
+
     /// Stops after the message in hand and waits.
     pub async fn stop(mut self) {
         self.stop.notify_one();

@@ -340,7 +340,12 @@ impl Issuer {
             settings.clone(),
             Arc::clone(&outbox_wake),
         );
-        let handle = worker.spawn(Duration::from_millis(settings.sms.poll_interval_ms));
+        let handle = if settings.sms.delivery {
+            worker.spawn(Duration::from_millis(settings.sms.poll_interval_ms))
+        } else {
+            tracing::info!("this node delivers no SMS (sms.delivery = false)");
+            DeliveryHandle::idle()
+        };
         Ok((
             Arc::new(Issuer {
                 settings,

@@ -131,6 +131,10 @@ pub struct SmsSettings {
     /// besides being woken by its own commits (messages of other nodes,
     /// retries, messages a crash left), milliseconds.
     pub poll_interval_ms: u64,
+    /// This node runs a delivery worker (the default). A bank may run API
+    /// nodes with `false` and deliver from others; their messages wait in
+    /// the shared outbox.
+    pub delivery: bool,
 }
 
 impl Default for SmsSettings {
@@ -138,6 +142,7 @@ impl Default for SmsSettings {
         Self {
             sender: SmsSenderKind::Unset,
             poll_interval_ms: 500,
+            delivery: true,
         }
     }
 }
@@ -253,6 +258,7 @@ impl Settings {
             sms: SmsSettings {
                 sender: SmsSenderKind::DevRecorder,
                 poll_interval_ms: 100,
+                delivery: true,
             },
             ..Self::default()
         }

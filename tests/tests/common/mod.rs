@@ -144,8 +144,12 @@ pub struct Bank {
     http: ureq::Agent,
 }
 
+/// The file in a test's data directory naming its PostgreSQL database.
+const DATABASE_URL_FILE: &str = "test-database-url";
+
 fn spawn(dir: &Path, clock: &ManualClock) -> BackgroundServer {
     let mut config = ServerConfig::new(dir);
+    config.database_url = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)).ok();
     config.clock = Arc::new(clock.clone());
     config.settings = Settings::development();
     pooya_issuer::spawn_on_thread(config).unwrap()
@@ -154,7 +158,28 @@ fn spawn(dir: &Path, clock: &ManualClock) -> BackgroundServer {
 impl Bank {
     pub fn start(now: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let init = pooya_issuer::init(dir.path(), &InitOptions::default()).unwrap();
+        // With POOYA_TEST_BACKEND=postgres, on a fresh database of the
+        // test process's throwaway PostgreSQL cluster (pooya-testpg).
+        let database_url = match std::env::var("POOYA_TEST_BACKEND").as_deref() {
+            Ok("postgres") => {
+                let url = pooya_testpg::TestPostgres::shared()
+                    .unwrap()
+                    .fresh_database()
+                    .unwrap();
+                std::fs::write(dir.path().join(DATABASE_URL_FILE), &url).unwrap();
+                Some(url)
+            }
+            Ok("sqlite") | Err(_) => None,
+            Ok(other) => panic!("POOYA_TEST_BACKEND={other}: sqlite or postgres"),
+        };
+        let init = pooya_issuer::init(
+            dir.path(),
+            &InitOptions {
+                database_url,
+                ..InitOptions::default()
+            },
+        )
+        .unwrap();
         let clock = ManualClock::new(now);
         let server = spawn(dir.path(), &clock);
         Self {
@@ -203,8 +228,50 @@ impl Bank {
             &json!({"pan": pan, "phone": PHONE, "channel": "app"}),
         );
         assert_eq!(status, 201, "{body}");
-        let sms = pooya_issuer::read_outbox(self.dir.path(), Some(PHONE)).unwrap();
-        pooya_issuer::messages::find_activation_code(&sms.last().unwrap().body).unwrap()
+        let sms = self.sms();
+        pooya_issuer::messages::find_activation_code(sms.last().unwrap()).unwrap()
+    }
+
+    /// The texts the customer's phone received, oldest first, once the
+    /// bank's outbox has delivered every message committed so far.
+    pub fn sms(&self) -> Vec<String> {
+        let ops = format!("Bearer {}", self.init.tokens.ops.expose_secret());
+        let start = std::time::Instant::now();
+        loop {
+            let metrics = self
+                .http
+                .get(format!("{}/metrics", self.url()))
+                .header("Authorization", &ops)
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap();
+            if metrics.contains("pooya_issuer_sms_outbox_messages{state=\"pending\"} 0\n") {
+                break;
+            }
+            assert!(start.elapsed().as_secs() < 10, "the outbox did not drain");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let v: Value = self
+            .http
+            .get(format!(
+                "{}/v1/sms/outbox?phone=%2B98{}",
+                self.url(),
+                &PHONE[1..]
+            ))
+            .header("Authorization", &ops)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// The gateway's question; returns `(result, reason, matched)`.
