@@ -41,8 +41,20 @@ class IssuerProcess private constructor(
         http("POST", "/v1/enrollments", atmToken,
             """{"pan":"$pan","phone":"$phone","channel":"$channel"}""")
 
-    /** The bodies of the SMS messages sent to [phone], oldest first (`GET /v1/sms/outbox`, ops). */
+    /**
+     * The bodies of the SMS messages sent to [phone], oldest first (`GET /v1/sms/outbox`, ops),
+     * once the bank's durable outbox has delivered every message committed so far (no message
+     * pending in `/metrics`; delivery follows the answer).
+     */
     fun outbox(phone: String): List<String> {
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
+        while (true) {
+            val m = http("GET", "/metrics", opsToken, null)
+            check(m.status == 200) { "metrics: HTTP ${m.status}" }
+            if (m.body.contains("pooya_issuer_sms_outbox_messages{state=\"pending\"} 0\n")) break
+            check(System.nanoTime() < deadline) { "the outbox did not drain" }
+            Thread.sleep(10)
+        }
         val a = http("GET", "/v1/sms/outbox?phone=" + URLEncoder.encode(phone, "UTF-8"), opsToken, null)
         check(a.status == 200) { "outbox: HTTP ${a.status} ${a.body}" }
         return Regex("\"body\":\"((?:[^\"\\\\]|\\\\.)*)\"").findAll(a.body)
@@ -143,7 +155,17 @@ class IssuerProcess private constructor(
             val bin = binary()
             val dir = tempDir("pooya-issuer")
             val data = dir.resolve("data").toString()
-            val config = settings?.let { json -> dir.resolve("settings.json").toFile().also { it.writeText(json) } }
+            // The issuer refuses to start without an SMS sender: the tests
+            // read the development recorder's messages.
+            val devSms = "\"sms\": {\"sender\": \"dev_recorder\"}"
+            val json = when {
+                settings == null -> "{$devSms}"
+                settings.contains("\"sms\"") -> settings
+                else -> settings.trim().removePrefix("{").trim().let { rest ->
+                    if (rest == "}") "{$devSms}" else "{$devSms, $rest"
+                }
+            }
+            val config = dir.resolve("settings.json").toFile().also { it.writeText(json) }
             val init = ProcessBuilder(bin.path, "init", "--data", data, "--json")
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .apply { environment()["RUST_LOG"] = "warn" }
@@ -153,7 +175,7 @@ class IssuerProcess private constructor(
 
             val log = dir.resolve("serve.log").toFile()
             val serve = mutableListOf(bin.path, "serve", "--data", data, "--listen", "127.0.0.1:0")
-            if (config != null) serve += listOf("--config", config.path)
+            serve += listOf("--config", config.path)
             val process = ProcessBuilder(serve)
                 .redirectError(ProcessBuilder.Redirect.appendTo(log))
                 .apply { environment()["RUST_LOG"] = "warn" }
