@@ -123,3 +123,30 @@ fn request_and_outbox_types_redact_their_secrets() {
         serde_json::from_value(serde_json::json!({ "pan": p })).unwrap();
     assert!(!format!("{unblock:?}").contains(&p));
 }
+
+/// A stored seed that opens but is not a seed (a bad restore, a bug in a
+/// migration) is the bank's failure: 500 `internal`, never a 400 that
+/// blames the gateway, and never an accepted code (issue 11, item 1).
+#[test]
+fn a_damaged_stored_seed_is_a_server_error() {
+    use pooya_issuer::KeyProvider;
+    let bank = Bank::start();
+    let p = pan(77);
+    let card = bank.enroll_and_activate(&p, PHONE);
+    let keys = pooya_issuer::FileKeyProvider::load(&bank.dir.path().join("master.key")).unwrap();
+    // Sealed properly to the card, so it opens; five bytes, so it is no
+    // seed.
+    let damaged = keys
+        .seal("seed", card.response.card_id.as_bytes(), &[1, 2, 3, 4, 5])
+        .unwrap();
+    let db = rusqlite::Connection::open(bank.dir.path().join("issuer.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute(
+        "UPDATE cards SET seed_sealed = ?1 WHERE id = ?2",
+        rusqlite::params![damaged, card.response.card_id],
+    )
+    .unwrap();
+    let v = bank.verify(&p, "12345678", 1000, None, "second");
+    assert_eq!((v.status, v.error_code()), (500, "internal".to_owned()), "{}", v.body);
+    assert!(!v.body.contains("key"), "{}", v.body);
+}
