@@ -21,7 +21,8 @@
 # cluster from pooya-testpg, fsync and synchronous_commit on), NODES
 # (postgres only: 1 or 2 `serve` processes on the one database; with 2,
 # each run is split over both, half the connections and requests each,
-# and a row is printed per node: add their requests/s).
+# and a row is printed per node: add their requests/s), PG_SOCKET (1:
+# the nodes reach PostgreSQL through its Unix socket, not TCP).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -40,7 +41,8 @@ if [ ! -x "$TOOLS/bin/oha" ]; then
 fi
 OHA="$TOOLS/bin/oha"
 
-cargo build --release -p pooya-issuer --bin pooya-issuer --example bench_prep -p pooya-testpg >&2
+cargo build --release -p pooya-issuer --bin pooya-issuer --example bench_prep >&2
+if [ "$BACKEND" = postgres ]; then cargo build --release -p pooya-testpg --bin pooya-testpg >&2; fi
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 BIN="$TARGET/release/pooya-issuer"
 PREP="$TARGET/release/examples/bench_prep"
@@ -64,6 +66,13 @@ if [ "$BACKEND" = postgres ]; then
   for _ in $(seq 300); do grep -q '^ready' "$WORK/pg.out" 2>/dev/null && break; sleep 0.1; done
   export POOYA_DATABASE_URL=$(sed -n 's/^database=//p' "$WORK/pg.out")
   [ -n "$POOYA_DATABASE_URL" ] || { cat "$WORK/pg.log" >&2; exit 1; }
+  if [ "${PG_SOCKET:-0}" = 1 ]; then
+    # The same cluster through its Unix socket instead of TCP on 127.0.0.1.
+    PG_DIR=$(sed -n 's/^dir=//p' "$WORK/pg.out")
+    PG_PORT=$(sed -n 's|^database=postgres://[^:]*@[^:]*:\([0-9]*\)/.*|\1|p' "$WORK/pg.out")
+    PG_DB=${POOYA_DATABASE_URL##*/}
+    export POOYA_DATABASE_URL="postgres://pooya@${PG_DIR//\//%2F}:$PG_PORT/$PG_DB"
+  fi
 else
   unset POOYA_DATABASE_URL
   NODES=1

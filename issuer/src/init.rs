@@ -75,9 +75,19 @@ pub(crate) async fn open_store(
     data_dir: &Path,
     database_url: Option<&str>,
     sqlite: SqliteOptions,
+    pool_size: usize,
 ) -> Result<Arc<dyn Store>, IssuerError> {
     Ok(match database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url, PostgresOptions::default()).await?),
+        Some(url) => Arc::new(
+            PostgresStore::connect(
+                url,
+                PostgresOptions {
+                    pool_size,
+                    ..PostgresOptions::default()
+                },
+            )
+            .await?,
+        ),
         None => {
             let dir = data_dir.to_owned();
             Arc::new(
@@ -120,6 +130,7 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<InitOutput, Issuer
             data_dir,
             options.database_url.as_deref(),
             SqliteOptions::default(),
+            2,
         )
         .await?;
         let out = initialize_in(data_dir, options, store.as_ref()).await;

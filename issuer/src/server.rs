@@ -164,6 +164,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
             writer_batch_max: config.settings.writer_batch_max,
             checkpoint_interval_ms: config.settings.checkpoint_interval_ms,
         },
+        config.settings.database_pool_size,
     )
     .await?;
     let (issuer, delivery) = Issuer::open(

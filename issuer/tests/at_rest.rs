@@ -147,6 +147,11 @@ fn a_damaged_stored_seed_is_a_server_error() {
     )
     .unwrap();
     let v = bank.verify(&p, "12345678", 1000, None, "second");
-    assert_eq!((v.status, v.error_code()), (500, "internal".to_owned()), "{}", v.body);
+    assert_eq!(
+        (v.status, v.error_code()),
+        (500, "internal".to_owned()),
+        "{}",
+        v.body
+    );
     assert!(!v.body.contains("key"), "{}", v.body);
 }

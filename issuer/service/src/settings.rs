@@ -107,6 +107,9 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     /// How messages leave the outbox (docs/issuer.md, "SMS delivery").
     pub sms: SmsSettings,
+    /// With PostgreSQL: this node's connection pool (every node has its
+    /// own; the server's `max_connections` must cover all nodes').
+    pub database_pool_size: usize,
 }
 
 /// The SMS gateway the delivery worker hands messages to.
@@ -246,6 +249,7 @@ impl Default for Settings {
             dynamic_linking_above: None,
             limits: ConnectionLimits::default(),
             sms: SmsSettings::default(),
+            database_pool_size: 32,
         }
     }
 }
@@ -356,6 +360,9 @@ impl Settings {
             _ => {}
         }
         self.limits.validate()?;
+        if !(1..=512).contains(&self.database_pool_size) {
+            return bad("database_pool_size must be 1 to 512");
+        }
         if !(10..=60_000).contains(&self.sms.poll_interval_ms) {
             return bad("sms.poll_interval_ms must be 10 to 60000");
         }

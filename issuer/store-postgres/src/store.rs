@@ -647,6 +647,10 @@ async fn count_activation_failure(
 async fn settle(t: &Transaction<'_>, s: &Settlement) -> Result<SettleDecision, PgError> {
     // The card's row, locked: every settlement of this card (on any node)
     // waits here, so each decides on the state the previous one left.
+    // What else the decision needs is read by the next statement, after
+    // the lock: under READ COMMITTED a statement that waited for a lock
+    // re-reads only the locked row, not what it joined, so one statement
+    // for both could decide on another settlement's past.
     let row = query_opt(
         t,
         "SELECT failures, blocked_until, seed_generation, drift_first, drift_second, phone, \
@@ -669,21 +673,35 @@ async fn settle(t: &Transaction<'_>, s: &Settlement) -> Result<SettleDecision, P
     let phone: String = row.try_get(5)?;
     let last4: String = row.try_get(6)?;
     let pan: Vec<u8> = row.try_get(7)?;
-    let mark = match s.spend {
-        Spend::Step { kind, .. } => query_opt(
-            t,
-            "SELECT generation, step FROM step_marks WHERE card_id = $1 AND key = $2",
-            &[&s.card_id, &kind.as_str()],
-        )
-        .await?
-        .map(|r| -> Result<Mark, PgError> {
-            Ok(Mark {
-                generation: r.try_get(0)?,
-                step: r.try_get(1)?,
-            })
-        })
-        .transpose()?,
+    // One round trip for the matched kind's mark and the card number's
+    // failures within the window and blocks within the escalation window.
+    let mark_key = match s.spend {
+        Spend::Step { kind, .. } => kind.as_str(),
+        _ => "",
+    };
+    let failures_since = s.now.saturating_sub(s.rules.window_secs);
+    let blocks_since = s.now - ESCALATION_WINDOW_SECS;
+    let state = query_one(
+        t,
+        "SELECT m.generation, m.step, \
+         ARRAY(SELECT f.at FROM verify_failures f WHERE f.pan_hash = $3 AND f.at > $4), \
+         ARRAY(SELECT b.at FROM verify_blocks b WHERE b.pan_hash = $3 AND b.at > $5) \
+         FROM (SELECT 1) one \
+         LEFT JOIN step_marks m ON m.card_id = $1 AND m.key = $2",
+        &[&s.card_id, &mark_key, &pan, &failures_since, &blocks_since],
+    )
+    .await?;
+    let mark = match (
+        state.try_get::<_, Option<i64>>(0)?,
+        state.try_get::<_, Option<i64>>(1)?,
+    ) {
+        (Some(generation), Some(step)) if !mark_key.is_empty() => Some(Mark { generation, step }),
         _ => None,
+    };
+    let lock = LockState {
+        consecutive: failures,
+        failures_at: state.try_get(2)?,
+        blocks_at: state.try_get(3)?,
     };
     let one_time = match s.spend {
         Spend::OneTime { id, .. } => {
@@ -730,27 +748,41 @@ async fn settle(t: &Transaction<'_>, s: &Settlement) -> Result<SettleDecision, P
         SpendDecision::Accept(acceptance) => {
             match acceptance {
                 rules::Acceptance::Step { kind, step, drift } => {
-                    exec(
-                        t,
-                        "INSERT INTO step_marks (card_id, key, generation, step) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (card_id, key) \
-                         DO UPDATE SET generation = EXCLUDED.generation, step = EXCLUDED.step",
-                        &[&s.card_id, &kind.as_str(), &generation, &step],
-                    )
-                    .await?;
                     let old = if kind == PinKind::First {
                         drift_first
                     } else {
                         drift_second
                     };
-                    if failures != 0 || old != drift {
-                        let sql = if kind == PinKind::First {
-                            "UPDATE cards SET failures = 0, drift_first = $2 WHERE id = $1"
-                        } else {
-                            "UPDATE cards SET failures = 0, drift_second = $2 WHERE id = $1"
-                        };
-                        exec(t, sql, &[&s.card_id, &drift]).await?;
-                    }
+                    // The mark, and the card's count and drift when they
+                    // change, in one statement.
+                    let sql = match (failures != 0 || old != drift, kind == PinKind::First) {
+                        (false, _) => {
+                            "INSERT INTO step_marks (card_id, key, generation, step) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (card_id, key) \
+                             DO UPDATE SET generation = EXCLUDED.generation, step = EXCLUDED.step \
+                             RETURNING $5::BIGINT"
+                        }
+                        (true, true) => {
+                            "WITH m AS (INSERT INTO step_marks (card_id, key, generation, step) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (card_id, key) \
+                             DO UPDATE SET generation = EXCLUDED.generation, step = EXCLUDED.step) \
+                             UPDATE cards SET failures = 0, drift_first = $5 WHERE id = $1 \
+                             RETURNING $5::BIGINT"
+                        }
+                        (true, false) => {
+                            "WITH m AS (INSERT INTO step_marks (card_id, key, generation, step) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (card_id, key) \
+                             DO UPDATE SET generation = EXCLUDED.generation, step = EXCLUDED.step) \
+                             UPDATE cards SET failures = 0, drift_second = $5 WHERE id = $1 \
+                             RETURNING $5::BIGINT"
+                        }
+                    };
+                    query(
+                        t,
+                        sql,
+                        &[&s.card_id, &kind.as_str(), &generation, &step, &drift],
+                    )
+                    .await?;
                 }
                 rules::Acceptance::OneTime { id, .. } => {
                     exec(
@@ -773,19 +805,20 @@ async fn settle(t: &Transaction<'_>, s: &Settlement) -> Result<SettleDecision, P
         }
         SpendDecision::RefuseCounted(reason) => reason,
     };
-    let state = lock_state(t, &pan, failures, s.now, s.rules).await?;
-    let settlement = rules::settle_failure(&state, s.now, s.rules);
-    apply_failure(t, &pan, s.now, settlement).await?;
+    let settlement = rules::settle_failure(&lock, s.now, s.rules);
     match settlement {
         FailureSettlement::Count { consecutive } => {
+            // The failure's row and the card's count in one statement.
             exec(
                 t,
-                "UPDATE cards SET failures = $2 WHERE id = $1",
-                &[&s.card_id, &consecutive],
+                "WITH f AS (INSERT INTO verify_failures (pan_hash, at) VALUES ($3, $4)) \
+                 UPDATE cards SET failures = $2 WHERE id = $1",
+                &[&s.card_id, &consecutive, &pan, &s.now],
             )
             .await?;
         }
         FailureSettlement::Block(block) => {
+            apply_failure(t, &pan, s.now, settlement).await?;
             exec(
                 t,
                 "UPDATE cards SET failures = 0, blocked_until = $2 WHERE id = $1",
