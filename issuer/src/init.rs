@@ -22,6 +22,9 @@ pub struct InitOptions {
     /// A PostgreSQL database (`postgres://…`) instead of the SQLite file
     /// in the data directory. Never logged: it may hold a password.
     pub database_url: Option<String>,
+    /// With `sslmode=require`: the database's certificate authorities
+    /// (PEM).
+    pub database_tls_ca: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for InitOptions {
@@ -76,6 +79,7 @@ pub(crate) async fn open_store(
     database_url: Option<&str>,
     sqlite: SqliteOptions,
     pool_size: usize,
+    tls_ca: Option<&Path>,
 ) -> Result<Arc<dyn Store>, IssuerError> {
     Ok(match database_url {
         Some(url) => Arc::new(
@@ -83,6 +87,7 @@ pub(crate) async fn open_store(
                 url,
                 PostgresOptions {
                     pool_size,
+                    tls_ca: tls_ca.map(Path::to_owned),
                     ..PostgresOptions::default()
                 },
             )
@@ -131,6 +136,7 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<InitOutput, Issuer
             options.database_url.as_deref(),
             SqliteOptions::default(),
             2,
+            options.database_tls_ca.as_deref(),
         )
         .await?;
         let out = initialize_in(data_dir, options, store.as_ref()).await;

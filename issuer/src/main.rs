@@ -34,6 +34,10 @@ enum Command {
         /// the key file.
         #[arg(long)]
         database: Option<String>,
+        /// With `sslmode=require` in the database URL: the database's
+        /// certificate authorities (PEM file).
+        #[arg(long)]
+        database_ca: Option<PathBuf>,
     },
     /// Serve the HTTP API.
     Serve {
@@ -76,9 +80,11 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             data,
             json,
             database,
+            database_ca,
         } => {
             let options = InitOptions {
                 database_url: database_url(database),
+                database_tls_ca: database_ca,
                 ..InitOptions::default()
             };
             let out = pooya_issuer::init(&data, &options)?;

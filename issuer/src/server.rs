@@ -165,6 +165,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
             checkpoint_interval_ms: config.settings.checkpoint_interval_ms,
         },
         config.settings.database_pool_size,
+        config.settings.database_tls_ca.as_deref(),
     )
     .await?;
     let (issuer, delivery) = Issuer::open(

@@ -110,6 +110,10 @@ pub struct Settings {
     /// With PostgreSQL: this node's connection pool (every node has its
     /// own; the server's `max_connections` must cover all nodes').
     pub database_pool_size: usize,
+    /// With PostgreSQL over TLS (`sslmode=require` in the URL): the
+    /// certificate authorities (PEM file) the server's certificate must
+    /// chain to.
+    pub database_tls_ca: Option<std::path::PathBuf>,
 }
 
 /// The SMS gateway the delivery worker hands messages to.
@@ -250,6 +254,7 @@ impl Default for Settings {
             limits: ConnectionLimits::default(),
             sms: SmsSettings::default(),
             database_pool_size: 32,
+            database_tls_ca: None,
         }
     }
 }

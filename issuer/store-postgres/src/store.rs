@@ -36,7 +36,7 @@ const PROBE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 const DELIVERED_RETENTION_SECS: i64 = 24 * 3600;
 
 /// Tuning of the PostgreSQL store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresOptions {
     /// Most connections of this node's pool.
     pub pool_size: usize,
@@ -44,6 +44,10 @@ pub struct PostgresOptions {
     /// connection for the server, before failing with
     /// [`IssuerError::Storage`].
     pub timeout: Duration,
+    /// The certificate authorities (PEM) a TLS connection's server
+    /// certificate must chain to. Needed for `sslmode=require`; with
+    /// `sslmode=prefer` (tokio-postgres' default) TLS is tried when given.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -51,8 +55,40 @@ impl Default for PostgresOptions {
         Self {
             pool_size: 16,
             timeout: Duration::from_secs(10),
+            tls_ca: None,
         }
     }
+}
+
+/// A TLS connector (rustls, TLS 1.2 and 1.3) that accepts only server
+/// certificates chaining to the authorities in `ca` (PEM) and naming the
+/// host of the URL.
+fn tls_connector(
+    ca: &std::path::Path,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, IssuerError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let bad = |what: String| IssuerError::InvalidSettings(format!("database_tls_ca: {what}"));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs =
+        CertificateDer::pem_file_iter(ca).map_err(|e| bad(format!("{}: {e}", ca.display())))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| bad(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("{}: {e}", ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(format!("{} holds no certificate", ca.display())));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// The PostgreSQL store of one node.
@@ -156,16 +192,17 @@ impl PostgresStore {
             url.parse().map_err(|e: tokio_postgres::Error| {
                 IssuerError::InvalidSettings(format!("the database URL is not valid: {e}"))
             })?;
-        match config.get_ssl_mode() {
-            SslMode::Disable | SslMode::Prefer => {}
-            _ => {
+        let tls = match (config.get_ssl_mode(), &options.tls_ca) {
+            (SslMode::Disable, _) | (SslMode::Prefer, None) => None,
+            (_, Some(ca)) => Some(tls_connector(ca)?),
+            (_, None) => {
                 return Err(IssuerError::InvalidSettings(
-                    "the database URL asks for TLS (sslmode), which this build does not \
-                     support yet: use sslmode=disable over a socket or a private network"
+                    "sslmode=require needs the database's certificate authority \
+                     (database_tls_ca)"
                         .into(),
                 ));
             }
-        }
+        };
         if options.pool_size == 0 {
             return Err(IssuerError::InvalidSettings(
                 "the database pool size must be at least 1".into(),
@@ -179,13 +216,13 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.timeout);
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)

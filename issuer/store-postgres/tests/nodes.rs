@@ -36,6 +36,7 @@ fn options() -> PostgresOptions {
         // Hundreds of requests queue for eight connections on a shared
         // 2-core machine.
         timeout: Duration::from_secs(120),
+        tls_ca: None,
     }
 }
 
