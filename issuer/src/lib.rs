@@ -26,6 +26,7 @@ mod demo;
 mod error;
 mod http;
 mod init;
+mod rotate;
 mod server;
 
 pub use demo::DemoGateway;
@@ -39,4 +40,5 @@ pub use pooya_issuer_service::{
     SmsSettings, SystemClock, UnblockRequest, UnblockResponse, keys, merchants, messages,
 };
 pub use pooya_issuer_sqlite::{self as sqlite, read_outbox};
+pub use rotate::{RotateOptions, rotate_keys};
 pub use server::{BackgroundServer, ServerConfig, ServerHandle, serve, spawn_on_thread};

@@ -60,6 +60,29 @@ enum Command {
         #[arg(long)]
         demo_gateway: bool,
     },
+    /// Move every sealed value to a new master key version while the
+    /// nodes keep serving, then retire the old version (docs/issuer.md,
+    /// "Key rotation"). Prints a JSON report.
+    RotateKeys {
+        /// The data directory made by `init`.
+        #[arg(long)]
+        data: PathBuf,
+        /// A PostgreSQL database (postgres://…; also POOYA_DATABASE_URL).
+        #[arg(long)]
+        database: Option<String>,
+        /// The database's certificate authorities (PEM), with
+        /// `sslmode=require`.
+        #[arg(long)]
+        database_ca: Option<PathBuf>,
+        /// Only finish a rotation that stopped before retiring the old
+        /// version.
+        #[arg(long)]
+        finish: bool,
+        /// Seconds to wait for running nodes to adopt the new version
+        /// (they re-read it every 2 s).
+        #[arg(long, default_value_t = 6)]
+        settle_secs: u64,
+    },
 }
 
 /// Where `--database` may come from instead (keeps a password off the
@@ -105,6 +128,26 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::RotateKeys {
+            data,
+            database,
+            database_ca,
+            finish,
+            settle_secs,
+        } => {
+            let options = pooya_issuer::RotateOptions {
+                database_url: database_url(database),
+                database_tls_ca: database_ca,
+                finish,
+                settle: std::time::Duration::from_secs(settle_secs),
+                ..pooya_issuer::RotateOptions::default()
+            };
+            let report = pooya_issuer::rotate_keys(&data, &options)?;
+            let text =
+                serde_json::to_string(&report).map_err(|e| IssuerError::Server(e.to_string()))?;
+            println!("{text}");
             Ok(())
         }
         Command::Serve {

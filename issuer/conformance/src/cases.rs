@@ -7,8 +7,8 @@ use pooya_issuer_service::rules::{
     BLOCKED_UNTIL_LIFTED, Block, BlockCause, FailureSettlement, Reason, SettleDecision,
 };
 use pooya_issuer_service::store::{
-    ActivationFailure, CodeChannel, CodeState, DevSms, IssueCode, Issued, OutboxCounts, Settlement,
-    Spend, Stored, UnknownSettled,
+    ActivationFailure, CodeChannel, CodeState, DevSms, IssueCode, Issued, OutboxCounts, SealedKind,
+    Settlement, Spend, Stored, UnknownSettled,
 };
 use pooya_issuer_service::{IssuerError, Role, Store};
 use pooya_protocol::PinKind;
@@ -1758,4 +1758,191 @@ pub async fn concurrent_claims_never_share_a_message(store: Arc<dyn Store>) {
     for c in &claims {
         assert!(c.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
     }
+}
+
+// ----- key rotation -------------------------------------------------------------
+
+/// Rotation's view of the store: every sealed value of each kind, in
+/// row-key order and pages, with the context it was sealed with; what is
+/// wiped or not sealed is left out; a replacement happens only over the
+/// value read (compare and swap); `set_meta` overwrites.
+pub async fn sealed_values_page_and_replace_by_compare_and_swap(store: Arc<dyn Store>) {
+    let all = |kind: SealedKind| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .sealed_values(kind, "", 100)
+                .await
+                .expect("sealed_values")
+        }
+    };
+    store
+        .put_meta_once(vec![("key_canary", vec![0xCA, 1])], "test", NOW)
+        .await
+        .expect("put_meta_once");
+    enroll(&store, app_enrollment(1, PHONE_A, 50, NOW)).await;
+    enroll(&store, app_enrollment(2, PHONE_B, 51, NOW)).await;
+    activate(&store, PHONE_A, 50, NOW).await;
+    for n in [1u8, 2] {
+        store
+            .record_dev_sms(DevSms {
+                to: if n == 1 { PHONE_A } else { PHONE_B }.to_owned(),
+                from: "30003303".into(),
+                body_sealed: vec![0xB0, n],
+                created_at: NOW,
+            })
+            .await
+            .expect("record_dev_sms");
+    }
+
+    let meta = all(SealedKind::Meta).await;
+    let canary = meta.iter().find(|v| v.key == "key_canary").expect("canary");
+    assert_eq!(
+        (canary.context.as_slice(), canary.sealed.as_slice()),
+        (&b""[..], &[0xCA, 1][..])
+    );
+
+    let pans = all(SealedKind::CardPan).await;
+    let rows: Vec<(&str, &[u8], &[u8])> = pans
+        .iter()
+        .map(|v| (v.key.as_str(), v.context.as_slice(), v.sealed.as_slice()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("card_1_50", &b"card_1_50"[..], &[0xA0, 1, 50][..]),
+            ("card_2_51", &b"card_2_51"[..], &[0xA0, 2, 51][..]),
+        ]
+    );
+    // Pages of one, by row key.
+    let p1 = store
+        .sealed_values(SealedKind::CardPan, "", 1)
+        .await
+        .expect("page");
+    assert_eq!(p1.len(), 1);
+    assert_eq!(p1[0].key, "card_1_50");
+    let p2 = store
+        .sealed_values(SealedKind::CardPan, &p1[0].key, 1)
+        .await
+        .expect("page");
+    assert_eq!(
+        p2.iter().map(|v| v.key.as_str()).collect::<Vec<_>>(),
+        vec!["card_2_51"]
+    );
+    assert!(
+        store
+            .sealed_values(SealedKind::CardPan, "card_2_51", 1)
+            .await
+            .expect("page")
+            .is_empty()
+    );
+
+    // Only the activated card has keys.
+    let keys = all(SealedKind::CardKeys).await;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (keys[0].key.as_str(), keys[0].sealed.as_slice()),
+        ("card_1_50", &[0x5E, 50][..])
+    );
+
+    // The two sealed activation-code messages (the activation notice is
+    // plain); the context is the message id.
+    let out = all(SealedKind::OutboxPayload).await;
+    let sealed: Vec<&[u8]> = out.iter().map(|v| v.sealed.as_slice()).collect();
+    assert_eq!(sealed, vec![&[0xC0, 1, 50][..], &[0xC0, 2, 51][..]]);
+    let after_first = store
+        .sealed_values(SealedKind::OutboxPayload, &out[0].key, 100)
+        .await
+        .expect("page");
+    assert_eq!(after_first, vec![out[1].clone()]);
+    let claimed = claim_all(&store, NOW).await;
+    for v in &out {
+        assert!(
+            claimed
+                .iter()
+                .any(|q| q.message_id.as_bytes() == v.context.as_slice()),
+            "the context of an outbox payload is its message id"
+        );
+    }
+    let first: i64 = out[0].key.parse().expect("an outbox row key is a row id");
+    let second: i64 = out[1].key.parse().expect("an outbox row key is a row id");
+    assert!(first < second);
+    // claim_all recorded every message delivered: payloads are wiped, so
+    // nothing is left to reseal.
+    assert!(all(SealedKind::OutboxPayload).await.is_empty());
+
+    let dev = all(SealedKind::DevSmsBody).await;
+    let rows: Vec<(&[u8], &[u8])> = dev
+        .iter()
+        .map(|v| (v.context.as_slice(), v.sealed.as_slice()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (PHONE_A.as_bytes(), &[0xB0, 1][..]),
+            (PHONE_B.as_bytes(), &[0xB0, 2][..])
+        ]
+    );
+
+    // Compare and swap, for every kind that has a value.
+    for (kind, v) in [
+        (SealedKind::Meta, canary.clone()),
+        (SealedKind::CardPan, pans[0].clone()),
+        (SealedKind::CardKeys, keys[0].clone()),
+        (SealedKind::DevSmsBody, dev[1].clone()),
+    ] {
+        assert!(
+            !store
+                .replace_sealed(kind, &v.key, &[0xEE], &[0xFF, 1])
+                .await
+                .expect("replace_sealed"),
+            "{kind:?}: a value that changed is not replaced"
+        );
+        assert!(
+            store
+                .replace_sealed(kind, &v.key, &v.sealed, &[0xFF, 2])
+                .await
+                .expect("replace_sealed"),
+            "{kind:?}"
+        );
+        let now = all(kind).await;
+        let got = now.iter().find(|x| x.key == v.key).expect("still there");
+        assert_eq!(got.sealed, vec![0xFF, 2], "{kind:?}");
+        assert!(
+            !store
+                .replace_sealed(kind, &v.key, &v.sealed, &[0xFF, 3])
+                .await
+                .expect("replace_sealed"),
+            "{kind:?}: a second swap over the old value does nothing"
+        );
+    }
+    assert_eq!(
+        store
+            .card_by_pan(hash(1))
+            .await
+            .expect("card_by_pan")
+            .expect("card")
+            .seed_sealed,
+        Some(vec![0xFF, 2]),
+        "the card's keys are what verification reads"
+    );
+    assert!(
+        !store
+            .replace_sealed(SealedKind::CardPan, "no_such_card", &[0xA0], &[0xFF])
+            .await
+            .expect("replace_sealed")
+    );
+
+    store
+        .set_meta("master_key_version", vec![0, 0, 0, 2], "test", NOW)
+        .await
+        .expect("set_meta");
+    store
+        .set_meta("master_key_version", vec![0, 0, 0, 3], "test", NOW)
+        .await
+        .expect("set_meta");
+    assert_eq!(
+        store.meta("master_key_version").await.expect("meta"),
+        Some(vec![0, 0, 0, 3])
+    );
 }

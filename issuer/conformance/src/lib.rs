@@ -130,7 +130,8 @@ macro_rules! conformance_tests {
             concurrent_spends_of_one_code_accept_once,
             concurrent_failures_block_once,
             concurrent_activation_failures_burn_once,
-            concurrent_claims_never_share_a_message
+            concurrent_claims_never_share_a_message,
+            sealed_values_page_and_replace_by_compare_and_swap
         }
     };
     (@apply run_all ($make:ident); $($case:ident),*) => {

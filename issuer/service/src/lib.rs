@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod one_time;
 pub mod outbox;
 pub mod roles;
+pub mod rotate;
 pub mod rules;
 mod service;
 pub mod settings;

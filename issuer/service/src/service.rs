@@ -290,6 +290,7 @@ impl Issuer {
             Ok(v) if &v[..] == CANARY => {}
             _ => return Err(IssuerError::WrongMasterKey),
         }
+        crate::rotate::adopt_named_version(store.as_ref(), keys.as_ref()).await?;
         let signing_key = store
             .meta(META_SIGNING_KEY)
             .await?
@@ -337,24 +338,23 @@ impl Issuer {
             tracing::info!("this node delivers no SMS (sms.delivery = false)");
             DeliveryHandle::idle()
         };
-        Ok((
-            Arc::new(Issuer {
-                settings,
-                keys,
-                clock,
-                store,
-                tokens,
-                metrics,
-                outbox_wake,
-                signing_key,
-                issuer_public_key,
-                activation_key,
-                activation_public_key,
-                dummy_card_keys,
-                rng,
-            }),
-            handle,
-        ))
+        let issuer = Arc::new(Issuer {
+            settings,
+            keys,
+            clock,
+            store,
+            tokens,
+            metrics,
+            outbox_wake,
+            signing_key,
+            issuer_public_key,
+            activation_key,
+            activation_public_key,
+            dummy_card_keys,
+            rng,
+        });
+        crate::rotate::watch(&issuer);
+        Ok((issuer, handle))
     }
 
     /// The settings.

@@ -230,6 +230,39 @@ pub trait Store: Send + Sync + 'static {
     /// `limit`, for one phone or all.
     async fn dev_sms(&self, phone: Option<&str>, limit: u32) -> Result<Vec<DevSms>, IssuerError>;
 
+    // ----- key rotation (docs/issuer.md, "Key rotation") -----------------
+
+    /// Up to `limit` values of `kind` whose row key sorts after `after`
+    /// (`""` from the start), in row-key order. Values of the kind that are
+    /// absent or not sealed (a wiped or plain outbox payload, a card not
+    /// activated) are left out.
+    async fn sealed_values(
+        &self,
+        kind: SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, IssuerError>;
+
+    /// Replaces one sealed value if it is still `old` (compare and swap, so
+    /// a value changed meanwhile by the service is never overwritten);
+    /// whether it was replaced.
+    async fn replace_sealed(
+        &self,
+        kind: SealedKind,
+        key: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, IssuerError>;
+
+    /// Sets a `meta` value, overwriting it, with an event of `event_kind`.
+    async fn set_meta(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        event_kind: &'static str,
+        at: i64,
+    ) -> Result<(), IssuerError>;
+
     // ----- health and housekeeping --------------------------------------
 
     /// The database answers and takes writes.
@@ -247,6 +280,69 @@ pub trait Store: Send + Sync + 'static {
     /// Counters for `/metrics`: (name, help, value).
     fn stats(&self) -> Vec<(&'static str, &'static str, u64)> {
         Vec::new()
+    }
+}
+
+/// Where a value sealed under the master key is kept; key rotation visits
+/// each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SealedKind {
+    /// `meta` values (the canary and, with the file provider, the sealed
+    /// signing and activation keys); row key: the meta key, context empty.
+    Meta,
+    /// A card's sealed PAN; row key and context: the card id.
+    CardPan,
+    /// A card's sealed PIN keys (`seed_sealed`); row key and context: the
+    /// card id.
+    CardKeys,
+    /// A sealed outbox payload not yet delivered; row key: the outbox row
+    /// id, context: the message id.
+    OutboxPayload,
+    /// A development recorder body; row key: its row id, context: the
+    /// recipient.
+    DevSmsBody,
+}
+
+impl SealedKind {
+    /// Every kind, in the order rotation visits them.
+    pub const ALL: [SealedKind; 5] = [
+        SealedKind::Meta,
+        SealedKind::CardPan,
+        SealedKind::CardKeys,
+        SealedKind::OutboxPayload,
+        SealedKind::DevSmsBody,
+    ];
+
+    /// The stable name, for logs and the rotation report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Meta => "meta",
+            Self::CardPan => "card_pan",
+            Self::CardKeys => "card_keys",
+            Self::OutboxPayload => "outbox_payload",
+            Self::DevSmsBody => "dev_sms_body",
+        }
+    }
+}
+
+/// One sealed value, with the row key to replace it by and the
+/// associated-data context it was sealed with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// The row key (see [`SealedKind`]); integer ids as decimal text.
+    pub key: String,
+    /// The context the value was sealed with.
+    pub context: Vec<u8>,
+    /// The sealed bytes.
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedValue")
+            .field("key", &self.key)
+            .field("len", &self.sealed.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -23,6 +23,7 @@
 
 mod error;
 pub mod migrate;
+mod sealed;
 mod store;
 
 pub use error::MAX_ATTEMPTS;

@@ -20,7 +20,8 @@ use pooya_issuer_service::settings::{MAX_ACTIVATION_TTL_SECS, MAX_FAILURE_WINDOW
 use pooya_issuer_service::store::{
     ActivationFailure, ActivationLookup, ActivationWrite, CardState, CodeCard, CodeChannel,
     CodeState, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued, OneTimeCodeRow, OutboxCounts,
-    PendingActivation, QueuedSms, Settlement, Spend, Store, Stored, Unblocked, UnknownSettled,
+    PendingActivation, QueuedSms, SealedKind, SealedValue, Settlement, Spend, Store, Stored,
+    Unblocked, UnknownSettled,
 };
 use pooya_issuer_service::{IssuerError, Role};
 use pooya_protocol::PinKind;
@@ -108,12 +109,20 @@ impl std::fmt::Debug for PostgresStore {
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-async fn exec<C: GenericClient>(c: &C, sql: &str, p: Params<'_>) -> Result<u64, PgError> {
+pub(crate) async fn exec<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<u64, PgError> {
     let st = c.prepare_cached(sql).await?;
     Ok(c.execute(&st, p).await?)
 }
 
-async fn query<C: GenericClient>(c: &C, sql: &str, p: Params<'_>) -> Result<Vec<Row>, PgError> {
+pub(crate) async fn query<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<Vec<Row>, PgError> {
     let st = c.prepare_cached(sql).await?;
     Ok(c.query(&st, p).await?)
 }
@@ -295,7 +304,7 @@ async fn queue(t: &Transaction<'_>, m: &NewSms, now: i64) -> Result<(), PgError>
     Ok(())
 }
 
-async fn event(
+pub(crate) async fn event(
     t: &Transaction<'_>,
     at: i64,
     card_id: Option<&str>,
@@ -1242,6 +1251,51 @@ impl Store for PostgresStore {
         .await)?;
         row.map(|r| r.try_get(0).map_err(|e| PgError::from(e).into()))
             .transpose()
+    }
+
+    async fn sealed_values(
+        &self,
+        kind: SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, IssuerError> {
+        read!(self, |c| crate::sealed::sealed_values(
+            c, kind, after, limit
+        )
+        .await)
+    }
+
+    async fn replace_sealed(
+        &self,
+        kind: SealedKind,
+        key: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, IssuerError> {
+        read!(self, |c| crate::sealed::replace_sealed(
+            c, kind, key, old, new
+        )
+        .await)
+    }
+
+    async fn set_meta(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        event_kind: &'static str,
+        at: i64,
+    ) -> Result<(), IssuerError> {
+        transaction!(self, |t| async {
+            exec(
+                &t,
+                "INSERT INTO meta (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .await?;
+            event(&t, at, None, None, event_kind, "").await
+        }
+        .await)
     }
 
     async fn put_meta_once(

@@ -8,6 +8,7 @@
 //! One process owns the file: several nodes need the PostgreSQL store.
 
 pub mod db;
+mod sealed;
 mod store;
 mod writer;
 

@@ -18,7 +18,8 @@ use pooya_issuer_service::settings::{MAX_ACTIVATION_TTL_SECS, MAX_FAILURE_WINDOW
 use pooya_issuer_service::store::{
     ActivationFailure, ActivationLookup, ActivationWrite, CardState, CodeCard, CodeChannel,
     CodeState, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued, OneTimeCodeRow, OutboxCounts,
-    PendingActivation, QueuedSms, Settlement, Spend, Store, Stored, Unblocked, UnknownSettled,
+    PendingActivation, QueuedSms, SealedKind, SealedValue, Settlement, Spend, Store, Stored,
+    Unblocked, UnknownSettled,
 };
 use pooya_issuer_service::{FileKeyProvider, IssuerError, Role};
 use pooya_protocol::PinKind;
@@ -1182,6 +1183,46 @@ impl Store for SqliteStore {
 
     async fn dev_sms(&self, phone: Option<&str>, limit: u32) -> Result<Vec<DevSms>, IssuerError> {
         self.read(|c| dev_sms_rows(c, phone, limit))
+    }
+
+    async fn sealed_values(
+        &self,
+        kind: SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, IssuerError> {
+        self.read(|c| crate::sealed::sealed_values(c, kind, after, limit))
+    }
+
+    async fn replace_sealed(
+        &self,
+        kind: SealedKind,
+        key: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, IssuerError> {
+        let (key, old, new) = (key.to_owned(), old.to_vec(), new.to_vec());
+        self.write(move |c| crate::sealed::replace_sealed(c, kind, &key, &old, &new))
+            .await
+    }
+
+    async fn set_meta(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        event_kind: &'static str,
+        at: i64,
+    ) -> Result<(), IssuerError> {
+        let key = key.to_owned();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])?;
+            event(c, at, None, None, event_kind, "")
+        })
+        .await
     }
 
     async fn health(&self) -> Result<(), IssuerError> {

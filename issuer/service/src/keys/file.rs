@@ -34,7 +34,10 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use ring::{hkdf, hmac};
 use zeroize::Zeroizing;
 
-use super::{CardKey, HashDomain, KeyProvider, MacRequest, ProviderKind, seal_aad};
+use super::{
+    CardKey, HashDomain, KeyProvider, MacRequest, PURPOSE_ACTIVATION_KEY, PURPOSE_SEED,
+    PURPOSE_SIGNING_KEY, ProviderKind, seal_aad,
+};
 use crate::IssuerError;
 
 /// Length of a master key in bytes.
@@ -44,13 +47,6 @@ pub const SEAL_FORMAT_V1: u8 = 1;
 /// Envelope format that names its key version.
 pub const SEAL_FORMAT_VERSIONED: u8 = 2;
 const TAG_LEN: usize = 16;
-
-/// Purpose of a card's sealed seed (its context is the card id).
-pub(crate) const PURPOSE_SEED: &str = "seed";
-/// Purpose of the sealed Ed25519 key (PKCS#8).
-pub(crate) const PURPOSE_SIGNING_KEY: &str = "signing-key";
-/// Purpose of the sealed activation scalar.
-pub(crate) const PURPOSE_ACTIVATION_KEY: &str = "activation-key";
 
 /// A parsed envelope: its key version, nonce and `ciphertext || tag`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,6 +336,38 @@ impl FileKeyProvider {
         })
     }
 
+    /// Makes sure `version` is loaded: a version made by `rotate-keys` on
+    /// this machine, or copied here, after this provider was loaded is read
+    /// from its file when first needed.
+    fn ensure_loaded(&self, version: u32) -> Result<(), IssuerError> {
+        if self
+            .seal_keys
+            .read()
+            .map_err(|_| IssuerError::Crypto("key table"))?
+            .contains_key(&version)
+        {
+            return Ok(());
+        }
+        let missing = || crate::HsmError::KeyMissing(version_file(version));
+        let Some(dir) = &self.dir else {
+            return Err(missing().into());
+        };
+        if version < 2 {
+            return Err(missing().into());
+        }
+        let path = dir.join(version_file(version));
+        if !path.exists() {
+            return Err(missing().into());
+        }
+        let key = seal_key(&*read_master(&path)?)?;
+        self.seal_keys
+            .write()
+            .map_err(|_| IssuerError::Crypto("key table"))?
+            .entry(version)
+            .or_insert(key);
+        Ok(())
+    }
+
     fn nonce(&self) -> Result<[u8; NONCE_LEN], IssuerError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
@@ -355,6 +383,7 @@ impl FileKeyProvider {
         context: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, IssuerError> {
+        self.ensure_loaded(version)?;
         let keys = self
             .seal_keys
             .read()
@@ -416,6 +445,7 @@ impl KeyProvider for FileKeyProvider {
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, IssuerError> {
         let env = Envelope::parse(sealed)?;
+        self.ensure_loaded(env.version)?;
         let keys = self
             .seal_keys
             .read()
@@ -539,9 +569,7 @@ impl KeyProvider for FileKeyProvider {
     }
 
     fn set_current_version(&self, version: u32) -> Result<(), IssuerError> {
-        if !self.versions()?.contains(&version) {
-            return Err(crate::HsmError::KeyMissing(version_file(version)).into());
-        }
+        self.ensure_loaded(version)?;
         self.current.store(version, Ordering::Release);
         Ok(())
     }

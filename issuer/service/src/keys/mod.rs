@@ -24,7 +24,17 @@
 
 mod file;
 
-pub use file::{FileKeyProvider, MASTER_KEY_LEN};
+pub use file::{Envelope, FileKeyProvider, MASTER_KEY_LEN, SEAL_FORMAT_V1, SEAL_FORMAT_VERSIONED};
+
+/// Purpose of a card's sealed seed under a file provider (context: the
+/// card id).
+pub const PURPOSE_SEED: &str = "seed";
+/// Purpose of a file provider's sealed Ed25519 key (PKCS#8): its signing
+/// key reference.
+pub const PURPOSE_SIGNING_KEY: &str = "signing-key";
+/// Purpose of a file provider's sealed activation scalar: its activation
+/// key reference.
+pub const PURPOSE_ACTIVATION_KEY: &str = "activation-key";
 
 use pooya_protocol::{CardSeed, HashAlgorithm};
 use zeroize::Zeroizing;
