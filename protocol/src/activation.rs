@@ -106,6 +106,24 @@ impl ActivationSecretKey {
         out
     }
 
+    /// P-256 Diffie-Hellman with `peer` (an uncompressed SEC 1 point): the
+    /// x-coordinate of the shared point (SEC 1 §3.3.1), RFC 9180 §4.1
+    /// `DH(skR, pkE)`. What an HSM's `CKM_ECDH1_DERIVE` gives.
+    ///
+    /// # Errors
+    /// [`ProtocolError::NotSealedToIssuer`] for a peer that is not a
+    /// point; [`ProtocolError::InvalidActivationKey`] for a bad scalar.
+    pub fn agree(&self, peer: &[u8]) -> Result<Zeroizing<[u8; 32]>, ProtocolError> {
+        let secret = p256::SecretKey::from_slice(&self.0)
+            .map_err(|_| ProtocolError::InvalidActivationKey)?;
+        let public = p256::PublicKey::from_sec1_bytes(peer)
+            .map_err(|_| ProtocolError::NotSealedToIssuer)?;
+        let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), public.as_affine());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(shared.raw_secret_bytes().as_slice());
+        Ok(out)
+    }
+
     fn hpke_key(&self) -> Result<<Kem as hpke::Kem>::PrivateKey, ProtocolError> {
         <Kem as hpke::Kem>::PrivateKey::from_bytes(&self.0)
             .map_err(|_| ProtocolError::InvalidActivationKey)
@@ -314,6 +332,50 @@ pub fn open_request(
     })
 }
 
+/// The encapsulated key of a sealed request, checked to be an
+/// uncompressed P-256 point (RFC 9180 §7.1.1 `DeserializePublicKey`): what
+/// the issuer's key holder is asked to do Diffie-Hellman with.
+///
+/// # Errors
+/// [`ProtocolError::NotSealedToIssuer`].
+pub fn encapsulated_key(enc: &[u8]) -> Result<[u8; ENC_LEN], ProtocolError> {
+    let point: [u8; ENC_LEN] = enc
+        .try_into()
+        .map_err(|_| ProtocolError::NotSealedToIssuer)?;
+    if point[0] != 0x04 {
+        return Err(ProtocolError::NotSealedToIssuer);
+    }
+    <Kem as hpke::Kem>::EncappedKey::from_bytes(&point)
+        .map_err(|_| ProtocolError::NotSealedToIssuer)?;
+    Ok(point)
+}
+
+/// Opens a sealed request like [`open_request`] when the private key is
+/// held elsewhere (an HSM): `dh` is `DH(skR, pkE)` of the issuer's key
+/// with [`encapsulated_key`]`(enc)`, and `recipient_public` the issuer's
+/// activation public key (RFC 9180 §4.1 `Decap` uses it in the KEM
+/// context).
+///
+/// # Errors
+/// As [`open_request`].
+pub fn open_request_with_dh(
+    recipient_public: &[u8; ACTIVATION_KEY_LEN],
+    dh: &[u8; 32],
+    enc: &[u8],
+    sealed: &[u8],
+) -> Result<ActivationPlaintext, ProtocolError> {
+    if sealed.len() > MAX_SEALED_LEN {
+        return Err(ProtocolError::NotSealedToIssuer);
+    }
+    encapsulated_key(enc)?;
+    let plain = crate::hpke_open::open_base(dh, enc, recipient_public, HPKE_INFO, b"", sealed)
+        .ok_or(ProtocolError::NotSealedToIssuer)?;
+    serde_json::from_slice(&plain).map_err(|_| ProtocolError::InvalidField {
+        field: "activation",
+        reason: "the sealed request is not the expected JSON",
+    })
+}
+
 /// Everything an activation binds together: the exact bytes the issuer
 /// signs and both sides feed into the seed derivation. `Debug` hides the
 /// code.
@@ -489,6 +551,48 @@ mod tests {
         let (enc2, _) = seal_request(&key.public_key(), &plaintext(), &[10; 32]).unwrap();
         assert_eq!(
             open_request(&key, &enc2, &ct).unwrap_err(),
+            ProtocolError::NotSealedToIssuer
+        );
+    }
+
+    /// The HSM path (Diffie-Hellman outside, RFC 9180 key schedule here)
+    /// opens exactly what the `hpke` crate's open does, and refuses the
+    /// same tampering.
+    #[test]
+    fn opening_with_an_outside_dh_matches_the_hpke_crate() {
+        for seed in 0u8..8 {
+            let key = ActivationSecretKey::derive(&[seed; 32]);
+            let pk = key.public_key();
+            let (enc, ct) = seal_request(&pk, &plaintext(), &[seed ^ 0x5a; 32]).unwrap();
+            let point = encapsulated_key(&enc).unwrap();
+            let dh = key.agree(&point).unwrap();
+            assert_eq!(
+                open_request_with_dh(&pk, &dh, &enc, &ct).unwrap(),
+                open_request(&key, &enc, &ct).unwrap()
+            );
+            let mut bad = ct.clone();
+            bad[seed as usize] ^= 1;
+            assert_eq!(
+                open_request_with_dh(&pk, &dh, &enc, &bad).unwrap_err(),
+                ProtocolError::NotSealedToIssuer
+            );
+            let other = ActivationSecretKey::derive(&[seed.wrapping_add(100); 32]);
+            let wrong_dh = other.agree(&point).unwrap();
+            assert_eq!(
+                open_request_with_dh(&pk, &wrong_dh, &enc, &ct).unwrap_err(),
+                ProtocolError::NotSealedToIssuer
+            );
+            assert_eq!(
+                open_request_with_dh(&other.public_key(), &dh, &enc, &ct).unwrap_err(),
+                ProtocolError::NotSealedToIssuer
+            );
+        }
+        assert_eq!(
+            encapsulated_key(&[4u8; 65]).unwrap_err(),
+            ProtocolError::NotSealedToIssuer
+        );
+        assert_eq!(
+            encapsulated_key(&[4u8; 64]).unwrap_err(),
             ProtocolError::NotSealedToIssuer
         );
     }

@@ -20,6 +20,7 @@ pub mod activation;
 pub mod amount;
 mod error;
 pub mod hotp;
+mod hpke_open;
 pub mod ids;
 pub mod ocra;
 pub mod payment;

@@ -69,6 +69,57 @@ pub enum IssuerError {
     /// A protocol-level check failed.
     #[error("protocol: {0}")]
     Protocol(#[from] ProtocolError),
+    /// The hardware security module (a PKCS#11 token) refused or failed.
+    #[error("key provider: {0}")]
+    Hsm(#[from] HsmError),
+}
+
+/// What went wrong with a PKCS#11 token; each has its own stable code so an
+/// operator knows at start what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HsmError {
+    /// The module could not be loaded or initialised, or the token is not
+    /// reachable (unplugged, network HSM down): `hsm_unavailable`.
+    #[error("the PKCS#11 module or token is unavailable: {0}")]
+    Unavailable(String),
+    /// No token with the configured label: `hsm_token_not_found`.
+    #[error("no PKCS#11 token labelled {0:?}")]
+    TokenNotFound(String),
+    /// The token refused the user PIN (`CKR_PIN_INCORRECT`, or locked):
+    /// `hsm_pin_incorrect`. The PIN itself is never in the message.
+    #[error("the token refused the PIN")]
+    PinIncorrect,
+    /// A key the issuer needs is not in the token: `hsm_key_missing`.
+    #[error("key {0:?} is not in the token")]
+    KeyMissing(String),
+    /// The token cannot do a mechanism the issuer needs:
+    /// `hsm_mechanism_unsupported`.
+    #[error("the token does not support {0}")]
+    MechanismUnsupported(&'static str),
+    /// An operation failed in the token (`CKR_…` names the return value):
+    /// `hsm_failed`.
+    #[error("{operation} failed in the token: {ckr}")]
+    Failed {
+        /// What was being done.
+        operation: &'static str,
+        /// The PKCS#11 return value's name, e.g. `CKR_DEVICE_ERROR`.
+        ckr: String,
+    },
+}
+
+impl HsmError {
+    /// A stable, machine-readable code (docs/issuer.md; never renamed).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "hsm_unavailable",
+            Self::TokenNotFound(_) => "hsm_token_not_found",
+            Self::PinIncorrect => "hsm_pin_incorrect",
+            Self::KeyMissing(_) => "hsm_key_missing",
+            Self::MechanismUnsupported(_) => "hsm_mechanism_unsupported",
+            Self::Failed { .. } => "hsm_failed",
+        }
+    }
 }
 
 impl IssuerError {
@@ -89,6 +140,7 @@ impl IssuerError {
             Self::Server(_) => "server",
             Self::UnsafeDataDir(_) => "unsafe_data_dir",
             Self::Protocol(e) => e.code(),
+            Self::Hsm(e) => e.code(),
         }
     }
 

@@ -26,8 +26,8 @@ mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use enroll::{EnrollmentRequest, EnrollmentResponse};
-pub use error::{Field, IssuerError, PayeeAt, ServiceError};
-pub use keys::{FileKeyProvider, HashDomain, KeyProvider};
+pub use error::{Field, HsmError, IssuerError, PayeeAt, ServiceError};
+pub use keys::{CardKey, FileKeyProvider, HashDomain, KeyProvider, MacRequest, ProviderKind};
 pub use one_time::{InboundAnswer, InboundSms, InboundStatus, OtpRequest, OtpRequestAnswer};
 pub use outbox::{DeliveryHandle, OutboxEntry, Sms, SmsSender};
 pub use roles::Role;
