@@ -116,8 +116,8 @@ impl ActivationSecretKey {
     pub fn agree(&self, peer: &[u8]) -> Result<Zeroizing<[u8; 32]>, ProtocolError> {
         let secret = p256::SecretKey::from_slice(&self.0)
             .map_err(|_| ProtocolError::InvalidActivationKey)?;
-        let public = p256::PublicKey::from_sec1_bytes(peer)
-            .map_err(|_| ProtocolError::NotSealedToIssuer)?;
+        let public =
+            p256::PublicKey::from_sec1_bytes(peer).map_err(|_| ProtocolError::NotSealedToIssuer)?;
         let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), public.as_affine());
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(shared.raw_secret_bytes().as_slice());

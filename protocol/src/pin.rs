@@ -437,23 +437,45 @@ pub enum Outcome {
     },
 }
 
-/// Verifies `code` for `claim` at issuer time `time`: every step within
-/// the policy's window around the current step shifted by `drift` steps
-/// (the card's tracked clock drift), and for a second PIN every cap tier at
-/// or above the amount. All candidates are computed and compared in
-/// constant time; the work does not depend on where a match is.
+/// One HMAC a verification needs: `HMAC-algorithm(card key of kind,
+/// message)`, the message being a TOTP counter (RFC 6238 §4, RFC 4226 §5.2)
+/// or an OCRA data input (RFC 6287 §5.1). Not secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Whose key: the first, second or transaction key of the card.
+    pub key: PinKind,
+    /// The HMAC's hash function.
+    pub algorithm: HashAlgorithm,
+    /// The HMAC's message.
+    pub message: Vec<u8>,
+    step: u64,
+    tier: Option<u64>,
+}
+
+/// Everything a verification computes, without the card's keys: the
+/// [`Candidate`] HMACs to ask whoever holds the keys for (an HSM can),
+/// and [`decide`](VerificationPlan::decide) to settle from their results.
+#[derive(Debug, Clone)]
+pub struct VerificationPlan {
+    kind: PinKind,
+    now_step: u64,
+    digits: u32,
+    candidates: Vec<Candidate>,
+}
+
+/// Plans the verification of a code for `claim` at issuer time `time`:
+/// every step within the policy's window around the current step shifted
+/// by `drift` steps (the card's tracked clock drift), and for a second PIN
+/// every cap tier at or above the amount.
 ///
 /// # Errors
-/// [`ProtocolError`] for a bad policy, a zero amount or a bad payee. A
-/// wrong code is not an error: it is [`Outcome::Rejected`].
-pub fn verify(
-    keys: &CardKeys,
+/// [`ProtocolError`] for a bad policy, a zero amount or a bad payee.
+pub fn plan_verification(
     policies: &Policies,
     claim: Claim<'_>,
-    code: &str,
     time: u64,
     drift: i64,
-) -> Result<Outcome, ProtocolError> {
+) -> Result<VerificationPlan, ProtocolError> {
     let kind = claim.kind();
     let policy = policies.policy(kind);
     if policy.step == 0 {
@@ -466,41 +488,24 @@ pub fn verify(
     let w = u64::from(policy.window);
     let lo = center.saturating_sub(w);
     let hi = center.checked_add(w).ok_or(ProtocolError::TimeOutOfRange)?;
-
-    // A code that is not exactly `digits` ASCII digits can never match;
-    // its number is still compared against every candidate so the work
-    // does not depend on the code.
-    let well_formed =
-        code.len() == policy.digits as usize && code.bytes().all(|b| b.is_ascii_digit());
-    let typed: u64 = if well_formed {
-        code.parse().unwrap_or(u64::MAX)
-    } else {
-        u64::MAX
-    };
-    let mut matched: Option<(u64, Option<u64>)> = None;
-    let mut candidates: u32 = 0;
-    let mut check = |candidate: u64, step: u64, tier: Option<u64>| {
-        candidates += 1;
-        let equal: bool = candidate.ct_eq(&typed).into();
-        if equal && matched.is_none() {
-            matched = Some((step, tier));
-        }
-    };
-
+    let mut candidates = Vec::new();
+    let digits;
     match claim {
         Claim::First => {
+            if !TOTP_DIGITS.contains(&policy.digits) {
+                return Err(ProtocolError::InvalidDigits(policy.digits));
+            }
+            digits = policy.digits;
             for step in lo..=hi {
-                let t = step
-                    .checked_mul(policy.step)
+                step.checked_mul(policy.step)
                     .ok_or(ProtocolError::TimeOutOfRange)?;
-                let c = totp(
-                    keys.first.expose_secret(),
-                    t,
-                    policy.step,
-                    policy.digits,
-                    HashAlgorithm::Sha256,
-                )?;
-                check(c.parse().unwrap_or(u64::MAX - 1), step, None);
+                candidates.push(Candidate {
+                    key: PinKind::First,
+                    algorithm: HashAlgorithm::Sha256,
+                    message: step.to_be_bytes().to_vec(),
+                    step,
+                    tier: None,
+                });
             }
         }
         Claim::Second { amount } => {
@@ -508,45 +513,136 @@ pub fn verify(
                 return Err(crate::AmountError::Zero.into());
             }
             let suite = policies.second_suite()?;
-            let key = hmac_key(&suite, &keys.second);
+            digits = suite.digits();
             for &tier in policies.cap_ladder.tiers_covering(amount) {
-                ocra_steps(&suite, &key, &tier.to_string(), lo, hi, |c, step| {
-                    check(c, step, Some(tier));
+                ocra_messages(&suite, &tier.to_string(), lo, hi, |message, step| {
+                    candidates.push(Candidate {
+                        key: PinKind::Second,
+                        algorithm: suite.algorithm(),
+                        message,
+                        step,
+                        tier: Some(tier),
+                    });
                 })?;
             }
         }
         Claim::Transaction { amount, payee } => {
             let suite = policies.transaction_suite()?;
+            digits = suite.digits();
             let question = transaction_question(amount, payee)?;
-            let key = hmac_key(&suite, &keys.tx);
-            ocra_steps(&suite, &key, &question, lo, hi, |c, step| {
-                check(c, step, None)
+            ocra_messages(&suite, &question, lo, hi, |message, step| {
+                candidates.push(Candidate {
+                    key: PinKind::Transaction,
+                    algorithm: suite.algorithm(),
+                    message,
+                    step,
+                    tier: None,
+                });
             })?;
         }
     }
-
-    Ok(match (well_formed, matched) {
-        (true, Some((step, tier))) => Outcome::Accepted(Verified {
-            kind,
-            step,
-            drift: step as i64 - now_step as i64,
-            tier,
-            candidates,
-        }),
-        _ => Outcome::Rejected { candidates },
+    Ok(VerificationPlan {
+        kind,
+        now_step,
+        digits,
+        candidates,
     })
 }
 
-/// Calls `each(value, step)` with the truncated OCRA value (RFC 6287 §5.2)
+impl VerificationPlan {
+    /// The HMACs to compute, in order.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
+    /// Settles `code` against the HMAC results of
+    /// [`candidates`](Self::candidates), in their order: each is truncated
+    /// (RFC 4226 §5.3) and compared in constant time, all of them whatever
+    /// matches, so the work does not depend on where a match is. A code
+    /// that is not exactly the policy's digits never matches.
+    ///
+    /// # Errors
+    /// [`ProtocolError::InvalidField`] (`macs`) when the number of results
+    /// is not the number of candidates.
+    pub fn decide<T: AsRef<[u8]>>(&self, code: &str, macs: &[T]) -> Result<Outcome, ProtocolError> {
+        if macs.len() != self.candidates.len() {
+            return Err(ProtocolError::InvalidField {
+                field: "macs",
+                reason: "one result per candidate",
+            });
+        }
+        let well_formed =
+            code.len() == self.digits as usize && code.bytes().all(|b| b.is_ascii_digit());
+        let typed: u64 = if well_formed {
+            code.parse().unwrap_or(u64::MAX)
+        } else {
+            u64::MAX
+        };
+        let mut matched: Option<(u64, Option<u64>)> = None;
+        for (c, mac) in self.candidates.iter().zip(macs) {
+            let value = truncate_number(mac.as_ref(), self.digits);
+            let equal: bool = value.ct_eq(&typed).into();
+            if equal && matched.is_none() {
+                matched = Some((c.step, c.tier));
+            }
+        }
+        let candidates = u32::try_from(self.candidates.len()).unwrap_or(u32::MAX);
+        Ok(match (well_formed, matched) {
+            (true, Some((step, tier))) => Outcome::Accepted(Verified {
+                kind: self.kind,
+                step,
+                drift: step as i64 - self.now_step as i64,
+                tier,
+                candidates,
+            }),
+            _ => Outcome::Rejected { candidates },
+        })
+    }
+}
+
+/// Verifies `code` for `claim` at issuer time `time` with the card's keys
+/// at hand: [`plan_verification`], every candidate's HMAC, then
+/// [`VerificationPlan::decide`].
+///
+/// # Errors
+/// [`ProtocolError`] for a bad policy, a zero amount or a bad payee. A
+/// wrong code is not an error: it is [`Outcome::Rejected`].
+pub fn verify(
+    keys: &CardKeys,
+    policies: &Policies,
+    claim: Claim<'_>,
+    code: &str,
+    time: u64,
+    drift: i64,
+) -> Result<Outcome, ProtocolError> {
+    let plan = plan_verification(policies, claim, time, drift)?;
+    let macs: Vec<hmac::Tag> = plan
+        .candidates()
+        .iter()
+        .map(|c| {
+            let key = match c.key {
+                PinKind::First => &keys.first,
+                PinKind::Second => &keys.second,
+                PinKind::Transaction => &keys.tx,
+            };
+            hmac::sign(
+                &hmac::Key::new(c.algorithm.hmac(), key.expose_secret()),
+                &c.message,
+            )
+        })
+        .collect();
+    plan.decide(code, &macs)
+}
+
+/// Calls `each(message, step)` with the OCRA data input (RFC 6287 §5.1)
 /// of `question` at every step of `lo..=hi`. The message is built once and
 /// only its trailing `T` is rewritten per step.
-fn ocra_steps(
+fn ocra_messages(
     suite: &OcraSuite,
-    key: &hmac::Key,
     question: &str,
     lo: u64,
     hi: u64,
-    mut each: impl FnMut(u64, u64),
+    mut each: impl FnMut(Vec<u8>, u64),
 ) -> Result<(), ProtocolError> {
     let mut msg = suite.message(&OcraInput {
         question,
@@ -555,16 +651,9 @@ fn ocra_steps(
     })?;
     for step in lo..=hi {
         set_timestep(&mut msg, step);
-        each(
-            truncate_number(hmac::sign(key, &msg).as_ref(), suite.digits()),
-            step,
-        );
+        each(msg.clone(), step);
     }
     Ok(())
-}
-
-fn hmac_key(suite: &OcraSuite, key: &PinKey) -> hmac::Key {
-    hmac::Key::new(suite.algorithm().hmac(), key.expose_secret())
 }
 
 /// Overwrites the trailing 8-byte `T` of an OCRA message built for a

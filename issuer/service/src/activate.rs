@@ -4,7 +4,7 @@
 
 use pooya_protocol::activation::{
     ActivationResponse, ActivationTranscript, ENC_LEN, SealedActivationRequest, derive_card_seed,
-    open_request,
+    encapsulated_key, open_request_with_dh,
 };
 use pooya_protocol::wire::decode_hex_array;
 use pooya_protocol::{Pan, ProtocolError, normalize_activation_code, normalize_phone};
@@ -15,7 +15,7 @@ use crate::IssuerError;
 use crate::error::{Field, ServiceError};
 use crate::outbox::Notice;
 use crate::rules::{ActivationGuess, decide_activation};
-use crate::service::{Issuer, PURPOSE_PAN, PURPOSE_SEED};
+use crate::service::{Issuer, PURPOSE_PAN};
 use crate::store::{ActivationFailure, ActivationWrite, PendingActivation};
 
 impl Issuer {
@@ -43,16 +43,26 @@ impl Issuer {
             .map_err(|e| ServiceError::protocol(Field::Sealed, &e))?;
         let sealed = hex::decode(&req.sealed)
             .map_err(|_| ServiceError::invalid(Field::Sealed, "sealed is not hex"))?;
-        let opened = open_request(&self.activation_key, &enc, &sealed).map_err(|e| match e {
-            ProtocolError::InvalidField { .. } => ServiceError::invalid(
-                Field::SealedContent,
-                "the sealed request is not the expected JSON",
-            ),
-            _ => ServiceError::invalid(
+        // The encapsulated key is checked to be a point before the key
+        // holder sees it; what it fails at afterwards is the bank's (500).
+        let point = encapsulated_key(&enc).map_err(|_| {
+            ServiceError::invalid(
                 Field::Sealed,
                 "the activation request is not sealed to this issuer's activation key",
-            ),
+            )
         })?;
+        let dh = self.keys.activation_agree(&self.activation_key, &point)?;
+        let opened = open_request_with_dh(&self.activation_public_key, &dh, &enc, &sealed)
+            .map_err(|e| match e {
+                ProtocolError::InvalidField { .. } => ServiceError::invalid(
+                    Field::SealedContent,
+                    "the sealed request is not the expected JSON",
+                ),
+                _ => ServiceError::invalid(
+                    Field::Sealed,
+                    "the activation request is not sealed to this issuer's activation key",
+                ),
+            })?;
         let phone =
             normalize_phone(&opened.phone).map_err(|e| ServiceError::protocol(Field::Phone, &e))?;
         let code = Zeroizing::new(
@@ -159,10 +169,9 @@ impl Issuer {
         };
         let bytes = transcript.to_bytes();
         let seed = derive_card_seed(&shared[..], &bytes);
-        let signature = self.signing_key.sign(&bytes);
-        let seed_sealed = self
-            .keys
-            .seal(PURPOSE_SEED, card_id.as_bytes(), seed.expose_secret())?;
+        let signature = self.keys.sign(&self.signing_key, &bytes)?;
+        let seed_sealed = self.keys.seal_card_keys(&card_id, &seed)?;
+        drop(seed);
         // The card's registered phone learns of every activation, so one it
         // did not make is noticed.
         let notice = Notice::CardActivated {
@@ -200,7 +209,7 @@ impl Issuer {
             policies,
             server_time: now,
             issuer_ephemeral_public_key: hex::encode(&eph_public),
-            signature: hex::encode(signature.as_ref()),
+            signature: hex::encode(signature),
         })
     }
 }

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pooya_protocol::Pan;
-use pooya_protocol::activation::{ACTIVATION_KEY_LEN, ActivationSecretKey};
+use pooya_protocol::activation::ACTIVATION_KEY_LEN;
+use pooya_protocol::{CardSeed, Pan};
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Serialize, Serializer};
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
@@ -28,12 +27,9 @@ pub(crate) const META_PUBLIC_KEY: &str = "issuer_public_key";
 pub(crate) const META_CANARY: &str = "key_canary";
 pub(crate) const META_ACTIVATION_KEY: &str = "activation_key";
 pub(crate) const META_ACTIVATION_PUBLIC_KEY: &str = "activation_public_key";
-pub(crate) const PURPOSE_SIGNING_KEY: &str = "signing-key";
 pub(crate) const PURPOSE_CANARY: &str = "canary";
-pub(crate) const PURPOSE_ACTIVATION_KEY: &str = "activation-key";
 pub(crate) const CANARY: &[u8] = b"pooya-issuer master key check v1";
 pub(crate) const PURPOSE_PAN: &str = "pan";
-pub(crate) const PURPOSE_SEED: &str = "seed";
 /// The card id the dummy seed is sealed to: verifications with nothing to
 /// check against do the app's work with it (and with no one-time codes).
 pub(crate) const DUMMY_CARD_ID: &str = "crd_dummy";
@@ -130,7 +126,8 @@ pub async fn is_initialized(store: &dyn Store) -> Result<bool, IssuerError> {
 }
 
 /// Initialises an issuer in an empty store: a fresh Ed25519 signing key
-/// and P-256 activation key (both sealed), the master-key canary and one
+/// and P-256 activation key (made by the key provider: sealed in the store,
+/// or kept in a token), the master-key canary and one
 /// API token per role (stored as keyed hashes).
 ///
 /// # Errors
@@ -144,12 +141,8 @@ pub async fn initialize(
         return Err(IssuerError::AlreadyInitialized);
     }
     let rng = SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-        .map_err(|_| IssuerError::Crypto("generating the signing key"))?;
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-        .map_err(|_| IssuerError::Crypto("loading the signing key"))?;
-    let public = pair.public_key().as_ref().to_vec();
-    let sealed_key = keys.seal(PURPOSE_SIGNING_KEY, b"", pkcs8.as_ref())?;
+    let (signing_ref, public) = keys.create_signing_key()?;
+    let public = public.to_vec();
     let canary = keys.seal(PURPOSE_CANARY, b"", CANARY)?;
     let tokens = RoleTokens {
         atm: random_token(&rng, Role::Atm)?,
@@ -168,7 +161,7 @@ pub async fn initialize(
     store
         .initialize(
             vec![
-                (META_SIGNING_KEY, sealed_key),
+                (META_SIGNING_KEY, signing_ref),
                 (META_PUBLIC_KEY, public.clone()),
                 (META_CANARY, canary),
             ],
@@ -184,37 +177,33 @@ pub async fn initialize(
     })
 }
 
-/// The issuer's activation (HPKE, P-256) key pair, made once and kept
-/// sealed under the master key in `meta` (docs/protocol.md, "Activation").
-/// A database initialised before activation v2 gets its key at its first
-/// start; nodes starting at once agree on one key.
+/// The issuer's activation (HPKE, P-256) key, made once by the key
+/// provider and named in `meta` (sealed under the master key, or a token
+/// label; docs/protocol.md, "Activation"). A database initialised before
+/// activation v2 gets its key at its first start; nodes starting at once
+/// agree on one key. Returns the key's reference and public key, checked
+/// against the public key stored beside it.
 ///
 /// # Errors
-/// [`IssuerError::Storage`], [`IssuerError::Crypto`].
+/// [`IssuerError::Storage`], [`IssuerError::Crypto`], [`IssuerError::Hsm`].
 pub async fn ensure_activation_key(
     store: &dyn Store,
     keys: &dyn KeyProvider,
-) -> Result<(ActivationSecretKey, [u8; ACTIVATION_KEY_LEN]), IssuerError> {
+) -> Result<(Vec<u8>, [u8; ACTIVATION_KEY_LEN]), IssuerError> {
     let stored = match store.meta(META_ACTIVATION_KEY).await? {
-        Some(sealed) => vec![
-            sealed,
+        Some(reference) => vec![
+            reference,
             store
                 .meta(META_ACTIVATION_PUBLIC_KEY)
                 .await?
                 .unwrap_or_default(),
         ],
         None => {
-            let mut ikm = Zeroizing::new([0u8; 32]);
-            SystemRandom::new()
-                .fill(&mut ikm[..])
-                .map_err(|_| IssuerError::Crypto("random"))?;
-            let key = ActivationSecretKey::derive(&ikm);
-            let public = key.public_key();
-            let sealed = keys.seal(PURPOSE_ACTIVATION_KEY, b"", key.expose_secret())?;
+            let (reference, public) = keys.create_activation_key()?;
             let stored = store
                 .put_meta_once(
                     vec![
-                        (META_ACTIVATION_KEY, sealed),
+                        (META_ACTIVATION_KEY, reference),
                         (META_ACTIVATION_PUBLIC_KEY, public.to_vec()),
                     ],
                     "activation_key_created",
@@ -225,18 +214,15 @@ pub async fn ensure_activation_key(
             stored
         }
     };
-    let [sealed, public_stored] = <[Vec<u8>; 2]>::try_from(stored)
+    let [reference, public_stored] = <[Vec<u8>; 2]>::try_from(stored)
         .map_err(|_| IssuerError::Storage("the activation key entries are incomplete".into()))?;
-    let scalar = keys.open(PURPOSE_ACTIVATION_KEY, b"", &sealed)?;
-    let key = ActivationSecretKey::from_bytes(&scalar)
-        .map_err(|_| IssuerError::Crypto("loading the activation key"))?;
-    let public = key.public_key();
+    let public = keys.activation_public_key(&reference)?;
     if public_stored.as_slice() != &public[..] {
         return Err(IssuerError::Crypto(
             "the activation key does not match its public key",
         ));
     }
-    Ok((key, public))
+    Ok((reference, public))
 }
 
 /// A running issuer's shared state: one per node.
@@ -249,13 +235,16 @@ pub struct Issuer {
     pub(crate) metrics: Arc<Metrics>,
     /// Woken after each commit that queued a message.
     pub(crate) outbox_wake: Arc<Notify>,
-    pub(crate) signing_key: Ed25519KeyPair,
+    /// The key provider's reference of the Ed25519 signing key.
+    pub(crate) signing_key: Vec<u8>,
     issuer_public_key: Vec<u8>,
-    /// The HPKE (P-256) key activation requests are sealed to.
-    pub(crate) activation_key: ActivationSecretKey,
-    activation_public_key: [u8; ACTIVATION_KEY_LEN],
-    /// A random seed, sealed to [`DUMMY_CARD_ID`], made at start.
-    pub(crate) dummy_seed_sealed: Vec<u8>,
+    /// The key provider's reference of the HPKE (P-256) key activation
+    /// requests are sealed to.
+    pub(crate) activation_key: Vec<u8>,
+    pub(crate) activation_public_key: [u8; ACTIVATION_KEY_LEN],
+    /// The keys of a random seed, sealed to [`DUMMY_CARD_ID`], made at
+    /// start.
+    pub(crate) dummy_card_keys: Vec<u8>,
     pub(crate) rng: SystemRandom,
 }
 
@@ -301,25 +290,27 @@ impl Issuer {
             Ok(v) if &v[..] == CANARY => {}
             _ => return Err(IssuerError::WrongMasterKey),
         }
-        let sealed = store
+        let signing_key = store
             .meta(META_SIGNING_KEY)
             .await?
             .ok_or(IssuerError::NotInitialized)?;
-        let pkcs8 = keys.open(PURPOSE_SIGNING_KEY, b"", &sealed)?;
-        let signing_key = Ed25519KeyPair::from_pkcs8(&pkcs8)
-            .map_err(|_| IssuerError::Crypto("loading the signing key"))?;
         let issuer_public_key = store
             .meta(META_PUBLIC_KEY)
             .await?
             .ok_or(IssuerError::NotInitialized)?;
+        if keys.signing_public_key(&signing_key)?.as_slice() != issuer_public_key.as_slice() {
+            return Err(IssuerError::Crypto(
+                "the signing key does not match its public key",
+            ));
+        }
         let (activation_key, activation_public_key) =
             ensure_activation_key(store.as_ref(), keys.as_ref()).await?;
         let rng = SystemRandom::new();
-        let mut dummy_seed = Zeroizing::new([0u8; 32]);
-        rng.fill(&mut dummy_seed[..])
+        let mut dummy_seed = [0u8; 32];
+        rng.fill(&mut dummy_seed)
             .map_err(|_| IssuerError::Crypto("random"))?;
-        let dummy_seed_sealed =
-            keys.seal(PURPOSE_SEED, DUMMY_CARD_ID.as_bytes(), &dummy_seed[..])?;
+        let dummy_card_keys =
+            keys.seal_card_keys(DUMMY_CARD_ID, &CardSeed::from_bytes(dummy_seed))?;
         let tokens = Tokens::new(store.tokens().await?);
         let metrics = Arc::new(Metrics::default());
         let outbox_wake = Arc::new(Notify::new());
@@ -359,7 +350,7 @@ impl Issuer {
                 issuer_public_key,
                 activation_key,
                 activation_public_key,
-                dummy_seed_sealed,
+                dummy_card_keys,
                 rng,
             }),
             handle,

@@ -3,17 +3,16 @@
 
 use pooya_protocol::pin::normalize_payee;
 use pooya_protocol::wire::{VerifyKind, VerifyRequest, VerifyResponse, VerifyResult};
-use pooya_protocol::{CardSeed, Claim, Outcome, Pan, PinKind, Verified, normalize_digits, verify};
+use pooya_protocol::{Claim, Outcome, Pan, PinKind, Verified, normalize_digits, plan_verification};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::IssuerError;
 use crate::error::{Field, ServiceError};
-use crate::keys::HashDomain;
+use crate::keys::{HashDomain, MacRequest};
 use crate::metrics::VerifyCount;
 use crate::one_time::{ONE_TIME_CODE_DIGITS, OneTimeMatch};
 use crate::rules::{Lockout, Reason, SettleDecision};
-use crate::service::{DUMMY_CARD_ID, Issuer, PURPOSE_SEED};
+use crate::service::{DUMMY_CARD_ID, Issuer};
 use crate::store::{CardState, Settlement, Spend, UnknownSettled};
 
 /// Longest code accepted for verification, in digits.
@@ -288,7 +287,7 @@ impl Issuer {
             drift_second: 0,
             blocked_until: 0,
         };
-        self.match_app_code(&self.dummy_seed_sealed, &card, req, code, payee, now)?;
+        self.match_app_code(&self.dummy_card_keys, &card, req, code, payee, now)?;
         Ok(())
     }
 
@@ -318,14 +317,10 @@ impl Issuer {
         payee: Option<&str>,
         now: u64,
     ) -> Result<Option<Verified>, ServiceError> {
-        let seed_bytes = self.keys.open(PURPOSE_SEED, card.id.as_bytes(), sealed)?;
-        let seed = CardSeed::from_slice(&seed_bytes).map_err(IssuerError::Protocol)?;
-        let keys = seed.derive_keys();
-        let policies = &self.settings.policies;
         let matched: Option<Verified> = match req.kind {
-            VerifyKind::First => accepted(verify(
-                &keys,
-                policies,
+            VerifyKind::First => accepted(self.check_claim(
+                sealed,
+                card,
                 Claim::First,
                 code,
                 now,
@@ -335,9 +330,9 @@ impl Issuer {
                 // Both are always computed, so the work does not tell which
                 // one matched.
                 let tx = match &payee {
-                    Some(p) => accepted(verify(
-                        &keys,
-                        policies,
+                    Some(p) => accepted(self.check_claim(
+                        sealed,
+                        card,
                         Claim::Transaction {
                             amount: req.amount,
                             payee: p,
@@ -348,9 +343,9 @@ impl Issuer {
                     )?),
                     None => None,
                 };
-                let cap = accepted(verify(
-                    &keys,
-                    policies,
+                let cap = accepted(self.check_claim(
+                    sealed,
+                    card,
                     Claim::Second { amount: req.amount },
                     code,
                     now,
@@ -360,6 +355,32 @@ impl Issuer {
             }
         };
         Ok(matched)
+    }
+
+    /// One claim's candidates (`pooya_protocol::plan_verification`), their
+    /// HMACs computed by the key provider where the card's keys live, and
+    /// the decision.
+    fn check_claim(
+        &self,
+        sealed: &[u8],
+        card: &CardState,
+        claim: Claim<'_>,
+        code: &str,
+        now: u64,
+        drift: i64,
+    ) -> Result<Outcome, ServiceError> {
+        let plan = plan_verification(&self.settings.policies, claim, now, drift)?;
+        let requests: Vec<MacRequest<'_>> = plan
+            .candidates()
+            .iter()
+            .map(|c| MacRequest {
+                key: c.key.into(),
+                algorithm: c.algorithm,
+                message: &c.message,
+            })
+            .collect();
+        let macs = self.keys.card_macs(&card.id, sealed, &requests)?;
+        Ok(plan.decide(code, &macs)?)
     }
 
     fn count(&self, resp: VerifyResponse) -> VerifyResponse {

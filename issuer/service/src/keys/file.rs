@@ -155,9 +155,7 @@ fn seal_key(master: &[u8; MASTER_KEY_LEN]) -> Result<LessSafeKey, IssuerError> {
     Ok(LessSafeKey::new(unbound))
 }
 
-fn hash_key_bytes(
-    master: &[u8; MASTER_KEY_LEN],
-) -> Result<Vec<Zeroizing<[u8; 32]>>, IssuerError> {
+fn hash_key_bytes(master: &[u8; MASTER_KEY_LEN]) -> Result<Vec<Zeroizing<[u8; 32]>>, IssuerError> {
     let prk = master_prk(master);
     HashDomain::ALL
         .iter()
@@ -313,8 +311,8 @@ impl FileKeyProvider {
             seal_keys.insert(1, seal_key(&master)?);
             hmac_keys(&hash_key_bytes(&master)?)
         };
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| IssuerError::io("reading the key directory", &e))?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| IssuerError::io("reading the key directory", &e))?;
         for entry in entries {
             let entry = entry.map_err(|e| IssuerError::io("reading the key directory", &e))?;
             let name = entry.file_name();
@@ -604,12 +602,7 @@ impl KeyProvider for FileKeyProvider {
         Envelope::parse(sealed).ok().map(|e| e.version)
     }
 
-    fn reseal(
-        &self,
-        purpose: &str,
-        context: &[u8],
-        sealed: &[u8],
-    ) -> Result<Vec<u8>, IssuerError> {
+    fn reseal(&self, purpose: &str, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, IssuerError> {
         let plain = self.open(purpose, context, sealed)?;
         self.seal(purpose, context, &plain)
     }
@@ -622,7 +615,8 @@ impl KeyProvider for FileKeyProvider {
 impl FileKeyProvider {
     fn signing_pair(&self, reference: &[u8]) -> Result<Ed25519KeyPair, IssuerError> {
         let pkcs8 = self.open(PURPOSE_SIGNING_KEY, b"", reference)?;
-        Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| IssuerError::Crypto("loading the signing key"))
+        Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|_| IssuerError::Crypto("loading the signing key"))
     }
 
     fn activation_secret(&self, reference: &[u8]) -> Result<ActivationSecretKey, IssuerError> {

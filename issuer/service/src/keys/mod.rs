@@ -24,7 +24,7 @@
 
 mod file;
 
-pub use file::{Envelope, FileKeyProvider, MASTER_KEY_LEN};
+pub use file::{FileKeyProvider, MASTER_KEY_LEN};
 
 use pooya_protocol::{CardSeed, HashAlgorithm};
 use zeroize::Zeroizing;
@@ -300,8 +300,7 @@ pub trait KeyProvider: Send + Sync + 'static {
     ///
     /// # Errors
     /// As [`open`](KeyProvider::open) and [`seal`](KeyProvider::seal).
-    fn reseal(&self, purpose: &str, context: &[u8], sealed: &[u8])
-    -> Result<Vec<u8>, IssuerError>;
+    fn reseal(&self, purpose: &str, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, IssuerError>;
 
     /// Wraps a card's keys again under the current version; in a token the
     /// keys never leave it.
