@@ -24,7 +24,7 @@
 
 mod file;
 
-pub use file::{FileKeyProvider, MASTER_KEY_LEN};
+pub use file::{Envelope, FileKeyProvider, MASTER_KEY_LEN};
 
 use pooya_protocol::{CardSeed, HashAlgorithm};
 use zeroize::Zeroizing;
