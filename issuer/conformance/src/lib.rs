@@ -25,6 +25,7 @@
 
 pub mod cases;
 mod fixtures;
+pub mod keys;
 
 use std::any::Any;
 use std::future::Future;
