@@ -498,13 +498,29 @@ impl Pkcs11KeyProvider {
         self.pool.get()
     }
 
+    /// The handle of a master key version; one made after this provider
+    /// was opened (by `rotate-keys` in another process, on the same token)
+    /// is looked up by its label and remembered.
     fn master(&self, version: u32) -> Result<ObjectHandle, IssuerError> {
-        self.masters
+        if let Some(h) = self
+            .masters
             .read()
             .map_err(|_| IssuerError::Crypto("key table"))?
             .get(&version)
             .copied()
-            .ok_or_else(|| HsmError::KeyMissing(master_label(&self.prefix, version)).into())
+        {
+            return Ok(h);
+        }
+        let label = master_label(&self.prefix, version);
+        let handle = {
+            let session = self.session()?;
+            require(&session, ObjectClass::SECRET_KEY, &label)?
+        };
+        self.masters
+            .write()
+            .map_err(|_| IssuerError::Crypto("key table"))?
+            .insert(version, handle);
+        Ok(handle)
     }
 
     fn nonce(&self) -> Result<[u8; NONCE_LEN], IssuerError> {

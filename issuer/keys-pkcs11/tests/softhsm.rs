@@ -168,6 +168,33 @@ fn versions_made_by_another_process_are_found_on_open() {
     assert_eq!(p.create_version().unwrap(), 4);
 }
 
+/// A node opened before `rotate-keys` made a version (another provider on
+/// the same token) adopts it when the database names it, and opens what
+/// the other sealed under it.
+#[test]
+fn a_version_made_after_open_is_found_when_named() {
+    let t = token("later");
+    let node = Pkcs11KeyProvider::create(&t.config()).unwrap();
+    let rotator = Pkcs11KeyProvider::open(&t.config()).unwrap();
+    let v = rotator.create_version().unwrap();
+    rotator.set_current_version(v).unwrap();
+    let sealed = rotator.seal("p", b"c", b"under the new version").unwrap();
+    assert_eq!(node.sealed_version(&sealed), Some(v));
+    assert_eq!(
+        &node.open("p", b"c", &sealed).unwrap()[..],
+        b"under the new version"
+    );
+    node.set_current_version(v).unwrap();
+    assert_eq!(
+        node.sealed_version(&node.seal("p", b"c", b"x").unwrap()),
+        Some(v)
+    );
+    assert_eq!(
+        node.set_current_version(v + 1).unwrap_err().code(),
+        "hsm_key_missing"
+    );
+}
+
 /// Card MACs leave no session objects behind, also when a request fails.
 #[test]
 fn card_macs_destroy_their_session_objects() {
