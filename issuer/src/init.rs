@@ -8,10 +8,8 @@ use std::sync::Arc;
 
 use pooya_issuer_postgres::{PostgresOptions, PostgresStore};
 use pooya_issuer_service::Store;
-use pooya_issuer_service::{
-    FileKeyProvider, InitOutput, IssuerError, KeyProvider, initialize, is_initialized,
-};
-use pooya_issuer_sqlite::{DB_FILE, KEY_FILE, SqliteOptions, SqliteStore, secure_data_dir};
+use pooya_issuer_service::{InitOutput, IssuerError, KeyProvider, initialize, is_initialized};
+use pooya_issuer_sqlite::{DB_FILE, SqliteOptions, SqliteStore, secure_data_dir};
 
 /// Options of [`init`].
 #[derive(Clone, Default)]
@@ -25,6 +23,9 @@ pub struct InitOptions {
     /// With `sslmode=require`: the database's certificate authorities
     /// (PEM).
     pub database_tls_ca: Option<std::path::PathBuf>,
+    /// Keep the keys in this PKCS#11 token instead of `master.key`
+    /// (`init --keys pkcs11`); ignored when `key_provider` is given.
+    pub pkcs11: Option<crate::key_setup::Pkcs11Setup>,
 }
 
 impl fmt::Debug for InitOptions {
@@ -35,6 +36,7 @@ impl fmt::Debug for InitOptions {
                 &self.key_provider.as_ref().map(|_| "custom"),
             )
             .field("postgres", &self.database_url.is_some())
+            .field("pkcs11", &self.pkcs11)
             .finish()
     }
 }
@@ -160,7 +162,7 @@ async fn initialize_in(
         }
         let keys: Arc<dyn KeyProvider> = match &options.key_provider {
             Some(k) => Arc::clone(k),
-            None => Arc::new(FileKeyProvider::create(&data_dir.join(KEY_FILE))?),
+            None => crate::key_setup::create_keys(data_dir, options.pkcs11.as_ref())?,
         };
         initialize(store, keys.as_ref()).await
     }

@@ -26,12 +26,14 @@ mod demo;
 mod error;
 mod http;
 mod init;
+mod key_setup;
 mod rotate;
 mod server;
 
 pub use demo::DemoGateway;
 pub use error::ApiError;
 pub use init::{InitOptions, init};
+pub use key_setup::{KEYS_FILE, KeysFile, PIN_VAR, Pkcs11Setup, open_keys};
 pub use pooya_issuer_service::{
     self as service, ApiToken, Channel, Clock, ConnectionLimits, EnrollmentRequest,
     EnrollmentResponse, FileKeyProvider, HashDomain, InboundAnswer, InboundSms, InboundStatus,

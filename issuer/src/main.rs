@@ -38,6 +38,21 @@ enum Command {
         /// certificate authorities (PEM file).
         #[arg(long)]
         database_ca: Option<PathBuf>,
+        /// Where the keys live: `file` (master.key in the data directory)
+        /// or `pkcs11` (generated inside a token, never leaving it).
+        #[arg(long, value_enum, default_value_t = KeysArg::File)]
+        keys: KeysArg,
+        /// With `--keys pkcs11`: the PKCS#11 module (shared library).
+        #[arg(long)]
+        pkcs11_module: Option<PathBuf>,
+        /// With `--keys pkcs11`: the token's label.
+        #[arg(long)]
+        pkcs11_token: Option<String>,
+        /// With `--keys pkcs11`: a file holding the user PIN (mode 0600);
+        /// otherwise POOYA_PKCS11_PIN. Recorded in keys.json by path for
+        /// `serve` and `rotate-keys`.
+        #[arg(long)]
+        pkcs11_pin_file: Option<PathBuf>,
     },
     /// Serve the HTTP API.
     Serve {
@@ -85,6 +100,15 @@ enum Command {
     },
 }
 
+/// `init --keys`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeysArg {
+    /// `master.key` in the data directory.
+    File,
+    /// A PKCS#11 token.
+    Pkcs11,
+}
+
 /// Where `--database` may come from instead (keeps a password off the
 /// command line).
 const DATABASE_URL_VAR: &str = "POOYA_DATABASE_URL";
@@ -104,10 +128,27 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             json,
             database,
             database_ca,
+            keys,
+            pkcs11_module,
+            pkcs11_token,
+            pkcs11_pin_file,
         } => {
+            let pkcs11 = match keys {
+                KeysArg::File => None,
+                KeysArg::Pkcs11 => Some(pooya_issuer::Pkcs11Setup {
+                    module: pkcs11_module.ok_or_else(|| {
+                        IssuerError::InvalidSettings("--keys pkcs11 needs --pkcs11-module".into())
+                    })?,
+                    token_label: pkcs11_token.ok_or_else(|| {
+                        IssuerError::InvalidSettings("--keys pkcs11 needs --pkcs11-token".into())
+                    })?,
+                    pin_file: pkcs11_pin_file,
+                }),
+            };
             let options = InitOptions {
                 database_url: database_url(database),
                 database_tls_ca: database_ca,
+                pkcs11,
                 ..InitOptions::default()
             };
             let out = pooya_issuer::init(&data, &options)?;

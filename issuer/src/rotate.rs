@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pooya_issuer_service::rotate::{self, RotationReport};
-use pooya_issuer_service::{FileKeyProvider, IssuerError, KeyProvider};
-use pooya_issuer_sqlite::{KEY_FILE, SqliteOptions};
+use pooya_issuer_service::{IssuerError, KeyProvider};
+use pooya_issuer_sqlite::SqliteOptions;
 
 use crate::init::{block_on, open_store};
 
@@ -68,7 +68,7 @@ pub fn rotate_keys(
 ) -> Result<RotationReport, IssuerError> {
     let keys: Arc<dyn KeyProvider> = match &options.key_provider {
         Some(k) => Arc::clone(k),
-        None => Arc::new(FileKeyProvider::load(&data_dir.join(KEY_FILE))?),
+        None => crate::key_setup::open_keys(data_dir)?,
     };
     block_on(async {
         let store = open_store(

@@ -17,10 +17,10 @@ use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use pooya_issuer_service::outbox::DeliveryHandle;
 use pooya_issuer_service::{
-    Clock, ConnectionLimits, Delivery, FileKeyProvider, Issuer, IssuerError, KeyProvider, Role,
-    Settings, SmsSender, SmsSenderKind, Store, SystemClock,
+    Clock, ConnectionLimits, Delivery, Issuer, IssuerError, KeyProvider, Role, Settings, SmsSender,
+    SmsSenderKind, Store, SystemClock,
 };
-use pooya_issuer_sqlite::{DB_FILE, KEY_FILE, SqliteOptions, secure_data_dir};
+use pooya_issuer_sqlite::{DB_FILE, SqliteOptions, secure_data_dir};
 
 use crate::demo::DemoGateway;
 
@@ -154,7 +154,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
     };
     let keys: Arc<dyn KeyProvider> = match config.key_provider {
         Some(k) => k,
-        None => Arc::new(FileKeyProvider::load(&config.data_dir.join(KEY_FILE))?),
+        None => crate::key_setup::open_keys(&config.data_dir)?,
     };
     let store = crate::init::open_store(
         &config.data_dir,

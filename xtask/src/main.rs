@@ -136,8 +136,19 @@ fn fuzz(ctx: &Context, seconds: u32) -> Result<(), String> {
 /// Debian packages the tests need: Chromium and ChromeDriver for the
 /// payment-page browser test; PostgreSQL (initdb, pg_ctl, psql) for the
 /// issuer's PostgreSQL tests, which start throwaway clusters of their own
-/// through pooya-testpg (Debian's default cluster is not used).
-const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "postgresql"];
+/// through pooya-testpg (Debian's default cluster is not used); SoftHSM2
+/// for the PKCS#11 key provider's tests, which make tokens in their own
+/// directories; Kannel (bearerbox, smsbox) and kannel-extras (fakesmsc)
+/// for the SMS gateway tests, which start their own boxes on ephemeral
+/// ports (Debian's kannel service is not used).
+const APT_PACKAGES: &[&str] = &[
+    "chromium",
+    "chromium-driver",
+    "postgresql",
+    "softhsm2",
+    "kannel",
+    "kannel-extras",
+];
 
 fn test(ctx: &Context) -> Result<(), String> {
     apt_install(ctx, APT_PACKAGES)?;

@@ -128,8 +128,14 @@ impl Bank {
     }
 
     pub fn start_with(settings: Settings) -> Self {
+        Self::start_with_init(settings, InitOptions::default())
+    }
+
+    /// As [`Bank::start_with`], initialised with `options` (a key
+    /// provider, a PKCS#11 token).
+    pub fn start_with_init(settings: Settings, options: InitOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let init = init_issuer(dir.path());
+        let init = init_issuer_with(dir.path(), options);
         let clock = ManualClock::new(T0);
         let server = spawn(dir.path(), &clock, &settings);
         let client = Client::new(&server.base_url());
@@ -323,6 +329,12 @@ const DATABASE_URL_FILE: &str = "test-database-url";
 /// process's throwaway PostgreSQL cluster (`pooya-testpg`), remembered in
 /// `dir` for [`spawn`]. The same suites run against both backends.
 pub fn init_issuer(dir: &Path) -> InitOutput {
+    init_issuer_with(dir, InitOptions::default())
+}
+
+/// [`init_issuer`] with `options` (the database is still the test
+/// backend's).
+pub fn init_issuer_with(dir: &Path, options: InitOptions) -> InitOutput {
     let database_url = match std::env::var("POOYA_TEST_BACKEND").as_deref() {
         Ok("postgres") => {
             let url = pooya_testpg::TestPostgres::shared()
@@ -340,7 +352,7 @@ pub fn init_issuer(dir: &Path) -> InitOutput {
         dir,
         &InitOptions {
             database_url,
-            ..InitOptions::default()
+            ..options
         },
     )
     .unwrap()
