@@ -400,58 +400,33 @@ fn rotation_in_the_middle_of_a_load_loses_no_verification() {
             .collect();
         parts.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    let cards = Arc::new(cards);
+    let load_cards: Arc<Vec<(String, PhoneCard)>> = Arc::new(
+        cards
+            .iter()
+            .map(|(p, _, c)| (p.clone(), c.clone()))
+            .collect(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let gateway = bank.token("gateway");
-    let base = node.client.base.clone();
+    let bases = vec![node.client.base.clone()];
     let load: Vec<_> = (0..4usize)
-        .map(|t| {
-            let cards = Arc::clone(&cards);
-            let stop = Arc::clone(&stop);
-            let gateway = gateway.clone();
-            let base = base.clone();
+        .map(|lane| {
+            let (cards, stop, gateway, bases) = (
+                Arc::clone(&load_cards),
+                Arc::clone(&stop),
+                gateway.clone(),
+                bases.clone(),
+            );
             std::thread::spawn(move || {
-                let client = Client::new(&base);
-                // (card, kind) → the last step sent: a code is sent once.
-                let mut sent = std::collections::HashMap::new();
-                let mut accepted = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let mut idle = true;
-                    for (c, (p, _, card)) in cards.iter().enumerate().skip(t).step_by(4) {
-                        for kind in ["first", "second"] {
-                            if stop.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            let policies = &card.response.policies;
-                            let t = now();
-                            let step = t / 60;
-                            if sent.get(&(c, kind)) == Some(&step) {
-                                continue;
-                            }
-                            sent.insert((c, kind), step);
-                            idle = false;
-                            let cap = policies.cap_ladder.tiers()[0];
-                            let (code, amount) = if kind == "first" {
-                                (first_pin(&card.keys, policies, t).unwrap().code, 0)
-                            } else {
-                                (second_pin(&card.keys, policies, cap, t).unwrap().code, cap)
-                            };
-                            let v = client.post(
-                                "/v1/verify",
-                                Some(&gateway),
-                                &json!({"pan": p, "code": code, "amount": amount, "kind": kind}),
-                            );
-                            assert_eq!(v.status, 200, "{}", v.body);
-                            assert_eq!(v.json()["result"], "accepted", "a right code: {}", v.body);
-                            accepted += 1;
-                            std::thread::sleep(Duration::from_millis(150));
-                        }
-                    }
-                    if idle {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                }
-                accepted
+                fresh_code_load(
+                    &bases,
+                    &gateway,
+                    &cards,
+                    lane,
+                    4,
+                    &stop,
+                    Duration::from_millis(150),
+                )
             })
         })
         .collect();
@@ -477,6 +452,10 @@ fn rotation_in_the_middle_of_a_load_loses_no_verification() {
         "{accepted} verifications accepted during the test"
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The running node seals under version 2 now: a card activated on it
+    // after the retirement opens after a restart, with version 1 gone.
+    let mut late = late;
+    late.push(bank.card(&node, 610));
     assert_eq!(report["to"], 2, "{report}");
     assert_eq!(report["retired"], json!([1]), "{report}");
     assert!(

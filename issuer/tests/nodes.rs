@@ -455,3 +455,100 @@ fn messages_committed_by_a_killed_node_are_delivered_once_by_another() {
         m.body
     );
 }
+
+/// `rotate-keys` with the key files, on a database two loaded nodes share
+/// (their data directories hold the same key files, as a bank copies
+/// them): both adopt the new version, every right code is accepted
+/// throughout, `master.key` is retired (the lookup-hash keys kept in
+/// `hash.keys`), and a restarted node still knows every API token and
+/// card.
+#[test]
+fn rotating_the_master_key_files_under_two_loaded_nodes() {
+    let bank = Bank::new();
+    let settings = dev();
+    let a = bank.node("a", &settings);
+    let b = bank.node("b", &settings);
+    let cards: Vec<(String, PhoneCard)> = (0..24)
+        .map(|i| bank.card(&a, &b, 700 + i, &phone_of(700 + i)))
+        .collect();
+    let cards = Arc::new(cards);
+    let stop = Arc::new(AtomicBool::new(false));
+    let gateway = bank.token("gateway");
+    let bases = vec![a.client.base.clone(), b.client.base.clone()];
+    let load: Vec<_> = (0..2usize)
+        .map(|lane| {
+            let (cards, stop, gateway, bases) = (
+                Arc::clone(&cards),
+                Arc::clone(&stop),
+                gateway.clone(),
+                bases.clone(),
+            );
+            std::thread::spawn(move || {
+                fresh_code_load(
+                    &bases,
+                    &gateway,
+                    &cards,
+                    lane,
+                    2,
+                    &stop,
+                    Duration::from_millis(120),
+                )
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let data = bank.dir.path().join("data");
+    let rotate = {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["rotate-keys", "--settle-secs", "3", "--data"])
+            .arg(&data)
+            .env("POOYA_DATABASE_URL", &bank.url);
+        std::thread::spawn(move || cmd.output().unwrap())
+    };
+    // Activations on both nodes while it runs.
+    let late: Vec<(String, PhoneCard)> = (0..2)
+        .map(|i| bank.card(&b, &a, 800 + i, &phone_of(800 + i)))
+        .collect();
+    let out = rotate.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let accepted: u64 = load.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(accepted >= 20, "{accepted} accepted");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["retired"], json!([1]), "{report}");
+    assert!(
+        report["resealed"]["card_keys"].as_u64().unwrap() >= 24,
+        "{report}"
+    );
+    // The running nodes seal under version 2 now: a card activated on
+    // them after the retirement opens on a node that has only version 2.
+    let mut late = late;
+    late.push(bank.card(&a, &b, 810, &phone_of(810)));
+    late.push(bank.card(&b, &a, 811, &phone_of(811)));
+    let mut files: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, vec!["hash.keys", "master.v2.key"]);
+
+    // A node started now has only version 2 and hash.keys: the tokens
+    // still authenticate, every card's keys open, a late card's code is
+    // accepted.
+    let c = bank.node("c", &settings);
+    for (p, _) in cards.iter() {
+        let v = c.verify(&gateway, p, "000000", "first");
+        assert_eq!(v.status, 200, "{}", v.body);
+        assert_eq!(v.json()["reason"], "wrong_code", "{}", v.body);
+    }
+    for (p, card) in &late {
+        let code = first_pin(&card.keys, &card.response.policies, now()).unwrap();
+        let v = c.verify(&gateway, p, &code.code, "first");
+        assert_eq!(v.json()["result"], "accepted", "{}", v.body);
+    }
+}

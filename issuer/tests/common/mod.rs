@@ -12,7 +12,7 @@ use pooya_issuer::{
 use pooya_protocol::activation::{
     ActivationPlaintext, ActivationResponse, ActivationTranscript, derive_card_seed, seal_request,
 };
-use pooya_protocol::{CardKeys, Pan, ids, normalize_phone};
+use pooya_protocol::{CardKeys, Pan, first_pin, ids, normalize_phone, second_pin};
 use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ED25519, UnparsedPublicKey as SigKey};
@@ -438,6 +438,7 @@ pub struct Phone {
 }
 
 /// What the phone keeps after activation.
+#[derive(Clone)]
 pub struct PhoneCard {
     pub response: ActivationResponse,
     pub keys: CardKeys,
@@ -522,4 +523,65 @@ pub fn random_code(rng: &SystemRandom, digits: usize) -> String {
 /// Masks a PAN as the issuer shows it.
 pub fn masked(p: &str) -> String {
     Pan::parse(p).unwrap().masked()
+}
+
+/// One lane of a verification load that never replays a code: over its
+/// share of `cards` (every `lanes`-th from `lane`), each card's first and
+/// second PIN of the current minute, sent once each to the next of
+/// `bases` in turn, pausing `pause` between requests, until `stop`. Every
+/// answer must be 200 `accepted`; returns how many were.
+pub fn fresh_code_load(
+    bases: &[String],
+    gateway: &str,
+    cards: &[(String, PhoneCard)],
+    lane: usize,
+    lanes: usize,
+    stop: &std::sync::atomic::AtomicBool,
+    pause: std::time::Duration,
+) -> u64 {
+    use std::sync::atomic::Ordering;
+    let clients: Vec<Client> = bases.iter().map(|b| Client::new(b)).collect();
+    let mut sent = std::collections::HashMap::new();
+    let mut accepted = 0u64;
+    let mut turn = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let mut idle = true;
+        for (c, (p, card)) in cards.iter().enumerate().skip(lane).step_by(lanes) {
+            for kind in ["first", "second"] {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let policies = &card.response.policies;
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                if sent.get(&(c, kind)) == Some(&(t / 60)) {
+                    continue;
+                }
+                sent.insert((c, kind), t / 60);
+                idle = false;
+                let cap = policies.cap_ladder.tiers()[0];
+                let (code, amount) = if kind == "first" {
+                    (first_pin(&card.keys, policies, t).unwrap().code, 0)
+                } else {
+                    (second_pin(&card.keys, policies, cap, t).unwrap().code, cap)
+                };
+                turn += 1;
+                let v = clients[turn % clients.len()].post(
+                    "/v1/verify",
+                    Some(gateway),
+                    &json!({"pan": p, "code": code, "amount": amount, "kind": kind}),
+                );
+                assert_eq!(v.status, 200, "{}", v.body);
+                assert_eq!(v.json()["result"], "accepted", "a right code: {}", v.body);
+                accepted += 1;
+                std::thread::sleep(pause);
+            }
+        }
+        if idle {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    accepted
 }
