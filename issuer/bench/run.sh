@@ -22,7 +22,9 @@
 # (postgres only: 1 or 2 `serve` processes on the one database; with 2,
 # each run is split over both, half the connections and requests each,
 # and a row is printed per node: add their requests/s), PG_SOCKET (1:
-# the nodes reach PostgreSQL through its Unix socket, not TCP).
+# the nodes reach PostgreSQL through its Unix socket, not TCP), KEYS
+# (file | pkcs11: the keys in a SoftHSM2 token made for the run, every
+# card MAC, keyed hash and seal computed in it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,6 +35,7 @@ OHA_THREADS=${OHA_THREADS:-1}
 RATE=${RATE:-3000}
 BACKEND=${BACKEND:-sqlite}
 NODES=${NODES:-1}
+KEYS=${KEYS:-file}
 TOOLS="$PWD/.tools/cargo"
 
 if [ ! -x "$TOOLS/bin/oha" ]; then
@@ -78,7 +81,16 @@ else
   NODES=1
 fi
 
-"$BIN" init --json --data "$WORK/data" > "$WORK/init.json"
+if [ "$KEYS" = pkcs11 ]; then
+  mkdir -p "$WORK/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK/tokens" > "$WORK/softhsm2.conf"
+  export SOFTHSM2_CONF="$WORK/softhsm2.conf" POOYA_PKCS11_PIN=1234-5678
+  softhsm2-util --init-token --free --label bench --so-pin 8765-4321 --pin "$POOYA_PKCS11_PIN" >&2
+  "$BIN" init --json --data "$WORK/data" --keys pkcs11 --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \
+    --pkcs11-token bench > "$WORK/init.json"
+else
+  "$BIN" init --json --data "$WORK/data" > "$WORK/init.json"
+fi
 ATM=$("$PREP" get "$WORK/init.json" /tokens/atm)
 GW=$("$PREP" get "$WORK/init.json" /tokens/gateway)
 OPS=$("$PREP" get "$WORK/init.json" /tokens/ops)
@@ -100,7 +112,7 @@ for n in $(seq "$NODES"); do
   URLS+=("http://$(sed -n 's/^listening on //p' "$WORK/serve$n.out")")
 done
 URL=${URLS[0]}
-echo "issuer ($BACKEND, $NODES node(s)) at ${URLS[*]}" >&2
+echo "issuer ($BACKEND, $NODES node(s), keys: $KEYS) at ${URLS[*]}" >&2
 
 "$PREP" enroll "$URL" "$ATM" "$OPS" "$KEY" "$AKEY" "$CARDS" "$WORK/cards.json"
 
