@@ -456,6 +456,18 @@ fn rotation_in_the_middle_of_a_load_loses_no_verification() {
     // after the retirement opens after a restart, with version 1 gone.
     let mut late = late;
     late.push(bank.card(&node, 610));
+    let m = node.client.get("/metrics", Some(&bank.token("ops")));
+    assert!(
+        m.body.contains("pooya_issuer_master_key_version 2\n"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("pooya_issuer_key_provider{provider=\"pkcs11\"} 1\n"),
+        "{}",
+        m.body
+    );
     assert_eq!(report["to"], 2, "{report}");
     assert_eq!(report["retired"], json!([1]), "{report}");
     assert!(

@@ -670,6 +670,24 @@ impl Pkcs11KeyProvider {
         sealed: &[u8],
         extractable: bool,
     ) -> Result<[SessionObject<'s>; 3], IssuerError> {
+        let keys = self.unwrap_some_card_keys(session, card_id, sealed, extractable, [true; 3])?;
+        let [Some(a), Some(b), Some(c)] = keys else {
+            return Err(IssuerError::Crypto("card keys are malformed"));
+        };
+        Ok([a, b, c])
+    }
+
+    /// As [`Self::unwrap_card_keys`], unwrapping only the keys `needed`
+    /// names (in [`CardKey::ALL`] order): a first-PIN verification needs
+    /// one key, not three.
+    fn unwrap_some_card_keys<'s>(
+        &self,
+        session: &'s Session,
+        card_id: &str,
+        sealed: &[u8],
+        extractable: bool,
+        needed: [bool; 3],
+    ) -> Result<[Option<SessionObject<'s>>; 3], IssuerError> {
         let env = Envelope::parse(sealed)?;
         let master = self.master(env.version)?;
         let payload = self.open_with(
@@ -679,7 +697,7 @@ impl Pkcs11KeyProvider {
         )?;
         let mut rest: &[u8] = &payload;
         let mut out = Vec::with_capacity(3);
-        for _ in CardKey::ALL {
+        for wanted in needed {
             let [a, b, tail @ ..] = rest else {
                 return Err(IssuerError::Crypto("card keys are malformed"));
             };
@@ -688,12 +706,16 @@ impl Pkcs11KeyProvider {
                 return Err(IssuerError::Crypto("card keys are malformed"));
             }
             let (wrapped, tail) = tail.split_at(len);
-            out.push(Self::unwrap_card_key(
-                session,
-                master,
-                wrapped,
-                extractable,
-            )?);
+            out.push(if wanted {
+                Some(Self::unwrap_card_key(
+                    session,
+                    master,
+                    wrapped,
+                    extractable,
+                )?)
+            } else {
+                None
+            });
             rest = tail;
         }
         if !rest.is_empty() {
@@ -823,15 +845,22 @@ impl KeyProvider for Pkcs11KeyProvider {
         requests: &[MacRequest<'_>],
     ) -> Result<Vec<Vec<u8>>, IssuerError> {
         let session = self.session()?;
-        let keys = self.unwrap_card_keys(&session, card_id, sealed, false)?;
+        let index = |k: CardKey| match k {
+            CardKey::First => 0,
+            CardKey::Second => 1,
+            CardKey::Transaction => 2,
+        };
+        let mut needed = [false; 3];
+        for r in requests {
+            needed[index(r.key)] = true;
+        }
+        let keys = self.unwrap_some_card_keys(&session, card_id, sealed, false, needed)?;
         requests
             .iter()
             .map(|r| {
-                let key = match r.key {
-                    CardKey::First => &keys[0],
-                    CardKey::Second => &keys[1],
-                    CardKey::Transaction => &keys[2],
-                };
+                let key = keys[index(r.key)]
+                    .as_ref()
+                    .ok_or(IssuerError::Crypto("card key not unwrapped"))?;
                 session
                     .sign(&mac_mechanism(r.algorithm), key.handle, r.message)
                     .map_err(hsm("card MAC (C_Sign)"))

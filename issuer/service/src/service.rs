@@ -451,7 +451,18 @@ impl Issuer {
     /// `/metrics` in the Prometheus text format.
     pub async fn render_metrics(&self) -> String {
         let counts = self.store.outbox_counts().await.unwrap_or_default();
-        self.metrics.render(&self.store.stats(), counts)
+        let mut out = self.metrics.render(&self.store.stats(), counts);
+        let provider = self.keys.kind().as_str();
+        let version = self.keys.current_version();
+        out.push_str(&format!(
+            "# HELP pooya_issuer_key_provider The key provider this node uses.\n\
+             # TYPE pooya_issuer_key_provider gauge\n\
+             pooya_issuer_key_provider{{provider=\"{provider}\"}} 1\n\
+             # HELP pooya_issuer_master_key_version The master key version this node seals under (docs/issuer.md, \"Key rotation\").\n\
+             # TYPE pooya_issuer_master_key_version gauge\n\
+             pooya_issuer_master_key_version {version}\n"
+        ));
+        out
     }
 
     /// Runs the store's housekeeping once.

@@ -318,61 +318,50 @@ impl Issuer {
         now: u64,
     ) -> Result<Option<Verified>, ServiceError> {
         let matched: Option<Verified> = match req.kind {
-            VerifyKind::First => accepted(self.check_claim(
-                sealed,
-                card,
-                Claim::First,
-                code,
-                now,
-                card.drift_first,
-            )?),
+            VerifyKind::First => self
+                .check_claims(sealed, card, &[Claim::First], code, now, card.drift_first)?
+                .into_iter()
+                .find_map(accepted),
             VerifyKind::Second => {
-                // Both are always computed, so the work does not tell which
-                // one matched.
-                let tx = match &payee {
-                    Some(p) => accepted(self.check_claim(
-                        sealed,
-                        card,
-                        Claim::Transaction {
-                            amount: req.amount,
-                            payee: p,
-                        },
-                        code,
-                        now,
-                        card.drift_second,
-                    )?),
-                    None => None,
-                };
-                let cap = accepted(self.check_claim(
-                    sealed,
-                    card,
-                    Claim::Second { amount: req.amount },
-                    code,
-                    now,
-                    card.drift_second,
-                )?);
-                tx.or(cap)
+                // Both are always computed, in one request to the key
+                // provider, so the work does not tell which one matched;
+                // the transaction-bound PIN is preferred.
+                let mut claims = Vec::with_capacity(2);
+                if let Some(p) = &payee {
+                    claims.push(Claim::Transaction {
+                        amount: req.amount,
+                        payee: p,
+                    });
+                }
+                claims.push(Claim::Second { amount: req.amount });
+                self.check_claims(sealed, card, &claims, code, now, card.drift_second)?
+                    .into_iter()
+                    .find_map(accepted)
             }
         };
         Ok(matched)
     }
 
-    /// One claim's candidates (`pooya_protocol::plan_verification`), their
-    /// HMACs computed by the key provider where the card's keys live, and
-    /// the decision.
-    fn check_claim(
+    /// The claims' candidates (`pooya_protocol::plan_verification`), their
+    /// HMACs computed by the key provider where the card's keys live (one
+    /// call for all of them: one round trip to an HSM), and each claim's
+    /// decision, in order.
+    fn check_claims(
         &self,
         sealed: &[u8],
         card: &CardState,
-        claim: Claim<'_>,
+        claims: &[Claim<'_>],
         code: &str,
         now: u64,
         drift: i64,
-    ) -> Result<Outcome, ServiceError> {
-        let plan = plan_verification(&self.settings.policies, claim, now, drift)?;
-        let requests: Vec<MacRequest<'_>> = plan
-            .candidates()
+    ) -> Result<Vec<Outcome>, ServiceError> {
+        let plans = claims
             .iter()
+            .map(|c| plan_verification(&self.settings.policies, *c, now, drift))
+            .collect::<Result<Vec<_>, _>>()?;
+        let requests: Vec<MacRequest<'_>> = plans
+            .iter()
+            .flat_map(|p| p.candidates())
             .map(|c| MacRequest {
                 key: c.key.into(),
                 algorithm: c.algorithm,
@@ -380,7 +369,15 @@ impl Issuer {
             })
             .collect();
         let macs = self.keys.card_macs(&card.id, sealed, &requests)?;
-        Ok(plan.decide(code, &macs)?)
+        let mut rest: &[Vec<u8>] = &macs;
+        let mut outcomes = Vec::with_capacity(plans.len());
+        for plan in &plans {
+            let n = plan.candidates().len().min(rest.len());
+            let (mine, tail) = rest.split_at(n);
+            outcomes.push(plan.decide(code, mine)?);
+            rest = tail;
+        }
+        Ok(outcomes)
     }
 
     fn count(&self, resp: VerifyResponse) -> VerifyResponse {
