@@ -26,6 +26,7 @@ mod demo;
 mod error;
 mod http;
 mod init;
+mod kannel;
 mod server;
 
 pub use demo::DemoGateway;
