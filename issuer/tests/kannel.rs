@@ -146,7 +146,8 @@ fn sms_through_a_real_kannel() {
         .arg(&settings)
         .arg("--data")
         .arg(&data)
-        .env("RUST_LOG", "trace")
+        // Everything, the HTTP client's request lines asked for too.
+        .env("RUST_LOG", "trace,ureq=trace,ureq_proto=trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
         .spawn()
@@ -358,6 +359,14 @@ fn sms_through_a_real_kannel() {
     // The log (at trace) never shows the secret, the password or a code.
     drop(serve);
     let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("Kannel took the message"),
+        "the log is not at trace"
+    );
+    assert!(
+        log.contains("Kannel sendsms failed"),
+        "the outage is not in the log"
+    );
     for (what, s) in [
         ("gateway secret", SECRET),
         ("password", pooya_testkannel::PASSWORD),
