@@ -125,10 +125,11 @@ async fn inbound(
     if !secret.matches(&q.secret) {
         return Err(ServiceError::Unauthorized.into());
     }
+    let body = q.text().map_err(bad_query)?;
     let req = InboundSms {
-        from: q.from,
-        to: q.to,
-        body: q.text,
+        from: q.from.clone(),
+        to: q.to.clone(),
+        body,
     };
     issuer.sms_inbound(req).await?;
     Ok(empty())

@@ -373,8 +373,13 @@ pub struct InboundQuery {
     pub from: String,
     /// The number it was sent to.
     pub to: String,
-    /// The text, decoded; may hold card digits, so wiped and never logged.
-    pub text: Zeroizing<String>,
+    /// The text's bytes as handed over; may hold card digits, so wiped
+    /// and never logged ([`InboundQuery::text`] decodes them).
+    text: Zeroizing<Vec<u8>>,
+    /// `coding=2`: the bytes are UCS-2.
+    ucs2: bool,
+    /// The `charset` given, upper-cased.
+    charset: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for InboundQuery {
@@ -404,12 +409,12 @@ fn utf16be(bytes: &[u8]) -> Result<Zeroizing<String>, KannelError> {
 }
 
 impl InboundQuery {
-    /// Parses the raw query string.
+    /// Parses the raw query string (the text is decoded by
+    /// [`InboundQuery::text`]).
     ///
     /// # Errors
     /// [`KannelError::InvalidQuery`] for a missing, repeated or unexpected
-    /// parameter, [`KannelError::InvalidText`] for a text that is not
-    /// UTF-8 (or UTF-16BE with `coding=2`, or of another `charset`).
+    /// parameter, or a `coding` other than 0, 1 or 2.
     pub fn parse(raw: &str) -> Result<Self, KannelError> {
         let mut pairs = query_pairs(raw)?;
         let missing = KannelError::InvalidQuery("secret, from, to and text are required");
@@ -427,20 +432,30 @@ impl InboundQuery {
             Some(b"2") => true,
             Some(_) => return Err(KannelError::InvalidQuery("coding is 0, 1 or 2")),
         };
-        let charset = charset.map(|c| c.to_ascii_uppercase());
-        let text = match (ucs2, charset.as_deref()) {
-            (true, None | Some(b"UTF-16BE" | b"UCS-2" | b"UCS-2BE" | b"")) => utf16be(&text)?,
-            (false, None | Some(b"UTF-8" | b"")) => Zeroizing::new(
-                String::from_utf8(text.to_vec()).map_err(|_| KannelError::InvalidText)?,
-            ),
-            _ => return Err(KannelError::InvalidText),
-        };
         Ok(Self {
             secret,
             from,
             to,
             text,
+            ucs2,
+            charset: charset.map(|c| c.to_ascii_uppercase()),
         })
+    }
+
+    /// The text, decoded (after the secret is checked: a caller without it
+    /// learns nothing of how texts are read).
+    ///
+    /// # Errors
+    /// [`KannelError::InvalidText`] for a text that is not UTF-8 (or
+    /// UTF-16BE with `coding=2`), or of another `charset`.
+    pub fn text(&self) -> Result<Zeroizing<String>, KannelError> {
+        match (self.ucs2, self.charset.as_deref()) {
+            (true, None | Some(b"UTF-16BE" | b"UCS-2" | b"UCS-2BE" | b"")) => utf16be(&self.text),
+            (false, None | Some(b"UTF-8" | b"")) => Ok(Zeroizing::new(
+                String::from_utf8(self.text.to_vec()).map_err(|_| KannelError::InvalidText)?,
+            )),
+            _ => Err(KannelError::InvalidText),
+        }
     }
 }
 
