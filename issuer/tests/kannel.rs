@@ -287,6 +287,19 @@ fn sms_through_a_real_kannel() {
         (wrong.status, wrong.error_code().as_str()),
         (401, "unauthorized")
     );
+    let undecodable = client.get(
+        "/v1/sms/kannel/inbound?secret=wrong&from=0912&to=30003303&text=%FF",
+        None,
+    );
+    assert_eq!(undecodable.status, 401, "{}", undecodable.body);
+    let garbled = client.get(
+        &format!("/v1/sms/kannel/inbound?secret={SECRET}&from=0912&to=30003303&text=%FF"),
+        None,
+    );
+    assert_eq!(
+        (garbled.status, garbled.error_code().as_str()),
+        (400, "invalid_text")
+    );
     let bad = client.get("/v1/sms/kannel/dlr?msg=x&type=3&tag=y", None);
     assert_eq!(
         (bad.status, bad.error_code().as_str()),
