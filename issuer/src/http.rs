@@ -30,9 +30,16 @@ use crate::error::ApiError;
 type Shared = State<Arc<Issuer>>;
 
 /// The router of a running issuer.
-pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
+pub(crate) fn router(
+    issuer: Arc<Issuer>,
+    kannel: Option<Arc<pooya_issuer_kannel::GatewaySecret>>,
+) -> Router {
     let limit = issuer.settings().body_limit_bytes;
-    Router::new()
+    let routes = match kannel {
+        Some(secret) => crate::kannel::routes(secret),
+        None => Router::new(),
+    };
+    routes
         .route("/v1/enrollments", post(enroll))
         .route("/v1/activations", post(activate))
         .route("/v1/verify", post(verify))

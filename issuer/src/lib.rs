@@ -26,6 +26,7 @@ mod demo;
 mod error;
 mod http;
 mod init;
+mod kannel;
 mod key_setup;
 mod rotate;
 mod server;

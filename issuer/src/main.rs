@@ -267,11 +267,18 @@ fn main() -> ExitCode {
     // rest"); `init` and `serve` also fix the modes of existing files.
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP client logs whole request URLs at debug level, and a Kannel
+    // sendsms URL holds the gateway password and the message text (a code):
+    // its logs stop at warnings whatever RUST_LOG says.
+    for quiet in ["ureq=warn", "ureq_proto=warn"] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {

@@ -141,8 +141,20 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
     if config.database_url.is_none() && !config.data_dir.join(DB_FILE).exists() {
         return Err(IssuerError::NotInitialized);
     }
+    let kannel = match config.settings.sms.sender {
+        SmsSenderKind::Kannel => Some(crate::kannel::Kannel::from_settings(&config.settings)?),
+        SmsSenderKind::Unset | SmsSenderKind::DevRecorder => None,
+    };
     let delivery = match (config.sms_sender, config.settings.sms.sender) {
         (Some(s), _) => Delivery::Sender(s),
+        (None, SmsSenderKind::Kannel) => match &kannel {
+            Some(k) => Delivery::Sender(k.sender()),
+            None => {
+                return Err(IssuerError::InvalidSettings(
+                    "sms.sender is kannel: the sms.kannel section is missing".into(),
+                ));
+            }
+        },
         (None, SmsSenderKind::DevRecorder) => Delivery::DevRecorder,
         (None, SmsSenderKind::Unset) => {
             return Err(IssuerError::InvalidSettings(
@@ -184,7 +196,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
         .map_err(|e| IssuerError::Server(format!("local address: {e}")))?;
     let public_key = issuer.public_key_hex();
     let activation_key = issuer.activation_key_hex();
-    let api = crate::http::router(Arc::clone(&issuer));
+    let api = crate::http::router(Arc::clone(&issuer), kannel.map(|k| k.secret()));
     let app = match &demo {
         None => api,
         Some(d) => {

@@ -1335,6 +1335,70 @@ pub async fn outbox_delivered_is_never_claimed_again(store: Arc<dyn Store>) {
     }
 }
 
+/// Delivery reports are recorded against the message they name, in order;
+/// a report for no message of the outbox is recorded nowhere (`false`),
+/// and a message's reports go when it is pruned.
+pub async fn delivery_reports_are_kept_with_their_message(store: Arc<dyn Store>) {
+    use pooya_issuer_service::store::DeliveryReport;
+    queue_help(&store, PHONE_A, NOW).await;
+    queue_help(&store, PHONE_B, NOW).await;
+    let claimed = store.claim_messages(NOW, 10, 60).await.expect("claim");
+    let (a, b) = (claimed[0].message_id.clone(), claimed[1].message_id.clone());
+    store
+        .message_delivered(claimed[0].id, NOW + 1, None)
+        .await
+        .expect("delivered");
+    for (report, at) in [
+        (DeliveryReport::SmscSubmitted, NOW + 1),
+        (DeliveryReport::Buffered, NOW + 2),
+        (DeliveryReport::Delivered, NOW + 3),
+    ] {
+        assert!(
+            store
+                .record_delivery_report(&a, report, at)
+                .await
+                .expect("report")
+        );
+    }
+    assert!(
+        !store
+            .record_delivery_report(
+                "msg_00000000000000000000000000000000",
+                DeliveryReport::Delivered,
+                NOW
+            )
+            .await
+            .expect("report")
+    );
+    assert_eq!(
+        store.delivery_reports(&a).await.expect("reports"),
+        vec![
+            (DeliveryReport::SmscSubmitted, NOW + 1),
+            (DeliveryReport::Buffered, NOW + 2),
+            (DeliveryReport::Delivered, NOW + 3),
+        ]
+    );
+    assert_eq!(store.delivery_reports(&b).await.expect("reports"), vec![]);
+    assert_eq!(
+        store
+            .delivery_reports("msg_00000000000000000000000000000000")
+            .await
+            .expect("reports"),
+        vec![]
+    );
+    // A report does not change the message's delivery state.
+    assert_eq!(store.outbox_counts().await.expect("counts").pending, 1);
+    // Pruned with its message: later reports for it are unknown.
+    store.prune(NOW + 3 * 86_400).await.expect("prune");
+    assert_eq!(store.delivery_reports(&a).await.expect("reports"), vec![]);
+    assert!(
+        !store
+            .record_delivery_report(&a, DeliveryReport::Delivered, NOW + 3 * 86_400)
+            .await
+            .expect("report")
+    );
+}
+
 /// A failed attempt with `retry_at` reappears only at that time with one
 /// more attempt; given up (`None`) it is never claimed and counted failed.
 pub async fn outbox_failed_is_retried_then_given_up(store: Arc<dyn Store>) {

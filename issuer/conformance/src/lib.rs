@@ -123,6 +123,7 @@ macro_rules! conformance_tests {
             outbox_claims_oldest_first_under_a_lease,
             outbox_delivered_is_never_claimed_again,
             outbox_failed_is_retried_then_given_up,
+            delivery_reports_are_kept_with_their_message,
             dev_sms_round_trip,
             prune_removes_old_rows_and_keeps_live_state,
             prune_keeps_an_unknown_numbers_lasting_block,

@@ -11,6 +11,7 @@ mod activate;
 pub mod clock;
 mod enroll;
 mod error;
+pub mod gateway;
 pub mod keys;
 pub mod merchants;
 pub mod messages;
@@ -37,5 +38,5 @@ pub use service::{
     is_initialized,
 };
 pub use settings::{ConnectionLimits, Language, Settings, SmsSenderKind, SmsSettings};
-pub use store::{Channel, Store};
+pub use store::{Channel, DeliveryReport, Store};
 pub use verify::{UnblockRequest, UnblockResponse};

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::store::OutboxCounts;
+use crate::store::{DeliveryReport, OutboxCounts};
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 12] = [
@@ -12,12 +12,14 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// The routes counted separately (anything else is `other`).
-pub const ROUTES: [&str; 10] = [
+pub const ROUTES: [&str; 12] = [
     "/v1/enrollments",
     "/v1/activations",
     "/v1/verify",
     "/v1/cards/unblock",
     "/v1/sms/inbound",
+    "/v1/sms/kannel/inbound",
+    "/v1/sms/kannel/dlr",
     "/v1/otp-requests",
     "/v1/sms/outbox",
     "/healthz",
@@ -77,6 +79,9 @@ pub struct Metrics {
     /// Short-code replies without a code: help, wait, suppressed (over the
     /// per-phone limit, not sent).
     sms_replies: [AtomicU64; 3],
+    /// Delivery reports recorded, by [`DeliveryReport`] (in the order of
+    /// [`DeliveryReport::ALL`]), then reports for no known message.
+    delivery_reports: [AtomicU64; DeliveryReport::ALL.len() + 1],
 }
 
 /// A short-code reply without a code, for counting.
@@ -127,6 +132,15 @@ impl Metrics {
     /// A one-time code request refused by the rate limits.
     pub(crate) fn rate_limited(&self, harim: bool) {
         self.rate_limited[usize::from(harim)].fetch_add(1, Relaxed);
+    }
+
+    /// A delivery report recorded against a message, or (`None`) one for
+    /// no message of the outbox.
+    pub(crate) fn delivery_report(&self, r: Option<DeliveryReport>) {
+        let i = r
+            .and_then(|r| DeliveryReport::ALL.iter().position(|x| *x == r))
+            .unwrap_or(DeliveryReport::ALL.len());
+        self.delivery_reports[i].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn sms_reply(&self, r: ReplyCount) {
@@ -280,6 +294,23 @@ impl Metrics {
         }
         let _ = writeln!(
             o,
+            "# HELP pooya_issuer_sms_delivery_reports_total Delivery reports of the SMS gateway recorded against outbox messages, by report.\n# TYPE pooya_issuer_sms_delivery_reports_total counter"
+        );
+        for (i, r) in DeliveryReport::ALL.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "pooya_issuer_sms_delivery_reports_total{{report=\"{}\"}} {}",
+                r.as_str(),
+                self.delivery_reports[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP pooya_issuer_sms_delivery_reports_unknown_total Delivery reports for no message of the outbox (unknown or pruned), answered and dropped.\n# TYPE pooya_issuer_sms_delivery_reports_unknown_total counter\npooya_issuer_sms_delivery_reports_unknown_total {}",
+            self.delivery_reports[DeliveryReport::ALL.len()].load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
             "# HELP pooya_issuer_sms_outbox_messages Messages in the durable outbox, by state.\n# TYPE pooya_issuer_sms_outbox_messages gauge"
         );
         for (state, n) in [("pending", outbox.pending), ("failed", outbox.failed)] {
@@ -316,5 +347,14 @@ mod tests {
             "pooya_issuer_http_request_duration_seconds_bucket{route=\"/v1/verify\",le=\"0.0025\"} 1"
         ));
         assert!(text.contains("pooya_issuer_verifications_total{result=\"blocked\"} 1"));
+        m.delivery_report(Some(DeliveryReport::SmscSubmitted));
+        m.delivery_report(Some(DeliveryReport::SmscSubmitted));
+        m.delivery_report(None);
+        let text = m.render(&[], OutboxCounts::default());
+        assert!(
+            text.contains("pooya_issuer_sms_delivery_reports_total{report=\"smsc_submitted\"} 2")
+        );
+        assert!(text.contains("pooya_issuer_sms_delivery_reports_total{report=\"delivered\"} 0"));
+        assert!(text.contains("pooya_issuer_sms_delivery_reports_unknown_total 1"));
     }
 }

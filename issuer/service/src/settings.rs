@@ -126,6 +126,10 @@ pub enum SmsSenderKind {
     /// The development recorder: messages are kept in the database
     /// (`GET /v1/sms/outbox`) and sent nowhere. For tests and the demo.
     DevRecorder,
+    /// A Kannel SMS gateway, through its `sendsms` HTTP interface, with
+    /// delivery reports and inbound messages back to the issuer
+    /// (`sms.kannel`; docs/issuer.md, "Kannel").
+    Kannel,
 }
 
 /// The `sms` section of the settings.
@@ -142,6 +146,8 @@ pub struct SmsSettings {
     /// nodes with `false` and deliver from others; their messages wait in
     /// the shared outbox.
     pub delivery: bool,
+    /// The Kannel gateway, for `sender = "kannel"`.
+    pub kannel: Option<KannelSettings>,
 }
 
 impl Default for SmsSettings {
@@ -150,7 +156,176 @@ impl Default for SmsSettings {
             sender: SmsSenderKind::Unset,
             poll_interval_ms: 500,
             delivery: true,
+            kannel: None,
         }
+    }
+}
+
+/// The `sms.kannel` section (docs/issuer.md, "Kannel"). Holds where the
+/// secrets are, never the secrets: each comes from a file (`…_file`) or an
+/// environment variable (`…_env`), read by `serve` at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KannelSettings {
+    /// Kannel's `sendsms` URL, e.g. `http://127.0.0.1:13013/cgi-bin/sendsms`.
+    pub sendsms_url: String,
+    /// The `sendsms-user` username.
+    pub username: String,
+    /// A file holding the `sendsms-user` password.
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
+    /// An environment variable holding the `sendsms-user` password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The sender number Kannel puts on messages; `sms_sender` when unset.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The issuer's base URL as Kannel reaches it (`http://10.0.0.5:8080`):
+    /// the delivery reports' `dlr-url` starts with it.
+    pub public_base_url: String,
+    /// A file holding the gateway secret that authenticates Kannel's
+    /// calls to the issuer (inbound messages, delivery reports).
+    #[serde(default)]
+    pub gateway_secret_file: Option<std::path::PathBuf>,
+    /// An environment variable holding the gateway secret.
+    #[serde(default)]
+    pub gateway_secret_env: Option<String>,
+    /// Milliseconds one `sendsms` request may take, connecting included.
+    #[serde(default = "default_kannel_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_kannel_timeout_ms() -> u64 {
+    5_000
+}
+
+/// The shortest gateway secret accepted, in characters.
+pub const MIN_GATEWAY_SECRET_LEN: usize = 32;
+
+/// Where a secret comes from: a file or an environment variable.
+#[derive(Debug, Clone, Copy)]
+pub enum SecretSource<'a> {
+    /// A file; its text without the trailing line break.
+    File(&'a std::path::Path),
+    /// An environment variable.
+    Env(&'a str),
+}
+
+impl<'a> SecretSource<'a> {
+    fn of(
+        file: Option<&'a std::path::Path>,
+        env: Option<&'a str>,
+        what: &str,
+    ) -> Result<Self, IssuerError> {
+        match (file, env) {
+            (Some(f), None) => Ok(Self::File(f)),
+            (None, Some(e)) if !e.is_empty() => Ok(Self::Env(e)),
+            _ => Err(IssuerError::InvalidSettings(format!(
+                "sms.kannel needs exactly one of {what}_file and {what}_env"
+            ))),
+        }
+    }
+
+    /// Reads the secret. Error messages name the file or variable, never
+    /// the value.
+    ///
+    /// # Errors
+    /// [`IssuerError::InvalidSettings`] when the file cannot be read, the
+    /// variable is unset, or the secret is empty or not UTF-8.
+    pub fn read(self, what: &str) -> Result<zeroize::Zeroizing<String>, IssuerError> {
+        let text = match self {
+            Self::File(path) => {
+                zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    IssuerError::InvalidSettings(format!(
+                        "sms.kannel.{what}_file {} cannot be read: {}",
+                        path.display(),
+                        e.kind()
+                    ))
+                })?)
+            }
+            Self::Env(var) => zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
+                IssuerError::InvalidSettings(format!(
+                    "sms.kannel.{what}_env: {var} is not set (or not UTF-8)"
+                ))
+            })?),
+        };
+        let trimmed = zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned());
+        if trimmed.is_empty() {
+            return Err(IssuerError::InvalidSettings(format!(
+                "sms.kannel: the {what} is empty"
+            )));
+        }
+        Ok(trimmed)
+    }
+}
+
+impl KannelSettings {
+    /// Where the `sendsms-user` password comes from.
+    ///
+    /// # Errors
+    /// [`IssuerError::InvalidSettings`] unless exactly one source is set.
+    pub fn password_source(&self) -> Result<SecretSource<'_>, IssuerError> {
+        SecretSource::of(
+            self.password_file.as_deref(),
+            self.password_env.as_deref(),
+            "password",
+        )
+    }
+
+    /// Where the gateway secret comes from.
+    ///
+    /// # Errors
+    /// [`IssuerError::InvalidSettings`] unless exactly one source is set.
+    pub fn gateway_secret_source(&self) -> Result<SecretSource<'_>, IssuerError> {
+        SecretSource::of(
+            self.gateway_secret_file.as_deref(),
+            self.gateway_secret_env.as_deref(),
+            "gateway_secret",
+        )
+    }
+
+    /// Checks a gateway secret read from its source: at least
+    /// [`MIN_GATEWAY_SECRET_LEN`] characters, all URL-safe (it is written
+    /// into Kannel's `get-url` as it is).
+    ///
+    /// # Errors
+    /// [`IssuerError::InvalidSettings`].
+    pub fn check_gateway_secret(secret: &str) -> Result<(), IssuerError> {
+        let url_safe = secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        if secret.len() < MIN_GATEWAY_SECRET_LEN || !url_safe {
+            return Err(IssuerError::InvalidSettings(format!(
+                "sms.kannel: the gateway secret must be at least {MIN_GATEWAY_SECRET_LEN} \
+                 characters of A-Z, a-z, 0-9, '-', '_', '.', '~'"
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), IssuerError> {
+        let bad = |s: &str| Err(IssuerError::InvalidSettings(s.to_owned()));
+        let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if !http(&self.sendsms_url) || self.sendsms_url.contains(['?', '#']) {
+            return bad("sms.kannel.sendsms_url must be an http(s) URL without a query");
+        }
+        if !http(&self.public_base_url) || self.public_base_url.contains(['?', '#']) {
+            return bad("sms.kannel.public_base_url must be an http(s) URL without a query");
+        }
+        if self.username.trim().is_empty() || self.username.len() > 64 {
+            return bad("sms.kannel.username must be 1 to 64 bytes");
+        }
+        if let Some(f) = &self.from
+            && (f.trim().is_empty() || f.len() > 32)
+        {
+            return bad("sms.kannel.from must be 1 to 32 bytes");
+        }
+        if !(100..=60_000).contains(&self.timeout_ms) {
+            return bad("sms.kannel.timeout_ms must be 100 to 60000");
+        }
+        self.password_source()?;
+        self.gateway_secret_source()?;
+        Ok(())
     }
 }
 
@@ -268,6 +443,7 @@ impl Settings {
                 sender: SmsSenderKind::DevRecorder,
                 poll_interval_ms: 100,
                 delivery: true,
+                kannel: None,
             },
             ..Self::default()
         }
@@ -370,6 +546,13 @@ impl Settings {
         }
         if !(10..=60_000).contains(&self.sms.poll_interval_ms) {
             return bad("sms.poll_interval_ms must be 10 to 60000");
+        }
+        match (&self.sms.kannel, self.sms.sender) {
+            (None, SmsSenderKind::Kannel) => {
+                return bad("sms.sender is kannel: the sms.kannel section is missing");
+            }
+            (Some(k), _) => k.validate()?,
+            (None, _) => {}
         }
         Ok(())
     }
@@ -496,5 +679,130 @@ mod tests {
             serde_json::from_str(r#"{"require_dynamic_linking": true}"#).unwrap();
         global.validate().unwrap();
         assert!(global.dynamic_linking_required(1));
+    }
+
+    fn kannel() -> KannelSettings {
+        KannelSettings {
+            sendsms_url: "http://127.0.0.1:13013/cgi-bin/sendsms".into(),
+            username: "pooya".into(),
+            password_file: Some("/etc/pooya/kannel-password".into()),
+            password_env: None,
+            from: None,
+            public_base_url: "http://10.0.0.5:8080".into(),
+            gateway_secret_file: None,
+            gateway_secret_env: Some("POOYA_KANNEL_SECRET".into()),
+            timeout_ms: 5000,
+        }
+    }
+
+    #[test]
+    fn a_kannel_sender_needs_every_piece() {
+        let with = |k: Option<KannelSettings>| Settings {
+            sms: SmsSettings {
+                sender: SmsSenderKind::Kannel,
+                kannel: k,
+                ..SmsSettings::default()
+            },
+            ..Settings::default()
+        };
+        with(Some(kannel())).validate().unwrap();
+        let json = r#"{"sms": {"sender": "kannel", "kannel": {
+            "sendsms_url": "http://127.0.0.1:13013/cgi-bin/sendsms", "username": "pooya",
+            "password_env": "P", "public_base_url": "http://10.0.0.5:8080",
+            "gateway_secret_file": "/run/secret"}}}"#;
+        let parsed: Settings = serde_json::from_str(json).unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(parsed.sms.kannel.as_ref().unwrap().timeout_ms, 5000);
+        let cases: Vec<Option<KannelSettings>> = vec![
+            None,
+            Some(KannelSettings {
+                password_file: None,
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                password_env: Some("P".into()),
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                gateway_secret_env: None,
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                sendsms_url: "127.0.0.1:13013".into(),
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                sendsms_url: "http://k/cgi-bin/sendsms?username=x".into(),
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                public_base_url: "".into(),
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                username: " ".into(),
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                timeout_ms: 50,
+                ..kannel()
+            }),
+            Some(KannelSettings {
+                from: Some("".into()),
+                ..kannel()
+            }),
+        ];
+        for k in cases {
+            assert_eq!(
+                with(k.clone()).validate().unwrap_err().code(),
+                "invalid_settings",
+                "{k:?}"
+            );
+        }
+        // A password in the settings file itself is an unknown field.
+        let inline = json.replace("\"password_env\": \"P\"", "\"password\": \"hunter2\"");
+        assert!(serde_json::from_str::<Settings>(&inline).is_err());
+    }
+
+    #[test]
+    fn kannel_secrets_come_from_files_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cret-of-the-gateway-0123456789abcdef\n").unwrap();
+        let got = SecretSource::File(&path).read("gateway_secret").unwrap();
+        assert_eq!(got.as_str(), "s3cret-of-the-gateway-0123456789abcdef");
+        KannelSettings::check_gateway_secret(&got).unwrap();
+        let missing = SecretSource::File(&dir.path().join("nope"))
+            .read("password")
+            .unwrap_err();
+        assert_eq!(missing.code(), "invalid_settings");
+        assert!(missing.to_string().contains("password_file"));
+        std::fs::write(&path, "\n").unwrap();
+        assert_eq!(
+            SecretSource::File(&path)
+                .read("password")
+                .unwrap_err()
+                .code(),
+            "invalid_settings"
+        );
+        assert_eq!(
+            SecretSource::Env("POOYA_TEST_SURELY_UNSET_VARIABLE")
+                .read("password")
+                .unwrap_err()
+                .code(),
+            "invalid_settings"
+        );
+        for weak in [
+            "short",
+            "has a space in it but is long enough ok",
+            "ü-ü-ü-ü-ü-ü-ü-ü-ü-ü-ü-ü-ü-ü-ü-ü",
+        ] {
+            assert_eq!(
+                KannelSettings::check_gateway_secret(weak)
+                    .unwrap_err()
+                    .code(),
+                "invalid_settings"
+            );
+        }
     }
 }

@@ -222,6 +222,23 @@ pub trait Store: Send + Sync + 'static {
     /// How many messages wait, and how many were given up.
     async fn outbox_counts(&self) -> Result<OutboxCounts, IssuerError>;
 
+    /// Records a delivery report of the SMS gateway against the outbox
+    /// message `message_id` ([`crate::outbox::Sms::message_id`]); `false`,
+    /// recording nothing, when no such message is in the outbox (unknown,
+    /// or pruned).
+    async fn record_delivery_report(
+        &self,
+        message_id: &str,
+        report: DeliveryReport,
+        at: i64,
+    ) -> Result<bool, IssuerError>;
+
+    /// The delivery reports of a message, in the order recorded.
+    async fn delivery_reports(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<(DeliveryReport, i64)>, IssuerError>;
+
     /// Appends a message the development recorder "delivered" (body
     /// sealed to its recipient).
     async fn record_dev_sms(&self, sms: DevSms) -> Result<(), IssuerError>;
@@ -703,6 +720,51 @@ pub struct OutboxCounts {
     pub pending: u64,
     /// Given up after every retry.
     pub failed: u64,
+}
+
+/// What an SMS gateway reports about a message it took (Kannel's
+/// `dlr-mask` bits, docs/issuer.md "Kannel"): one report per event, several
+/// per message (handed to the operator, then delivered to the phone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryReport {
+    /// Delivered to the phone.
+    Delivered,
+    /// The phone could not be reached: not delivered, final.
+    Failed,
+    /// Waiting in the operator's SMS centre (the phone is off or out of
+    /// reach); a final report follows.
+    Buffered,
+    /// Handed to the operator's SMS centre.
+    SmscSubmitted,
+    /// Refused by the operator's SMS centre.
+    SmscRejected,
+}
+
+impl DeliveryReport {
+    /// Every report, in the order of [`DeliveryReport::as_str`]'s table.
+    pub const ALL: [DeliveryReport; 5] = [
+        Self::Delivered,
+        Self::Failed,
+        Self::Buffered,
+        Self::SmscSubmitted,
+        Self::SmscRejected,
+    ];
+
+    /// The stored name (`sms_delivery_reports.report`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Buffered => "buffered",
+            Self::SmscSubmitted => "smsc_submitted",
+            Self::SmscRejected => "smsc_rejected",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 /// A message the development recorder kept.

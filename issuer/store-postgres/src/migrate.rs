@@ -14,8 +14,14 @@ use tokio_postgres::Client;
 use crate::error::PgError;
 
 /// The migrations, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/001_initial.sql")),
+    (
+        2,
+        "delivery_reports",
+        include_str!("../migrations/002_delivery_reports.sql"),
+    ),
+];
 
 /// The advisory lock key every node takes around migrating ("pooyamig").
 pub const MIGRATION_LOCK: i64 = 0x706f_6f79_616d_6967;

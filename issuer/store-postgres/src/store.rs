@@ -19,9 +19,9 @@ use pooya_issuer_service::rules::{
 use pooya_issuer_service::settings::{MAX_ACTIVATION_TTL_SECS, MAX_FAILURE_WINDOW_SECS};
 use pooya_issuer_service::store::{
     ActivationFailure, ActivationLookup, ActivationWrite, CardState, CodeCard, CodeChannel,
-    CodeState, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued, OneTimeCodeRow, OutboxCounts,
-    PendingActivation, QueuedSms, SealedKind, SealedValue, Settlement, Spend, Store, Stored,
-    Unblocked, UnknownSettled,
+    CodeState, DeliveryReport, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued,
+    OneTimeCodeRow, OutboxCounts, PendingActivation, QueuedSms, SealedKind, SealedValue,
+    Settlement, Spend, Store, Stored, Unblocked, UnknownSettled,
 };
 use pooya_issuer_service::{IssuerError, Role};
 use pooya_protocol::PinKind;
@@ -1644,6 +1644,47 @@ impl Store for PostgresStore {
                 pending: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or(0),
                 failed: u64::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0),
             })
+        })
+    }
+
+    async fn record_delivery_report(
+        &self,
+        message_id: &str,
+        report: DeliveryReport,
+        at: i64,
+    ) -> Result<bool, IssuerError> {
+        let report = report.as_str();
+        transaction!(self, |t| exec(
+            &t,
+            "INSERT INTO sms_delivery_reports (message_id, report, at) \
+             SELECT $1, $2, $3 WHERE EXISTS \
+             (SELECT 1 FROM sms_outbox WHERE message_id = $1)",
+            &[&message_id, &report, &at],
+        )
+        .await)
+        .map(|n| n == 1)
+    }
+
+    async fn delivery_reports(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<(DeliveryReport, i64)>, IssuerError> {
+        read!(self, |c| {
+            let rows = query(
+                c,
+                "SELECT report, at FROM sms_delivery_reports WHERE message_id = $1 ORDER BY id",
+                &[&message_id],
+            )
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let report: String = r.try_get(0)?;
+                    Ok((
+                        DeliveryReport::parse(&report).ok_or_else(|| corrupt("delivery report"))?,
+                        r.try_get(1)?,
+                    ))
+                })
+                .collect()
         })
     }
 

@@ -121,6 +121,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "durable_outbox",
         include_str!("../migrations/007_durable_outbox.sql"),
     ),
+    (
+        8,
+        "delivery_reports",
+        include_str!("../migrations/008_delivery_reports.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -17,9 +17,9 @@ use pooya_issuer_service::rules::{
 use pooya_issuer_service::settings::{MAX_ACTIVATION_TTL_SECS, MAX_FAILURE_WINDOW_SECS};
 use pooya_issuer_service::store::{
     ActivationFailure, ActivationLookup, ActivationWrite, CardState, CodeCard, CodeChannel,
-    CodeState, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued, OneTimeCodeRow, OutboxCounts,
-    PendingActivation, QueuedSms, SealedKind, SealedValue, Settlement, Spend, Store, Stored,
-    Unblocked, UnknownSettled,
+    CodeState, DeliveryReport, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued,
+    OneTimeCodeRow, OutboxCounts, PendingActivation, QueuedSms, SealedKind, SealedValue,
+    Settlement, Spend, Store, Stored, Unblocked, UnknownSettled,
 };
 use pooya_issuer_service::{FileKeyProvider, IssuerError, Role};
 use pooya_protocol::PinKind;
@@ -1166,6 +1166,49 @@ impl Store for SqliteStore {
                 pending: u64::try_from(pending).unwrap_or(0),
                 failed: u64::try_from(failed).unwrap_or(0),
             })
+        })
+    }
+
+    async fn record_delivery_report(
+        &self,
+        message_id: &str,
+        report: DeliveryReport,
+        at: i64,
+    ) -> Result<bool, IssuerError> {
+        let message_id = message_id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO sms_delivery_reports (message_id, report, at) \
+                     SELECT ?1, ?2, ?3 WHERE EXISTS \
+                     (SELECT 1 FROM sms_outbox WHERE message_id = ?1)",
+                )?
+                .execute(params![message_id, report.as_str(), at])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delivery_reports(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<(DeliveryReport, i64)>, IssuerError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT report, at FROM sms_delivery_reports WHERE message_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([message_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (report, at) = row?;
+                let report = DeliveryReport::parse(&report).ok_or_else(|| {
+                    DbError::Storage("a delivery report of an unknown kind".into())
+                })?;
+                out.push((report, at));
+            }
+            Ok(out)
         })
     }
 
