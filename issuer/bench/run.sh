@@ -155,7 +155,7 @@ run() {
 echo
 echo "$(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $CARDS cards, $REQUESTS requests per run, oha worker threads $OHA_THREADS"
 echo
-echo "backend: $BACKEND, nodes: $NODES"
+echo "backend: $BACKEND, nodes: $NODES, keys: $KEYS"
 echo
 echo "| run | requests/s | p50 ms | p99 ms | p99.9 ms | success % | HTTP statuses | verdicts | load |"
 echo "|---|---|---|---|---|---|---|---|---|"
