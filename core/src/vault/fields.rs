@@ -22,6 +22,8 @@ pub enum Table {
     Issuers,
     /// `cards`: bank cards.
     Cards,
+    /// `accounts`: standard OTP accounts (schema version 3).
+    Accounts,
 }
 
 impl Table {
@@ -33,6 +35,7 @@ impl Table {
             Self::Profile => "profile",
             Self::Issuers => "issuers",
             Self::Cards => "cards",
+            Self::Accounts => "accounts",
         }
     }
 }
@@ -59,11 +62,17 @@ pub enum Field {
     CardCap,
     /// `cards.seed`: the card's seed.
     CardSeed,
+    /// `accounts.info`: a standard account's settings and names (JSON).
+    AccountInfo,
+    /// `accounts.secret`: its shared secret.
+    AccountSecret,
+    /// `accounts.counter`: its HOTP counter, 8 bytes big-endian.
+    AccountCounter,
 }
 
 impl Field {
     /// Every sealed field, for tests and the reseal pass.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::Canary,
         Self::SlotDataKey,
         Self::Phone,
@@ -72,6 +81,9 @@ impl Field {
         Self::CardLabel,
         Self::CardCap,
         Self::CardSeed,
+        Self::AccountInfo,
+        Self::AccountSecret,
+        Self::AccountCounter,
     ];
 
     /// The table the field is in.
@@ -82,6 +94,7 @@ impl Field {
             Self::Phone => Table::Profile,
             Self::IssuerProfile => Table::Issuers,
             Self::CardInfo | Self::CardLabel | Self::CardCap | Self::CardSeed => Table::Cards,
+            Self::AccountInfo | Self::AccountSecret | Self::AccountCounter => Table::Accounts,
         }
     }
 
@@ -97,6 +110,9 @@ impl Field {
             Self::CardLabel => "label",
             Self::CardCap => "cap",
             Self::CardSeed => "seed",
+            Self::AccountInfo => "info",
+            Self::AccountSecret => "secret",
+            Self::AccountCounter => "counter",
         }
     }
 
@@ -132,6 +148,9 @@ mod tests {
             ("cards", "label"),
             ("cards", "cap"),
             ("cards", "seed"),
+            ("accounts", "info"),
+            ("accounts", "secret"),
+            ("accounts", "counter"),
         ];
         for (f, (table, field)) in Field::ALL.into_iter().zip(expected) {
             assert_eq!(f.at(7), Place::new(table, 7, field), "{f:?}");

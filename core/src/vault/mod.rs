@@ -10,10 +10,12 @@
 //! - `slots`: key slots and biometric unlock; `rekey`: password change;
 //! - `lock`: the stored wrong-password counter, attempts and the wipe
 //!   ([`lockout`] is the pure policy); `session`: the unlocked session;
-//! - `profile`, `issuers`, `cards`: what the vault stores, one job each;
+//! - `profile`, `issuers`, `cards`, `accounts` (standard OTP accounts):
+//!   what the vault stores, one job each;
 //! - [`fields`]: the typed names of every sealed field; [`envelope`]: the
 //!   AEAD envelope; [`kdf`], [`password`], [`schema`], `records`.
 
+mod accounts;
 mod cards;
 pub mod envelope;
 pub mod fields;
@@ -42,6 +44,7 @@ use crate::CoreError;
 use crate::hooks::{BiometricGate, Clock, DeviceKeystore};
 use session::Session;
 
+pub use accounts::{AccountId, AccountRecord};
 pub use records::{
     CardId, CardRecord, CardSecret, IssuerProfile, MAX_IDLE_TIMEOUT_SECS, NewCard, VaultConfig,
     VaultStatus, check_label,

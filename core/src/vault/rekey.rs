@@ -69,6 +69,22 @@ pub(super) fn reseal_all(
             ],
         )?;
     }
+    type AccountRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+    let accounts: Vec<AccountRow> = conn
+        .prepare("SELECT id, info, secret, counter FROM accounts")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, info, secret, counter) in accounts {
+        conn.execute(
+            "UPDATE accounts SET info = ?1, secret = ?2, counter = ?3 WHERE id = ?4",
+            params![
+                reseal(Field::AccountInfo.at(id), &info)?,
+                reseal(Field::AccountSecret.at(id), &secret)?,
+                reseal(Field::AccountCounter.at(id), &counter)?,
+                id
+            ],
+        )?;
+    }
     Ok(())
 }
 
