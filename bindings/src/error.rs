@@ -234,6 +234,9 @@ pub enum PooyaError {
     /// No card with this id.
     #[error("no such card")]
     CardNotFound,
+    /// No standard OTP account with this id.
+    #[error("no such account")]
+    AccountNotFound,
     /// No issuer with this name.
     #[error("no such issuer")]
     IssuerNotFound,
@@ -371,6 +374,7 @@ impl PooyaError {
             Self::BiometricFailed { .. } => "biometric_failed",
             Self::Keystore { .. } => "keystore",
             Self::CardNotFound => "card_not_found",
+            Self::AccountNotFound => "account_not_found",
             Self::IssuerNotFound => "issuer_not_found",
             Self::IssuerExists => "issuer_exists",
             Self::PhoneAlreadySet => "phone_already_set",
@@ -428,6 +432,7 @@ impl From<CoreError> for PooyaError {
                 details: e.to_string(),
             },
             CoreError::CardNotFound => Self::CardNotFound,
+            CoreError::AccountNotFound => Self::AccountNotFound,
             CoreError::IssuerNotFound => Self::IssuerNotFound,
             CoreError::IssuerExists => Self::IssuerExists,
             CoreError::PhoneAlreadySet => Self::PhoneAlreadySet,
@@ -597,6 +602,7 @@ mod tests {
             CoreError::BiometricFailed("sensor".into()),
             CoreError::Keystore("KeyStoreException".into()),
             CoreError::CardNotFound,
+            CoreError::AccountNotFound,
             CoreError::IssuerNotFound,
             CoreError::IssuerExists,
             CoreError::PhoneAlreadySet,

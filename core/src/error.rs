@@ -164,6 +164,9 @@ pub enum CoreError {
     /// No card with this id.
     #[error("no such card")]
     CardNotFound,
+    /// No standard OTP account with this id.
+    #[error("no such account")]
+    AccountNotFound,
     /// No issuer with this name.
     #[error("no such issuer")]
     IssuerNotFound,
@@ -286,6 +289,7 @@ impl CoreError {
             Self::Keystore(_) => "keystore",
             Self::DeviceKeyDamaged { .. } => "device_key_damaged",
             Self::CardNotFound => "card_not_found",
+            Self::AccountNotFound => "account_not_found",
             Self::IssuerNotFound => "issuer_not_found",
             Self::IssuerExists => "issuer_exists",
             Self::PhoneAlreadySet => "phone_already_set",
@@ -401,6 +405,7 @@ mod tests {
             CoreError::Keystore("x".into()),
             CoreError::DeviceKeyDamaged { path: "k".into() },
             CoreError::CardNotFound,
+            CoreError::AccountNotFound,
             CoreError::IssuerNotFound,
             CoreError::IssuerExists,
             CoreError::PhoneAlreadySet,

@@ -25,6 +25,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(ladder.tiers().windows(2).all(|w| w[0] < w[1]));
         }
     }
+    // A migration payload (the protobuf inside otpauth-migration URIs).
+    if let Ok(accounts) = pooya_protocol::otpauth::decode_migration_payload(data) {
+        assert!(!accounts.is_empty());
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -69,5 +73,16 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(code) = normalize_activation_code(text) {
         assert_eq!(normalize_activation_code(&code).ok(), Some(code.clone()));
+    }
+    // Standard OTP accounts (issue 13, item 5): what parses prints back
+    // to the same account, and a migration payload holds only valid ones.
+    if let Ok(account) = pooya_protocol::OtpAccount::from_uri(text) {
+        assert_eq!(
+            pooya_protocol::OtpAccount::from_uri(&account.to_uri()).ok(),
+            Some(account.clone())
+        );
+    }
+    if let Ok(accounts) = pooya_protocol::OtpAccount::from_migration_uri(text) {
+        assert!(accounts.iter().all(|a| a.validate().is_ok()));
     }
 });

@@ -23,6 +23,7 @@ pub mod hotp;
 mod hpke_open;
 pub mod ids;
 pub mod ocra;
+pub mod otpauth;
 pub mod payment;
 pub mod pin;
 pub mod secret;
@@ -37,6 +38,7 @@ pub use ids::{
     normalize_device_label, normalize_phone,
 };
 pub use ocra::{OcraInput, OcraSuite, QuestionFormat, ocra};
+pub use otpauth::{OtpAccount, OtpCode, OtpKind};
 pub use payment::{Language, PayeeName, PaymentError, PaymentRequest, PaymentView, TxType};
 pub use pin::{
     Candidate, Claim, Outcome, Pin, PinKind, PinPolicy, Policies, VerificationPlan, Verified,

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "002_lockout_boot_clock",
         sql: include_str!("../../migrations/002_lockout_boot_clock.sql"),
     },
+    Migration {
+        version: 3,
+        name: "003_accounts",
+        sql: include_str!("../../migrations/003_accounts.sql"),
+    },
 ];
 
 /// The schema objects of a connection: `(type, name, table, sql)` of
