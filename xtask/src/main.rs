@@ -46,6 +46,14 @@ impl Context {
         if let Ok(joined) = env::join_paths(paths) {
             c.env("PATH", joined);
         }
+        // Python packages the tests use (pyotp), installed by
+        // `ensure_python_packages` into .tools/python.
+        let py = env::var_os("PYTHONPATH").unwrap_or_default();
+        let mut py_paths = vec![self.tools.join("python")];
+        py_paths.extend(env::split_paths(&py));
+        if let Ok(joined) = env::join_paths(py_paths) {
+            c.env("PYTHONPATH", joined);
+        }
         c
     }
 }
@@ -150,8 +158,35 @@ const APT_PACKAGES: &[&str] = &[
     "kannel-extras",
 ];
 
+/// PyPI packages the tests use: pyotp, the independent TOTP/HOTP
+/// implementation the OTP accounts are cross-checked against
+/// (protocol/tests/otpauth_pyotp.rs). Installed into `.tools/python`, on
+/// the `PYTHONPATH` of every command the xtask runs.
+const PYTHON_PACKAGES: &[&str] = &["pyotp==2.12.1"];
+
+fn ensure_python_packages(ctx: &Context) -> Result<(), String> {
+    let have = ctx
+        .cmd("python3")
+        .args(["-c", "import pyotp"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if have {
+        return Ok(());
+    }
+    run(
+        &format!("pip install {}", PYTHON_PACKAGES.join(" ")),
+        ctx.cmd("python3")
+            .args(["-m", "pip", "install", "--quiet", "--target"])
+            .arg(ctx.tools.join("python"))
+            .args(PYTHON_PACKAGES),
+    )
+}
+
 fn test(ctx: &Context) -> Result<(), String> {
     apt_install(ctx, APT_PACKAGES)?;
+    ensure_python_packages(ctx)?;
     run(
         "cargo fmt --check",
         ctx.cmd("cargo").args(["fmt", "--all", "--", "--check"]),
