@@ -1,7 +1,8 @@
 //! Fuzzes every parser of pooya-protocol: OCRA suites, amounts, card
 //! numbers, phone numbers, activation codes (whole and two-channel), payee
 //! ids, cap ladders, payment request URIs and transaction types, and sealed
-//! activation requests (HPKE open on arbitrary `enc` and ciphertext). None
+//! activation requests (HPKE open on arbitrary `enc` and ciphertext), and
+//! the query strings Kannel calls the issuer with. None
 //! may panic, and what parses must survive a round trip.
 #![no_main]
 
@@ -32,6 +33,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    // What Kannel (the hostile SMS path) calls the issuer with: delivery
+    // reports and inbound texts, parsed from raw query strings.
+    if let Ok(dlr) = pooya_issuer_kannel::DlrQuery::parse(text) {
+        assert!(pooya_issuer_kannel::report_of_type(1).is_some());
+        let _ = dlr.report;
+    }
+    if let Ok(inbound) = pooya_issuer_kannel::InboundQuery::parse(text) {
+        if let Ok(decoded) = inbound.text() {
+            assert!(decoded.chars().count() <= text.len());
+        }
+    }
     if let Some((atm, sms)) = text.split_once('|') {
         if let Ok(code) = join_activation_code(atm, sms) {
             assert_eq!(normalize_activation_code(&code).ok(), Some(code.clone()));
