@@ -148,6 +148,8 @@ const APT_PACKAGES: &[&str] = &[
     "softhsm2",
     "kannel",
     "kannel-extras",
+    // libfaketime: the CLI's wrong-phone-clock test (cli/tests/time.rs).
+    "faketime",
 ];
 
 fn test(ctx: &Context) -> Result<(), String> {

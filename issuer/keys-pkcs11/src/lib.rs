@@ -639,11 +639,11 @@ impl Pkcs11KeyProvider {
         &self,
         session: &Session,
         card_id: &str,
-        keys: &[SessionObject<'_>; 3],
+        keys: &[SessionObject<'_>],
     ) -> Result<Vec<u8>, IssuerError> {
         let version = self.current_version();
         let master = self.master(version)?;
-        let mut payload = Vec::with_capacity(3 * 42);
+        let mut payload = Vec::with_capacity(keys.len() * 42);
         for key in keys {
             let wrapped = session
                 .wrap_key(&Mechanism::AesKeyWrapPad, master, key.handle)
@@ -662,14 +662,15 @@ impl Pkcs11KeyProvider {
     }
 
     /// Opens a card's blob (checking it belongs to `card_id`) and unwraps
-    /// its three keys into the token.
+    /// its keys into the token, in [`CardKey::ALL`]'s order: four, or the
+    /// three PIN keys of a blob wrapped before the device key existed.
     fn unwrap_card_keys<'s>(
         &self,
         session: &'s Session,
         card_id: &str,
         sealed: &[u8],
         extractable: bool,
-    ) -> Result<[SessionObject<'s>; 3], IssuerError> {
+    ) -> Result<Vec<SessionObject<'s>>, IssuerError> {
         let env = Envelope::parse(sealed)?;
         let master = self.master(env.version)?;
         let payload = self.open_with(
@@ -678,13 +679,13 @@ impl Pkcs11KeyProvider {
             sealed,
         )?;
         let mut rest: &[u8] = &payload;
-        let mut out = Vec::with_capacity(3);
-        for _ in CardKey::ALL {
+        let mut out = Vec::with_capacity(CardKey::ALL.len());
+        while !rest.is_empty() {
             let [a, b, tail @ ..] = rest else {
                 return Err(IssuerError::Crypto("card keys are malformed"));
             };
             let len = usize::from(u16::from_be_bytes([*a, *b]));
-            if tail.len() < len {
+            if tail.len() < len || out.len() == CardKey::ALL.len() {
                 return Err(IssuerError::Crypto("card keys are malformed"));
             }
             let (wrapped, tail) = tail.split_at(len);
@@ -696,11 +697,10 @@ impl Pkcs11KeyProvider {
             )?);
             rest = tail;
         }
-        if !rest.is_empty() {
+        if out.len() < CardKey::ALL.len() - 1 {
             return Err(IssuerError::Crypto("card keys are malformed"));
         }
-        out.try_into()
-            .map_err(|_| IssuerError::Crypto("card keys are malformed"))
+        Ok(out)
     }
 
     /// The next free `<prefix>-<kind>-<n>` label of a key pair.
@@ -806,13 +806,16 @@ impl KeyProvider for Pkcs11KeyProvider {
 
     fn seal_card_keys(&self, card_id: &str, seed: &CardSeed) -> Result<Vec<u8>, IssuerError> {
         let keys = seed.derive_keys();
+        let device = seed.device_key();
         let session = self.session()?;
         let objects = [
             Self::import_card_key(&session, keys.first.expose_secret())?,
             Self::import_card_key(&session, keys.second.expose_secret())?,
             Self::import_card_key(&session, keys.tx.expose_secret())?,
+            Self::import_card_key(&session, device.expose_secret())?,
         ];
         drop(keys);
+        drop(device);
         self.wrap_card_keys(&session, card_id, &objects)
     }
 
@@ -827,11 +830,16 @@ impl KeyProvider for Pkcs11KeyProvider {
         requests
             .iter()
             .map(|r| {
-                let key = match r.key {
-                    CardKey::First => &keys[0],
-                    CardKey::Second => &keys[1],
-                    CardKey::Transaction => &keys[2],
+                let index = match r.key {
+                    CardKey::First => 0,
+                    CardKey::Second => 1,
+                    CardKey::Transaction => 2,
+                    CardKey::Device => 3,
                 };
+                // A blob wrapped before the device key existed has three.
+                let key = keys.get(index).ok_or_else(|| {
+                    IssuerError::Hsm(HsmError::KeyMissing(format!("the card's {:?} key", r.key)))
+                })?;
                 session
                     .sign(&mac_mechanism(r.algorithm), key.handle, r.message)
                     .map_err(hsm("card MAC (C_Sign)"))

@@ -14,8 +14,15 @@ use tokio_postgres::Client;
 use crate::error::PgError;
 
 /// The migrations, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/001_initial.sql")),
+    // 002 is the Kannel work's (delivery reports).
+    (
+        3,
+        "card_status",
+        include_str!("../migrations/003_card_status.sql"),
+    ),
+];
 
 /// The advisory lock key every node takes around migrating ("pooyamig").
 pub const MIGRATION_LOCK: i64 = 0x706f_6f79_616d_6967;

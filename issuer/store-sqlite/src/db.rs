@@ -121,6 +121,12 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "durable_outbox",
         include_str!("../migrations/007_durable_outbox.sql"),
     ),
+    // 008 is the Kannel work's (delivery reports).
+    (
+        9,
+        "card_status",
+        include_str!("../migrations/009_card_status.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
