@@ -4,3 +4,35 @@
 -- The SMS version does not depend on it. Every change is an event.
 ALTER TABLE cards ADD COLUMN app_status TEXT NOT NULL DEFAULT 'active'
     CHECK (app_status IN ('active', 'suspended', 'revoked'));
+
+-- The customer is told of each change (notice kind app_status_changed):
+-- SQLite cannot alter a CHECK, so sms_outbox is rebuilt with the new kind
+-- (the columns of 007; a migration that adds columns to sms_outbox before
+-- this one must add them here too).
+CREATE TABLE sms_outbox_009 (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    to_phone        TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('activation_code', 'sms_channel_enabled',
+                        'phone_changed', 'card_activated', 'card_blocked',
+                        'card_blocked_last_warning', 'card_blocked_until_lifted', 'sms_pin',
+                        'sms_wait', 'sms_help', 'harim_pin', 'app_status_changed')),
+    payload         BLOB,
+    sealed          INTEGER NOT NULL CHECK (sealed IN (0, 1)),
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    last_error      TEXT,
+    gateway_ref     TEXT
+);
+INSERT INTO sms_outbox_009 (id, message_id, to_phone, kind, payload, sealed, state, attempts,
+    next_attempt_at, lease_until, created_at, delivered_at, last_error, gateway_ref)
+SELECT id, message_id, to_phone, kind, payload, sealed, state, attempts,
+    next_attempt_at, lease_until, created_at, delivered_at, last_error, gateway_ref
+FROM sms_outbox;
+DROP TABLE sms_outbox;
+ALTER TABLE sms_outbox_009 RENAME TO sms_outbox;
+CREATE INDEX sms_outbox_due ON sms_outbox (state, next_attempt_at, id);
