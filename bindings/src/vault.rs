@@ -236,6 +236,78 @@ impl From<AddedCard> for ActivatedCard {
     }
 }
 
+// ---- signed time (issue 13, item 1) -----------------------------------
+
+/// What a time sync measured ([`PooyaApp::sync_time`]).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TimeSyncInfo {
+    /// The issuer profile's name.
+    pub issuer: String,
+    /// The issuer's signed time, Unix seconds.
+    pub server_time: u64,
+    /// Issuer time minus the phone's clock now, seconds.
+    pub time_offset_secs: i64,
+    /// The offset before this sync.
+    pub previous_offset_secs: i64,
+    /// Recorded against the boot clock: offline PINs ignore the phone's
+    /// clock until the device restarts.
+    pub boot_anchored: bool,
+}
+
+impl From<pooya_core::TimeSync> for TimeSyncInfo {
+    fn from(t: pooya_core::TimeSync) -> Self {
+        Self {
+            issuer: t.issuer,
+            server_time: t.server_time,
+            time_offset_secs: t.time_offset_secs,
+            previous_offset_secs: t.previous_offset_secs,
+            boot_anchored: t.boot_anchored,
+        }
+    }
+}
+
+/// Where the bank time of PINs comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TimeSource {
+    /// The last sync plus the boot clock: the phone's clock does not
+    /// matter.
+    BootClock,
+    /// The phone's clock plus the last offset (restarted since the last
+    /// sync, or no boot clock).
+    WallClock,
+}
+
+/// The bank time PINs use now ([`PooyaApp::time_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct TimeStatusInfo {
+    /// The bank's time, Unix seconds.
+    pub bank_time: u64,
+    /// How it was computed.
+    pub source: TimeSource,
+    /// How far the phone's clock is from the bank's (seconds), when the
+    /// boot clock tells.
+    pub wall_clock_drift_secs: Option<i64>,
+    /// Ask the customer to go online (and call `syncTime`): the phone's
+    /// clock is off by more than a PIN step, or it is all there is.
+    pub sync_advised: bool,
+}
+
+impl From<pooya_core::BankTime> for TimeStatusInfo {
+    fn from(t: pooya_core::BankTime) -> Self {
+        Self {
+            bank_time: t.time,
+            source: match t.source {
+                pooya_core::TimeSource::BootClock => TimeSource::BootClock,
+                pooya_core::TimeSource::WallClock => TimeSource::WallClock,
+            },
+            wall_clock_drift_secs: t.wall_clock_drift_secs,
+            sync_advised: t.sync_advised,
+        }
+    }
+}
+
+// ---- end of signed time ------------------------------------------------
+
 /// The outcome of a cap change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct CapInfo {
@@ -768,6 +840,26 @@ impl PooyaApp {
         Ok(self
             .with_phone(|p| p.add_card(&issuer, &code, label.as_deref()))?
             .into())
+    }
+
+    /// Syncs the bank's time (signed `/v1/time`, through the Transport)
+    /// and records it against the boot clock. Blocking: call it off the
+    /// main thread.
+    ///
+    /// # Errors
+    /// `Locked`, `IssuerNotFound`, `Network`, `IssuerError`,
+    /// `BadResponse`, `BadSignature`. On any error nothing is stored.
+    pub fn sync_time(&self, issuer: String) -> Result<TimeSyncInfo, PooyaError> {
+        Ok(self.with_phone(|p| p.sync_time(&issuer))?.into())
+    }
+
+    /// The bank time PINs of `issuer` use now, and whether to sync.
+    /// Offline.
+    ///
+    /// # Errors
+    /// `Locked`, `IssuerNotFound`.
+    pub fn time_status(&self, issuer: String) -> Result<TimeStatusInfo, PooyaError> {
+        Ok(self.with_phone(|p| p.time_status(&issuer))?.into())
     }
 
     /// Every card's display data, in the order added.

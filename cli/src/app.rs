@@ -27,7 +27,9 @@ use zeroize::Zeroizing;
 use crate::output::{self, CliError, clock_utc, rials};
 use crate::secret::{PasswordSource, with_spinner};
 use crate::transport::UreqTransport;
-use crate::{CapCommand, CardCommand, Global, InitArgs, IssuerCommand, KdfChoice, PinCommand};
+use crate::{
+    CapCommand, CardCommand, Global, InitArgs, IssuerCommand, KdfChoice, PinCommand, TimeCommand,
+};
 
 /// What to do with a wiped vault (the error and `status` say it).
 const WIPED_HINT: &str = "the vault was wiped after too many wrong passwords: start over with \
@@ -318,27 +320,7 @@ pub fn card(global: &Global, cmd: &CardCommand) -> Result<(), CliError> {
                 None => normalize_activation_code(&typed).map_err(invalid)?,
             });
             let mut phone = open_phone(global, &mut passwords, device_label)?;
-            let issuer = match issuer {
-                Some(i) => i.clone(),
-                None => {
-                    let all = phone.issuers()?;
-                    match all.as_slice() {
-                        [only] => only.name.clone(),
-                        [] => {
-                            return Err(CliError::new(
-                                "issuer_not_found",
-                                "no issuer stored: pooya issuer add NAME --url URL --public-key KEY --activation-key KEY",
-                            ));
-                        }
-                        _ => {
-                            return Err(CliError::new(
-                                "usage",
-                                "several issuers are stored: say which with --issuer NAME",
-                            ));
-                        }
-                    }
-                }
-            };
+            let issuer = pick_issuer(&mut phone, issuer.as_deref(), "--issuer NAME")?;
             let added = with_spinner("Activating with the bank…", || {
                 phone.add_card(&issuer, &code, label.as_deref())
             })?;
@@ -574,6 +556,7 @@ pub fn pin(global: &Global, cmd: &PinCommand) -> Result<(), CliError> {
         })
     };
     let first = make(&mut phone)?;
+    warn_if_sync_advised(&mut phone, &c);
     if !opts.watch {
         if global.json {
             output::json(&pin_json(&first));
@@ -739,4 +722,110 @@ pub fn status(global: &Global) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// The issuer named, or the only one stored.
+fn pick_issuer(phone: &mut Phone, named: Option<&str>, how: &str) -> Result<String, CliError> {
+    if let Some(i) = named {
+        return Ok(i.to_owned());
+    }
+    let all = phone.issuers()?;
+    match all.as_slice() {
+        [only] => Ok(only.name.clone()),
+        [] => Err(CliError::new(
+            "issuer_not_found",
+            "no issuer stored: pooya issuer add NAME --url URL --public-key KEY --activation-key KEY",
+        )),
+        _ => Err(CliError::new(
+            "usage",
+            format!("several issuers are stored: say which with {how}"),
+        )),
+    }
+}
+
+// ---- pooya time (issue 13, item 1) -------------------------------------
+
+fn bank_time_json(t: &pooya_core::BankTime) -> Value {
+    json!({
+        "bank_time": t.time,
+        "source": t.source.as_str(),
+        "wall_clock_drift_secs": t.wall_clock_drift_secs,
+        "sync_advised": t.sync_advised,
+    })
+}
+
+/// `pooya time sync|status`.
+pub fn time(global: &Global, cmd: &TimeCommand) -> Result<(), CliError> {
+    let mut passwords = PasswordSource::new(global.password_stdin);
+    let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+    match cmd {
+        TimeCommand::Sync { issuer } => {
+            let issuer = pick_issuer(&mut phone, issuer.as_deref(), "ISSUER")?;
+            let got = with_spinner("Asking the bank for its time…", || {
+                phone.sync_time(&issuer)
+            })?;
+            if global.json {
+                output::json(&json!({
+                    "issuer": got.issuer,
+                    "server_time": got.server_time,
+                    "time_offset_secs": got.time_offset_secs,
+                    "previous_offset_secs": got.previous_offset_secs,
+                    "boot_anchored": got.boot_anchored,
+                }));
+            } else {
+                println!(
+                    "Synced with {}: bank clock offset {:+} s (was {:+} s)",
+                    got.issuer, got.time_offset_secs, got.previous_offset_secs
+                );
+                if got.boot_anchored {
+                    println!(
+                        "Recorded against the boot clock: offline PINs ignore the phone's clock until it restarts."
+                    );
+                } else {
+                    println!(
+                        "This device has no boot clock: PINs use the phone's clock plus the offset."
+                    );
+                }
+            }
+        }
+        TimeCommand::Status { issuer } => {
+            let issuer = pick_issuer(&mut phone, issuer.as_deref(), "ISSUER")?;
+            let t = phone.time_status(&issuer)?;
+            if global.json {
+                let mut v = bank_time_json(&t);
+                v["issuer"] = json!(issuer);
+                output::json(&v);
+            } else {
+                println!("Bank time for {issuer}: {} ({})", t.time, t.source.as_str());
+                if let Some(d) = t.wall_clock_drift_secs {
+                    println!("The phone's clock is {d:+} s from the bank's.");
+                }
+                if t.sync_advised {
+                    println!("Sync when online: pooya time sync {issuer}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Warns (on standard error) when a card's PINs use a time the host should
+/// refresh.
+fn warn_if_sync_advised(phone: &mut Phone, card: &CardView) {
+    let Ok(t) = phone.time_status(&card.issuer) else {
+        return;
+    };
+    if !t.sync_advised {
+        return;
+    }
+    match t.wall_clock_drift_secs {
+        Some(d) => eprintln!(
+            "pooya: the phone's clock is {d:+} s from the bank's; PINs use the bank's time from the boot clock. Fix the clock, or sync: pooya time sync {}",
+            card.issuer
+        ),
+        None => eprintln!(
+            "pooya: PINs use the phone's clock (restarted since the last time sync); sync when online: pooya time sync {}",
+            card.issuer
+        ),
+    }
 }

@@ -87,6 +87,9 @@ enum Command {
     /// Dynamic PINs, offline.
     #[command(subcommand)]
     Pin(PinCommand),
+    /// The bank's clock: sync it (signed), or show what PINs use.
+    #[command(subcommand)]
+    Time(TimeCommand),
     /// Lock the vault (explains why there is nothing to lock between
     /// commands).
     Lock,
@@ -211,6 +214,22 @@ pub struct PinOpts {
     watch: bool,
 }
 
+/// `pooya time …` (docs/phone.md, "Time that stays right").
+#[derive(Debug, Subcommand)]
+pub enum TimeCommand {
+    /// Ask the bank for its signed time and record it against the boot
+    /// clock, so offline PINs ignore a wrong phone clock.
+    Sync {
+        /// The bank; needed when more than one is stored.
+        issuer: Option<String>,
+    },
+    /// The bank time PINs are made with, and whether to sync.
+    Status {
+        /// The bank; needed when more than one is stored.
+        issuer: Option<String>,
+    },
+}
+
 /// `pooya pin …`.
 #[derive(Debug, Subcommand)]
 pub enum PinCommand {
@@ -289,6 +308,7 @@ fn main() -> ExitCode {
         Command::Card(cmd) => app::card(&cli.global, &cmd),
         Command::Cap(cmd) => app::cap(&cli.global, &cmd),
         Command::Pin(cmd) => app::pin(&cli.global, &cmd),
+        Command::Time(cmd) => app::time(&cli.global, &cmd),
         Command::Lock => app::lock(&cli.global),
         Command::Status => app::status(&cli.global),
     };

@@ -163,7 +163,7 @@ fn sanitize_code(code: &str) -> String {
         .collect()
 }
 
-fn check_status(status: u16, body: &[u8]) -> Result<(), CoreError> {
+pub(crate) fn check_status(status: u16, body: &[u8]) -> Result<(), CoreError> {
     if status == 200 || status == 201 {
         return Ok(());
     }

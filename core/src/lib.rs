@@ -13,6 +13,7 @@
 //! - `testing` (feature `testing`): in-memory hooks for tests.
 
 pub mod activation;
+pub mod bank_time;
 mod error;
 pub mod hooks;
 mod keyfile;
@@ -22,9 +23,10 @@ pub mod pins;
 pub mod testing;
 pub mod vault;
 
+pub use bank_time::{BankTime, TimeAnchor, TimeSource};
 pub use error::{CoreError, WeakPasswordReason};
 pub use keyfile::KeyFileKeystore;
-pub use phone::{AddedCard, CardView, IssuerView, Phone};
+pub use phone::{AddedCard, CardView, IssuerView, Phone, TimeSync};
 pub use pins::{CapChange, PinView};
 pub use vault::kdf::KdfParams;
 pub use vault::lockout::LockoutPolicy;

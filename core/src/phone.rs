@@ -12,6 +12,7 @@ use pooya_protocol::{PinKind, bank_for_bin, normalize_activation_code, normalize
 
 use crate::CoreError;
 use crate::activation::{self, ACTIVATION_PATH, DEFAULT_TIMEOUT_MS};
+use crate::bank_time::{self, BankTime, TIME_PATH, TimeAnchor};
 use crate::hooks::Transport;
 use crate::pins::{self, CapChange, PinView};
 use crate::vault::{CardId, CardRecord, IssuerProfile, NewCard, Vault, check_label};
@@ -126,9 +127,10 @@ pub struct Phone {
     transport: Arc<dyn Transport>,
     device_label: String,
     timeout_ms: u64,
-    /// Issuer time offsets read this session, so a PIN does not unseal the
-    /// issuer profile every time. Cleared whenever a profile may change.
-    offsets: std::collections::HashMap<String, i64>,
+    /// Issuer time offsets and boot-clock anchors read this session, so a
+    /// PIN does not unseal the issuer profile every time. Cleared whenever
+    /// a profile may change.
+    offsets: std::collections::HashMap<String, (i64, Option<TimeAnchor>)>,
 }
 
 impl core::fmt::Debug for Phone {
@@ -140,10 +142,29 @@ impl core::fmt::Debug for Phone {
     }
 }
 
-/// Issuer time for a phone time and an offset, saturating at the ends.
-fn corrected(phone_time: u64, offset: i64) -> u64 {
-    phone_time.saturating_add_signed(offset)
+/// What [`Phone::sync_time`] measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeSync {
+    /// The issuer profile's name.
+    pub issuer: String,
+    /// The issuer's signed time, Unix seconds.
+    pub server_time: u64,
+    /// Issuer time minus phone (wall clock) time now, seconds.
+    pub time_offset_secs: i64,
+    /// The offset before this sync.
+    pub previous_offset_secs: i64,
+    /// Whether the sync was recorded against the boot clock (so offline
+    /// PINs ignore the wall clock until the device restarts).
+    pub boot_anchored: bool,
 }
+
+/// The largest `/v1/time` answer read.
+const MAX_TIME_ANSWER_BYTES: usize = 4096;
+/// Bytes of a time sync's nonce.
+const TIME_NONCE_LEN: usize = 16;
+/// How far the wall clock may disagree with the boot clock before the
+/// host is advised to sync, when no card of the issuer names a step.
+const DEFAULT_TOLERANCE_SECS: u64 = 30;
 
 impl Phone {
     /// A phone over `vault` (locked or not). `device_label` names this
@@ -255,6 +276,7 @@ impl Phone {
             public_key: key,
             activation_key: Some(activation_key.to_vec()),
             time_offset_secs: 0,
+            time_anchor: None,
         };
         // A profile stored before activation v2 (no activation key) of the
         // same bank, same signing key, is upgraded in place, keeping its
@@ -262,6 +284,7 @@ impl Phone {
         match self.vault.issuer(&profile.name) {
             Ok(old) if old.activation_key.is_none() && old.public_key == profile.public_key => {
                 profile.time_offset_secs = old.time_offset_secs;
+                profile.time_anchor = old.time_anchor;
                 self.vault.update_issuer(&profile)?;
             }
             _ => self.vault.add_issuer(&profile)?,
@@ -332,11 +355,13 @@ impl Phone {
         let prepared = activation::prepare(&phone, &code, &self.device_label, &activation_key)?;
         let url = format!("{}{ACTIVATION_PATH}", profile.base_url);
         let sent_at = self.vault.now_unix();
+        let boot_before = self.vault.boot_time();
         let answer = self
             .transport
             .post_json(&url, &prepared.body, self.timeout_ms)
             .map_err(|e| CoreError::Network(e.message))?;
         let received_at = self.vault.now_unix();
+        let boot_after = self.vault.boot_time();
         // The issuer read its clock somewhere between sending and
         // receiving: the midpoint halves the error a slow network makes.
         let phone_time = sent_at + received_at.saturating_sub(sent_at) / 2;
@@ -382,6 +407,16 @@ impl Phone {
             seed: got.seed,
         };
         profile.time_offset_secs = offset;
+        // The activation answer signs its server time for this fresh
+        // request: as good a time sync as `/v1/time`.
+        profile.time_anchor = bank_time::measure(
+            got.server_time,
+            sent_at,
+            received_at,
+            boot_before.as_ref(),
+            boot_after.as_ref(),
+        )
+        .1;
         let replaced = existing.map(|c| c.id);
         let id = self.vault.store_card(&card, replaced, Some(&profile))?;
         Ok(AddedCard {
@@ -490,22 +525,111 @@ impl Phone {
         })
     }
 
-    /// The issuer-corrected time for a card's issuer: the phone's clock
-    /// plus the offset measured at the last activation with that issuer.
+    /// The issuer-corrected time for a card's issuer (docs/phone.md, "Time
+    /// that stays right"): the last signed sync plus the boot clock's
+    /// progress while the device has not restarted, else the phone's clock
+    /// plus the last measured offset.
     ///
     /// # Errors
     /// [`CoreError::Locked`], [`CoreError::IssuerNotFound`].
     pub fn issuer_time(&mut self, issuer: &str) -> Result<u64, CoreError> {
-        let offset = match self.offsets.get(issuer) {
+        Ok(self.bank_time(issuer, DEFAULT_TOLERANCE_SECS)?.time)
+    }
+
+    /// The bank time of `issuer` with where it came from and whether the
+    /// host should sync: the wall clock disagrees with the boot clock by
+    /// more than one PIN step of the issuer's cards (the smallest first-PIN
+    /// step, 30 s without cards), or the device restarted since the last
+    /// sync so the wall clock is all there is.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::IssuerNotFound`].
+    pub fn time_status(&mut self, issuer: &str) -> Result<BankTime, CoreError> {
+        let step = self
+            .vault
+            .cards()?
+            .iter()
+            .filter(|c| c.issuer == issuer)
+            .map(|c| c.policies.first.step)
+            .min()
+            .unwrap_or(DEFAULT_TOLERANCE_SECS);
+        self.bank_time(issuer, step)
+    }
+
+    fn bank_time(&mut self, issuer: &str, tolerance_secs: u64) -> Result<BankTime, CoreError> {
+        let (offset, anchor) = match self.offsets.get(issuer) {
             // Cached values are only used while the vault is unlocked.
-            Some(&o) if self.vault.is_unlocked() => o,
+            Some(o) if self.vault.is_unlocked() => o.clone(),
             _ => {
-                let o = self.vault.issuer(issuer)?.time_offset_secs;
-                self.offsets.insert(issuer.to_owned(), o);
+                let p = self.vault.issuer(issuer)?;
+                let o = (p.time_offset_secs, p.time_anchor);
+                self.offsets.insert(issuer.to_owned(), o.clone());
                 o
             }
         };
-        Ok(corrected(self.vault.now_unix(), offset))
+        Ok(bank_time::bank_time(
+            offset,
+            anchor.as_ref(),
+            self.vault.now_unix(),
+            self.vault.boot_time().as_ref(),
+            tolerance_secs,
+        ))
+    }
+
+    /// Syncs the phone's idea of `issuer`'s time: posts a fresh 16-byte
+    /// nonce to `{base_url}/v1/time` through the transport hook, checks
+    /// the answer's Ed25519 signature (RFC 8032 §5.1.7) over
+    /// [`pooya_protocol::time::time_signing_input`] against the pinned key
+    /// and the nonce, and stores the new offset and the boot-clock anchor
+    /// in the issuer profile. Any signed time is taken, however far from
+    /// the wall clock: a wrong wall clock is what this repairs.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::IssuerNotFound`],
+    /// [`CoreError::Network`], [`CoreError::IssuerError`],
+    /// [`CoreError::BadResponse`], [`CoreError::BadSignature`] (also for an
+    /// answer to another nonce); storage errors. On any error nothing is
+    /// stored.
+    pub fn sync_time(&mut self, issuer: &str) -> Result<TimeSync, CoreError> {
+        use ring::rand::SecureRandom as _;
+        self.offsets.clear();
+        let mut profile = self.vault.issuer(issuer)?;
+        let mut nonce = [0u8; TIME_NONCE_LEN];
+        ring::rand::SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| CoreError::Storage("no randomness".into()))?;
+        let body = serde_json::to_vec(&pooya_protocol::time::TimeRequest {
+            nonce: hex::encode(nonce),
+        })
+        .map_err(|_| CoreError::BadResponse("request"))?;
+        let url = format!("{}{TIME_PATH}", profile.base_url);
+        let (wall_before, boot_before) = (self.vault.now_unix(), self.vault.boot_time());
+        let answer = self
+            .transport
+            .post_json(&url, &body, self.timeout_ms)
+            .map_err(|e| CoreError::Network(e.message))?;
+        let (wall_after, boot_after) = (self.vault.now_unix(), self.vault.boot_time());
+        let server_time =
+            check_time_answer(&profile.public_key, &nonce, answer.status, &answer.body)?;
+        let (offset, anchor) = bank_time::measure(
+            server_time,
+            wall_before,
+            wall_after,
+            boot_before.as_ref(),
+            boot_after.as_ref(),
+        );
+        let previous = profile.time_offset_secs;
+        let boot_anchored = anchor.is_some();
+        profile.time_offset_secs = offset;
+        profile.time_anchor = anchor;
+        self.vault.update_issuer(&profile)?;
+        Ok(TimeSync {
+            issuer: profile.name,
+            server_time,
+            time_offset_secs: offset,
+            previous_offset_secs: previous,
+            boot_anchored,
+        })
     }
 
     fn secret_and_time(
@@ -605,6 +729,41 @@ fn default_label(masked_pan: &str, bank_name: &str, last4: &str) -> String {
     }
 }
 
+/// Checks a `/v1/time` answer: a 2xx status, the JSON of
+/// [`pooya_protocol::time::TimeAnswer`], our nonce, and the Ed25519
+/// signature of the pinned key over the signing input. Returns the signed
+/// time.
+fn check_time_answer(
+    pinned_key: &[u8; 32],
+    nonce: &[u8],
+    status: u16,
+    body: &[u8],
+) -> Result<u64, CoreError> {
+    use ring::signature::{ED25519, UnparsedPublicKey};
+    if body.len() > MAX_TIME_ANSWER_BYTES {
+        return Err(CoreError::BadResponse("answer too large"));
+    }
+    activation::check_status(status, body)?;
+    let answer: pooya_protocol::time::TimeAnswer = serde_json::from_slice(body)
+        .map_err(|_| CoreError::BadResponse("not the expected JSON"))?;
+    let sig = pooya_protocol::wire::decode_hex_array::<64>("signature", &answer.signature)
+        .map_err(|_| CoreError::BadResponse("signature is not 64 bytes of hex"))?;
+    // The signature covers the nonce the phone sent, so an answer to
+    // another request (a replay) fails here even if its echo were edited.
+    UnparsedPublicKey::new(&ED25519, pinned_key)
+        .verify(
+            &pooya_protocol::time::time_signing_input(nonce, answer.server_time),
+            &sig,
+        )
+        .map_err(|_| CoreError::BadSignature)?;
+    // Signed for our nonce, but echoing another: a broken or meddling
+    // answer all the same.
+    if answer.nonce != hex::encode(nonce) {
+        return Err(CoreError::BadResponse("the answer echoes another nonce"));
+    }
+    Ok(answer.server_time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,12 +784,5 @@ mod tests {
         );
         let long = "x".repeat(200);
         assert!(check_label(&default_label("1111 11•• •••• 0001", &long, "0001")).is_ok());
-    }
-
-    #[test]
-    fn corrected_time_saturates() {
-        assert_eq!(corrected(100, -600), 0);
-        assert_eq!(corrected(1000, -600), 400);
-        assert_eq!(corrected(u64::MAX, 5), u64::MAX);
     }
 }

@@ -28,6 +28,7 @@ fn issuer() -> IssuerProfile {
         public_key: [7; 32],
         activation_key: Some(vec![4; 65]),
         time_offset_secs: 5,
+        time_anchor: None,
     }
 }
 

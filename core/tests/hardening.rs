@@ -226,6 +226,7 @@ fn a_password_change_rotates_the_data_key() {
         public_key: [0x42; 32],
         activation_key: Some(vec![4; 65]),
         time_offset_secs: 0,
+        time_anchor: None,
     })
     .unwrap();
     v.enable_biometrics(PASSWORD).unwrap();

@@ -21,6 +21,7 @@ fn issuer(name: &str) -> IssuerProfile {
         public_key: [0x42; 32],
         activation_key: Some(vec![4; 65]),
         time_offset_secs: -3,
+        time_anchor: None,
     }
 }
 

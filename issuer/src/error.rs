@@ -61,6 +61,8 @@ impl From<ServiceError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             ServiceError::UnknownPayee(PayeeAt::Request) => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::CardRevoked => StatusCode::CONFLICT,
+            ServiceError::StaleRequest => StatusCode::BAD_REQUEST,
             ServiceError::RateLimited { retry_after_secs } => {
                 let secs = *retry_after_secs;
                 let mut api = Self::new(

@@ -51,6 +51,15 @@ pub(crate) fn router(
             "/v1/merchants/{payee_id}",
             put(put_merchant).get(get_merchant),
         )
+        // Signed time (issue 13, item 1).
+        .route("/v1/time", get(time_get).post(time_post))
+        // A card's whole life (issue 13, item 2).
+        .route("/v1/cards/deactivate", post(card_deactivate))
+        .route("/v1/cards/suspend", post(card_suspend))
+        .route("/v1/cards/resume", post(card_resume))
+        .route("/v1/cards/revoke", post(card_revoke))
+        .route("/v1/cards/remove", post(card_remove))
+        .route("/v1/cards/status", post(card_status))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -338,6 +347,123 @@ async fn outbox(State(issuer): Shared, headers: HeaderMap, uri: Uri) -> Result<R
     let messages = issuer.outbox(q.phone.as_deref()).await?;
     Ok(Json(serde_json::json!({ "messages": messages })).into_response())
 }
+
+// ---- signed time (docs/issuer.md, "Signed time") ----------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeQuery {
+    nonce: String,
+}
+
+/// `GET /v1/time?nonce=HEX`: public.
+async fn time_get(State(issuer): Shared, uri: Uri) -> Result<Response, ApiError> {
+    let Query(q) = Query::<TimeQuery>::try_from_uri(&uri).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_query",
+            "the only query parameter is nonce, and it is required",
+        )
+    })?;
+    Ok(Json(issuer.signed_time(&q.nonce)?).into_response())
+}
+
+/// `POST /v1/time` `{"nonce"}`: the same answer, for a phone whose
+/// transport hook only posts JSON.
+async fn time_post(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: pooya_protocol::time::TimeRequest = json_body(&headers, body)?;
+    Ok(Json(issuer.signed_time(&req.nonce)?).into_response())
+}
+
+// ---- end of signed time ------------------------------------------------
+
+// ---- a card's whole life (docs/issuer.md, "A card's whole life") -------
+
+async fn card_change(
+    issuer: &Issuer,
+    role: Role,
+    cause: pooya_issuer_service::StatusCause,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: pooya_issuer_service::card_life::CardStatusRequest =
+        authorized_json(issuer, role, headers, body)?;
+    Ok(Json(issuer.change_card_status(req, cause).await?).into_response())
+}
+
+/// `POST /v1/cards/deactivate` (atm): a lost phone, at an ATM.
+async fn card_deactivate(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    use pooya_issuer_service::StatusCause;
+    card_change(
+        &issuer,
+        Role::Atm,
+        StatusCause::AtmDeactivation,
+        &headers,
+        body,
+    )
+    .await
+}
+
+/// `POST /v1/cards/suspend` (ops).
+async fn card_suspend(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    use pooya_issuer_service::StatusCause;
+    card_change(&issuer, Role::Ops, StatusCause::OpsSuspend, &headers, body).await
+}
+
+/// `POST /v1/cards/resume` (ops).
+async fn card_resume(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    use pooya_issuer_service::StatusCause;
+    card_change(&issuer, Role::Ops, StatusCause::OpsResume, &headers, body).await
+}
+
+/// `POST /v1/cards/revoke` (ops).
+async fn card_revoke(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    use pooya_issuer_service::StatusCause;
+    card_change(&issuer, Role::Ops, StatusCause::OpsRevoke, &headers, body).await
+}
+
+/// `POST /v1/cards/remove` (public, proved with the card's device key).
+async fn card_remove(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    use pooya_protocol::card_request::{CardAction, CardRequest};
+    let req: CardRequest = json_body(&headers, body)?;
+    Ok(Json(issuer.card_request(CardAction::Remove, req).await?).into_response())
+}
+
+/// `POST /v1/cards/status` (public, proved with the card's device key).
+async fn card_status(
+    State(issuer): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    use pooya_protocol::card_request::{CardAction, CardRequest};
+    let req: CardRequest = json_body(&headers, body)?;
+    Ok(Json(issuer.card_request(CardAction::Status, req).await?).into_response())
+}
+
+// ---- end of a card's whole life ----------------------------------------
 
 async fn healthz(State(issuer): Shared) -> Response {
     match issuer.health().await {

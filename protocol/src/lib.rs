@@ -12,12 +12,14 @@
 //! - activation v2: the HPKE-sealed request, the transcript and the seed
 //!   ([`activation`]);
 //! - verification wire types ([`wire`]);
-//! - transaction types and payment request URIs ([`payment`]).
+//! - transaction types and payment request URIs ([`payment`]);
+//! - signed time and the card-removal proof ([`time`](mod@time), [`CardKeys`]).
 //!
 //! docs/protocol.md is the specification these modules implement.
 
 pub mod activation;
 pub mod amount;
+pub mod card_request;
 mod error;
 pub mod hotp;
 mod hpke_open;
@@ -27,6 +29,7 @@ pub mod otpauth;
 pub mod payment;
 pub mod pin;
 pub mod secret;
+pub mod time;
 pub mod totp;
 pub mod wire;
 

@@ -23,6 +23,10 @@ pub const LABEL_FIRST: &[u8] = b"pooya/v1/pin/first";
 pub const LABEL_SECOND: &[u8] = b"pooya/v1/pin/second";
 /// HKDF info label of the transaction-bound second PIN key.
 pub const LABEL_TX: &[u8] = b"pooya/v1/pin/transaction";
+/// HKDF info label of the card's device key, which proves a request about
+/// the card comes from the device holding its seed (removal, status;
+/// docs/protocol.md, "Card requests"). Never a PIN key.
+pub const LABEL_DEVICE: &[u8] = b"pooya/v1/card/device";
 
 /// A card's 32-byte seed. Wiped on drop; `Debug` never shows it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
@@ -57,6 +61,15 @@ impl CardSeed {
             second: PinKey::derive(self, LABEL_SECOND),
             tx: PinKey::derive(self, LABEL_TX),
         }
+    }
+}
+
+impl CardSeed {
+    /// The card's device key (HKDF-SHA256 with [`CARD_KEY_SALT`] and
+    /// [`LABEL_DEVICE`], as the PIN keys): the key of
+    /// [`crate::card_request::proof`].
+    pub fn device_key(&self) -> PinKey {
+        PinKey::derive(self, LABEL_DEVICE)
     }
 }
 

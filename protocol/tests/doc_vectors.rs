@@ -355,3 +355,131 @@ fn verify_amount_is_required_even_for_first_pins() {
     let err = serde_json::from_str::<VerifyRequest>(&without).unwrap_err();
     assert!(err.to_string().contains("missing field `amount`"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// Signed time (docs/protocol.md, "Signed time worked vector").
+
+const TIME_BEGIN: &str = "<!-- time-vector:begin -->";
+const TIME_END: &str = "<!-- time-vector:end -->";
+
+/// The time vector, computed: the Ed25519 key of the activation vector
+/// (seed `05 × 32`), nonce `00 01 … 0f`, time 1763700000.
+fn time_vector() -> String {
+    use pooya_protocol::time::{TIME_LABEL, time_signing_input};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let signer = Ed25519KeyPair::from_seed_unchecked(&[5u8; 32]).expect("seed");
+    let nonce: Vec<u8> = (0u8..16).collect();
+    let input = time_signing_input(&nonce, TIME);
+    let sig = signer.sign(&input);
+    let mut out = String::from("```text\n");
+    line(
+        &mut out,
+        "Ed25519 public key",
+        &hex::encode(signer.public_key().as_ref()),
+    );
+    line(&mut out, "nonce", &hex::encode(&nonce));
+    line(&mut out, "server time", &TIME.to_string());
+    line(
+        &mut out,
+        "label",
+        &format!(
+            "{} {}",
+            hex::encode((TIME_LABEL.len() as u32).to_be_bytes()),
+            hex::encode(TIME_LABEL)
+        ),
+    );
+    line(
+        &mut out,
+        "nonce field",
+        &format!(
+            "{} {}",
+            hex::encode(16u32.to_be_bytes()),
+            hex::encode(&nonce)
+        ),
+    );
+    line(
+        &mut out,
+        "time field",
+        &format!(
+            "{} {}",
+            hex::encode(8u32.to_be_bytes()),
+            hex::encode(TIME.to_be_bytes())
+        ),
+    );
+    line(&mut out, "signing input", &hex::encode(&input));
+    line(&mut out, "signature", &hex::encode(sig.as_ref()));
+    let body = serde_json::to_string(&pooya_protocol::time::TimeAnswer {
+        nonce: hex::encode(&nonce),
+        server_time: TIME,
+        signature: hex::encode(sig.as_ref()),
+    })
+    .expect("json");
+    line(&mut out, "answer body", &body);
+    out.push_str("```");
+    out
+}
+
+#[test]
+fn time_vector_matches() {
+    let computed = time_vector();
+    let doc = block(TIME_BEGIN, TIME_END);
+    for (i, (d, c)) in doc.lines().zip(computed.lines()).enumerate() {
+        assert_eq!(d, c, "line {} of the time vector", i + 1);
+    }
+    assert_eq!(
+        doc.lines().count(),
+        computed.lines().count(),
+        "the time vector has every line:\n{computed}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Card requests (docs/protocol.md, "Card requests worked vector").
+
+const CARD_REQUEST_BEGIN: &str = "<!-- card-request-vector:begin -->";
+const CARD_REQUEST_END: &str = "<!-- card-request-vector:end -->";
+
+/// The card-request vector, computed: the seed of the worked vectors
+/// (bytes 0 to 31), the activation vector's card id, time 1763700000.
+fn card_request_vector() -> String {
+    use pooya_protocol::card_request::{CardAction, proof, proof_input};
+    let seed = CardSeed::from_bytes(core::array::from_fn(|i| i as u8));
+    let key = seed.device_key();
+    let card_id = "crd_00112233445566778899";
+    let mut out = String::from("```text\n");
+    line(&mut out, "seed", &hex::encode(seed.expose_secret()));
+    line(&mut out, "device key", &hex::encode(key.expose_secret()));
+    line(&mut out, "card id", card_id);
+    line(&mut out, "time", &TIME.to_string());
+    for (name, action) in [
+        ("remove", CardAction::Remove),
+        ("status", CardAction::Status),
+    ] {
+        line(
+            &mut out,
+            &format!("{name} proof input"),
+            &hex::encode(proof_input(action, card_id, TIME)),
+        );
+        line(
+            &mut out,
+            &format!("{name} proof"),
+            &hex::encode(proof(&key, action, card_id, TIME)),
+        );
+    }
+    out.push_str("```");
+    out
+}
+
+#[test]
+fn card_request_vector_matches() {
+    let computed = card_request_vector();
+    let doc = block(CARD_REQUEST_BEGIN, CARD_REQUEST_END);
+    for (i, (d, c)) in doc.lines().zip(computed.lines()).enumerate() {
+        assert_eq!(d, c, "line {} of the card-request vector", i + 1);
+    }
+    assert_eq!(
+        doc.lines().count(),
+        computed.lines().count(),
+        "the card-request vector has every line:\n{computed}"
+    );
+}

@@ -588,6 +588,7 @@ fn a_profile_from_before_activation_v2_is_upgraded_by_adding_the_issuer_again() 
         public_key,
         activation_key: None,
         time_offset_secs: 7,
+        time_anchor: None,
     };
     phone.vault_mut().add_issuer(&old("bank", signing)).unwrap();
     phone

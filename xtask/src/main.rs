@@ -156,6 +156,8 @@ const APT_PACKAGES: &[&str] = &[
     "softhsm2",
     "kannel",
     "kannel-extras",
+    // libfaketime: the CLI's wrong-phone-clock test (cli/tests/time.rs).
+    "faketime",
 ];
 
 /// PyPI packages the tests use: pyotp, the independent TOTP/HOTP

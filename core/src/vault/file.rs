@@ -216,6 +216,12 @@ impl Vault {
         self.now()
     }
 
+    /// The host's boot clock ([`Clock::boot_time`]), when its reading is one
+    /// the vault can store (a boot id of 1 to 128 bytes).
+    pub fn boot_time(&self) -> Option<crate::hooks::BootTime> {
+        super::lock::storable_boot(self.hooks.clock.boot_time())
+    }
+
     /// The path of the vault file.
     pub fn path(&self) -> &Path {
         &self.path

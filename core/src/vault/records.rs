@@ -167,8 +167,14 @@ pub struct IssuerProfile {
     /// cannot activate cards until the issuer is added again.
     #[serde(default)]
     pub activation_key: Option<Vec<u8>>,
-    /// Issuer time minus phone time, in seconds, measured at activation.
+    /// Issuer time minus phone time, in seconds, measured at activation
+    /// or at the last signed time sync.
     pub time_offset_secs: i64,
+    /// The last signed time sync's reading against the boot clock
+    /// (docs/phone.md, "Time that stays right"); `None` before the first
+    /// or when the host has no boot clock.
+    #[serde(default)]
+    pub time_anchor: Option<crate::bank_time::TimeAnchor>,
 }
 
 /// The vault's state as the lock screen needs it. Reading it needs no
@@ -414,6 +420,7 @@ mod tests {
             public_key: [1; 32],
             activation_key: None,
             time_offset_secs: 0,
+            time_anchor: None,
         }
     }
 

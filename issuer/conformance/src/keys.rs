@@ -135,10 +135,12 @@ pub fn keyed_hashes_per_domain(make: fn() -> KeysFresh) {
 
 fn expected_mac(seed: &CardSeed, key: CardKey, algorithm: HashAlgorithm, msg: &[u8]) -> Vec<u8> {
     let keys = seed.derive_keys();
+    let device = seed.device_key();
     let k = match key {
         CardKey::First => keys.first.expose_secret(),
         CardKey::Second => keys.second.expose_secret(),
         CardKey::Transaction => keys.tx.expose_secret(),
+        CardKey::Device => device.expose_secret(),
     };
     let alg = match algorithm {
         HashAlgorithm::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,

@@ -639,11 +639,11 @@ impl Pkcs11KeyProvider {
         &self,
         session: &Session,
         card_id: &str,
-        keys: &[SessionObject<'_>; 3],
+        keys: &[SessionObject<'_>],
     ) -> Result<Vec<u8>, IssuerError> {
         let version = self.current_version();
         let master = self.master(version)?;
-        let mut payload = Vec::with_capacity(3 * 42);
+        let mut payload = Vec::with_capacity(keys.len() * 42);
         for key in keys {
             let wrapped = session
                 .wrap_key(&Mechanism::AesKeyWrapPad, master, key.handle)
@@ -662,32 +662,34 @@ impl Pkcs11KeyProvider {
     }
 
     /// Opens a card's blob (checking it belongs to `card_id`) and unwraps
-    /// its three keys into the token.
+    /// its keys into the token, in [`CardKey::ALL`]'s order: four, or the
+    /// three PIN keys of a blob wrapped before the device key existed.
     fn unwrap_card_keys<'s>(
         &self,
         session: &'s Session,
         card_id: &str,
         sealed: &[u8],
         extractable: bool,
-    ) -> Result<[SessionObject<'s>; 3], IssuerError> {
-        let keys = self.unwrap_some_card_keys(session, card_id, sealed, extractable, [true; 3])?;
-        let [Some(a), Some(b), Some(c)] = keys else {
-            return Err(IssuerError::Crypto("card keys are malformed"));
-        };
-        Ok([a, b, c])
+    ) -> Result<Vec<SessionObject<'s>>, IssuerError> {
+        // Every key the blob holds: four, or three for a blob wrapped
+        // before the device key existed (rewrapped as it is).
+        let keys = self.unwrap_some_card_keys(session, card_id, sealed, extractable, &[true; 4])?;
+        Ok(keys.into_iter().flatten().collect())
     }
 
     /// As [`Self::unwrap_card_keys`], unwrapping only the keys `needed`
-    /// names (in [`CardKey::ALL`] order): a first-PIN verification needs
-    /// one key, not three.
+    /// names (by index in [`CardKey::ALL`] order): a first-PIN verification
+    /// needs one key, not four. The others are `None`, and so is a key the
+    /// blob does not hold (the device key of a blob wrapped before it
+    /// existed).
     fn unwrap_some_card_keys<'s>(
         &self,
         session: &'s Session,
         card_id: &str,
         sealed: &[u8],
         extractable: bool,
-        needed: [bool; 3],
-    ) -> Result<[Option<SessionObject<'s>>; 3], IssuerError> {
+        needed: &[bool; 4],
+    ) -> Result<Vec<Option<SessionObject<'s>>>, IssuerError> {
         let env = Envelope::parse(sealed)?;
         let master = self.master(env.version)?;
         let payload = self.open_with(
@@ -696,17 +698,17 @@ impl Pkcs11KeyProvider {
             sealed,
         )?;
         let mut rest: &[u8] = &payload;
-        let mut out = Vec::with_capacity(3);
-        for wanted in needed {
+        let mut out = Vec::with_capacity(CardKey::ALL.len());
+        while !rest.is_empty() {
             let [a, b, tail @ ..] = rest else {
                 return Err(IssuerError::Crypto("card keys are malformed"));
             };
             let len = usize::from(u16::from_be_bytes([*a, *b]));
-            if tail.len() < len {
+            if tail.len() < len || out.len() == CardKey::ALL.len() {
                 return Err(IssuerError::Crypto("card keys are malformed"));
             }
             let (wrapped, tail) = tail.split_at(len);
-            out.push(if wanted {
+            out.push(if needed[out.len()] {
                 Some(Self::unwrap_card_key(
                     session,
                     master,
@@ -718,11 +720,12 @@ impl Pkcs11KeyProvider {
             });
             rest = tail;
         }
-        if !rest.is_empty() {
+        if out.len() < CardKey::ALL.len() - 1 {
             return Err(IssuerError::Crypto("card keys are malformed"));
         }
-        out.try_into()
-            .map_err(|_| IssuerError::Crypto("card keys are malformed"))
+        // A blob without the device key: its slot is empty.
+        out.resize_with(CardKey::ALL.len(), || None);
+        Ok(out)
     }
 
     /// The next free `<prefix>-<kind>-<n>` label of a key pair.
@@ -828,13 +831,16 @@ impl KeyProvider for Pkcs11KeyProvider {
 
     fn seal_card_keys(&self, card_id: &str, seed: &CardSeed) -> Result<Vec<u8>, IssuerError> {
         let keys = seed.derive_keys();
+        let device = seed.device_key();
         let session = self.session()?;
         let objects = [
             Self::import_card_key(&session, keys.first.expose_secret())?,
             Self::import_card_key(&session, keys.second.expose_secret())?,
             Self::import_card_key(&session, keys.tx.expose_secret())?,
+            Self::import_card_key(&session, device.expose_secret())?,
         ];
         drop(keys);
+        drop(device);
         self.wrap_card_keys(&session, card_id, &objects)
     }
 
@@ -849,18 +855,20 @@ impl KeyProvider for Pkcs11KeyProvider {
             CardKey::First => 0,
             CardKey::Second => 1,
             CardKey::Transaction => 2,
+            CardKey::Device => 3,
         };
-        let mut needed = [false; 3];
+        let mut needed = [false; 4];
         for r in requests {
             needed[index(r.key)] = true;
         }
-        let keys = self.unwrap_some_card_keys(&session, card_id, sealed, false, needed)?;
+        let keys = self.unwrap_some_card_keys(&session, card_id, sealed, false, &needed)?;
         requests
             .iter()
             .map(|r| {
-                let key = keys[index(r.key)]
-                    .as_ref()
-                    .ok_or(IssuerError::Crypto("card key not unwrapped"))?;
+                // A blob wrapped before the device key existed has three.
+                let key = keys[index(r.key)].as_ref().ok_or_else(|| {
+                    IssuerError::Hsm(HsmError::KeyMissing(format!("the card's {:?} key", r.key)))
+                })?;
                 session
                     .sign(&mac_mechanism(r.algorithm), key.handle, r.message)
                     .map_err(hsm("card MAC (C_Sign)"))

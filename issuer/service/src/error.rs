@@ -182,6 +182,12 @@ pub enum Field {
     MerchantNameScript,
     /// `invalid_query`.
     Query,
+    /// `invalid_nonce` (`/v1/time`).
+    Nonce,
+    /// `invalid_card_id` (device card requests).
+    CardId,
+    /// `invalid_proof` (device card requests).
+    Proof,
 }
 
 impl Field {
@@ -196,6 +202,9 @@ impl Field {
             Self::DeviceKey => "invalid_device_key",
             Self::DeviceLabel => "invalid_device_label",
             Self::Sealed => "not_sealed_to_issuer",
+            Self::Nonce => "invalid_nonce",
+            Self::CardId => "invalid_card_id",
+            Self::Proof => "invalid_proof",
             Self::SealedContent => "invalid_request",
             Self::MerchantName => "invalid_merchant_name",
             Self::MerchantNameScript => "mixed_script_merchant_name",
@@ -247,6 +256,14 @@ pub enum ServiceError {
         /// Seconds until a request can succeed.
         retry_after_secs: u64,
     },
+    /// A revoked card's app cannot be suspended or resumed: it needs a
+    /// new activation at an ATM (409).
+    #[error("the card's app is revoked: it must be activated again at an ATM")]
+    CardRevoked,
+    /// A device request's time is more than 5 minutes from the bank's
+    /// clock (400): sync the time and ask again.
+    #[error("the request's time is too far from the bank's clock; sync and try again")]
+    StaleRequest,
     /// The machinery failed (5xx; details in the log only).
     #[error(transparent)]
     Issuer(#[from] IssuerError),
@@ -277,6 +294,8 @@ impl ServiceError {
             Self::CardNotFound => "card_not_found",
             Self::UnknownPayee(_) => "unknown_payee",
             Self::RateLimited { .. } => "rate_limited",
+            Self::CardRevoked => "card_revoked",
+            Self::StaleRequest => "stale_request",
             Self::Issuer(e) => e.code(),
         }
     }

@@ -8,6 +8,7 @@
 //! `pooya-issuer-conformance` holds every store to the same behaviour.
 
 mod activate;
+pub mod card_life;
 pub mod clock;
 mod enroll;
 mod error;
@@ -24,6 +25,7 @@ pub mod rules;
 mod service;
 pub mod settings;
 pub mod store;
+mod time;
 mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -38,5 +40,5 @@ pub use service::{
     is_initialized,
 };
 pub use settings::{ConnectionLimits, Language, Settings, SmsSenderKind, SmsSettings};
-pub use store::{Channel, DeliveryReport, Store};
+pub use store::{CardStatus, Channel, DeliveryReport, StatusCause, Store};
 pub use verify::{UnblockRequest, UnblockResponse};

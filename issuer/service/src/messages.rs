@@ -105,6 +105,13 @@ pub enum Message<'a> {
         /// When, Unix seconds (shown as Tehran time).
         at: u64,
     },
+    /// A card's app state changed (issue 13, item 2).
+    AppStatusChanged {
+        /// Last four digits of the card.
+        last4: &'a str,
+        /// Who changed it.
+        cause: crate::store::StatusCause,
+    },
     /// The short code's answer when codes were sent too recently or too
     /// often.
     SmsWait {
@@ -128,6 +135,7 @@ impl std::fmt::Debug for Message<'_> {
             Self::SmsHelp { .. } => f.write_str("Message::SmsHelp"),
             Self::SmsWait { .. } => f.write_str("Message::SmsWait"),
             Self::CardActivated { .. } => f.write_str("Message::CardActivated"),
+            Self::AppStatusChanged { .. } => f.write_str("Message::AppStatusChanged"),
         }
     }
 }
@@ -304,6 +312,47 @@ impl Message<'_> {
             (Self::CardBlockedLastWarning { last4, minutes }, Language::En) => format!(
                 "Bank: after wrong dynamic PINs, card {last4}'s dynamic PINs are blocked for {minutes} minutes. After one more block within 24 hours they stay blocked until the bank lifts the block. If this was not you, call the bank."
             ),
+            (Self::AppStatusChanged { last4, cause }, Language::Fa) => {
+                use crate::store::StatusCause;
+                let l = persian_digits(last4);
+                match cause {
+                    StatusCause::AtmDeactivation => format!(
+                        "بانک: رمز پویای برنامه برای کارت {l} به درخواست شما در خودپرداز غیرفعال شد. برنامه روی گوشی قبلی دیگر رمز معتبر نمی‌سازد. برای فعال‌سازی دوباره به خودپرداز مراجعه کنید."
+                    ),
+                    StatusCause::OpsSuspend => format!(
+                        "بانک: رمز پویای برنامه برای کارت {l} موقتاً معلق شد. رمز پویای پیامکی، اگر فعال باشد، کار می‌کند. برای اطلاع بیشتر با بانک تماس بگیرید."
+                    ),
+                    StatusCause::OpsResume => {
+                        format!("بانک: رمز پویای برنامه برای کارت {l} دوباره فعال شد.")
+                    }
+                    StatusCause::OpsRevoke => format!(
+                        "بانک: رمز پویای برنامه برای کارت {l} توسط بانک لغو شد. برای فعال‌سازی دوباره به خودپرداز مراجعه کنید. اگر این درخواست شما نبوده، با بانک تماس بگیرید."
+                    ),
+                    StatusCause::RemovedOnPhone => format!(
+                        "بانک: کارت {l} از برنامه رمز پویا روی گوشی شما حذف شد. اگر این کار شما نبوده، فوراً با بانک تماس بگیرید."
+                    ),
+                }
+            }
+            (Self::AppStatusChanged { last4, cause }, Language::En) => {
+                use crate::store::StatusCause;
+                match cause {
+                    StatusCause::AtmDeactivation => format!(
+                        "Bank: app dynamic PINs for card {last4} were turned off at your request at an ATM. The app on the old phone no longer makes valid PINs. Activate again at an ATM."
+                    ),
+                    StatusCause::OpsSuspend => format!(
+                        "Bank: app dynamic PINs for card {last4} are suspended for now. SMS dynamic PINs, if on, still work. Call the bank to learn more."
+                    ),
+                    StatusCause::OpsResume => {
+                        format!("Bank: app dynamic PINs for card {last4} work again.")
+                    }
+                    StatusCause::OpsRevoke => format!(
+                        "Bank: the bank revoked app dynamic PINs for card {last4}. Activate again at an ATM. If you did not ask for this, call the bank."
+                    ),
+                    StatusCause::RemovedOnPhone => format!(
+                        "Bank: card {last4} was removed from the dynamic PIN app on your phone. If this was not you, call the bank at once."
+                    ),
+                }
+            }
             (Self::CardBlockedUntilLifted { last4 }, Language::Fa) => format!(
                 "بانک: به دلیل رمزهای پویای نادرست پیاپی، رمز پویای کارت {} تا اطلاع بعدی مسدود شد. برای رفع آن با بانک تماس بگیرید یا کارت را در خودپرداز دوباره ثبت کنید.",
                 persian_digits(last4)

@@ -100,6 +100,16 @@ pub enum Notice {
         /// Last four digits of the card.
         last4: String,
     },
+    /// A card's app state changed (issue 13, item 2): a lost phone at an
+    /// ATM, the bank's suspension, resumption or revocation, or the card
+    /// removed on the phone.
+    AppStatusChanged {
+        /// Last four digits of the card.
+        last4: String,
+        /// Who changed it.
+        #[zeroize(skip)]
+        cause: crate::store::StatusCause,
+    },
     /// An SMS-version PIN.
     SmsPin {
         /// The code.
@@ -155,6 +165,8 @@ pub enum NoticeKind {
     CardBlockedLastWarning,
     /// [`Notice::CardBlockedUntilLifted`].
     CardBlockedUntilLifted,
+    /// [`Notice::AppStatusChanged`].
+    AppStatusChanged,
     /// [`Notice::SmsPin`].
     SmsPin,
     /// [`Notice::SmsWait`].
@@ -166,7 +178,8 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    const ALL: [NoticeKind; 11] = [
+    const ALL: [NoticeKind; 12] = [
+        Self::AppStatusChanged,
         Self::ActivationCode,
         Self::SmsChannelEnabled,
         Self::PhoneChanged,
@@ -190,6 +203,7 @@ impl NoticeKind {
             Self::CardBlocked => "card_blocked",
             Self::CardBlockedLastWarning => "card_blocked_last_warning",
             Self::CardBlockedUntilLifted => "card_blocked_until_lifted",
+            Self::AppStatusChanged => "app_status_changed",
             Self::SmsPin => "sms_pin",
             Self::SmsWait => "sms_wait",
             Self::SmsHelp => "sms_help",
@@ -220,6 +234,7 @@ impl Notice {
             Self::CardBlocked { .. } => NoticeKind::CardBlocked,
             Self::CardBlockedLastWarning { .. } => NoticeKind::CardBlockedLastWarning,
             Self::CardBlockedUntilLifted { .. } => NoticeKind::CardBlockedUntilLifted,
+            Self::AppStatusChanged { .. } => NoticeKind::AppStatusChanged,
             Self::SmsPin { .. } => NoticeKind::SmsPin,
             Self::SmsWait { .. } => NoticeKind::SmsWait,
             Self::SmsHelp { .. } => NoticeKind::SmsHelp,
@@ -284,6 +299,10 @@ impl Notice {
                 minutes: *minutes,
             },
             Self::CardBlockedUntilLifted { last4 } => Message::CardBlockedUntilLifted { last4 },
+            Self::AppStatusChanged { last4, cause } => Message::AppStatusChanged {
+                last4,
+                cause: *cause,
+            },
             Self::SmsPin {
                 code,
                 last4,

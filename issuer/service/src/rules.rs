@@ -7,7 +7,7 @@
 use pooya_protocol::PinKind;
 
 use crate::settings::Settings;
-use crate::store::{CodeState, Spend};
+use crate::store::{CardStatus, CodeState, Spend, StatusCause};
 
 /// Blocks of a card number's dynamic PINs within
 /// [`ESCALATION_WINDOW_SECS`] after which the block lasts until an ops
@@ -34,6 +34,13 @@ pub enum Reason {
     TooManyFailures,
     /// A payment naming a payee takes only a PIN bound to it.
     DynamicLinkingRequired,
+    /// The card's app is suspended by the bank: its app PINs are refused
+    /// (SMS-version codes still work).
+    CardSuspended,
+    /// The card's app activation is over (lost phone, the bank, removed
+    /// on the phone): its app PINs are refused until it is activated
+    /// again (SMS-version codes still work).
+    CardRevoked,
 }
 
 impl Reason {
@@ -45,7 +52,34 @@ impl Reason {
             Self::Replayed => "replayed",
             Self::TooManyFailures => "too_many_failures",
             Self::DynamicLinkingRequired => "dynamic_linking_required",
+            Self::CardSuspended => "card_suspended",
+            Self::CardRevoked => "card_revoked",
         }
+    }
+}
+
+/// What a card's app state change does (docs/issuer.md, "A card's
+/// whole life").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transition {
+    /// Move to this state: store it, record the event, tell the customer.
+    Change(CardStatus),
+    /// Already there: nothing is stored, recorded or sent.
+    Unchanged,
+    /// Not allowed from this state (a revoked card is not resumed or
+    /// suspended: it needs a new activation).
+    Refused,
+}
+
+/// The transition `cause` makes from `from`: revoking is allowed from
+/// any state and final until a new activation; suspending and resuming
+/// only move between active and suspended.
+pub fn status_transition(from: CardStatus, cause: StatusCause) -> Transition {
+    let to = cause.target();
+    match (from, to) {
+        (a, b) if a == b => Transition::Unchanged,
+        (CardStatus::Revoked, _) => Transition::Refused,
+        (_, to) => Transition::Change(to),
     }
 }
 
@@ -451,6 +485,37 @@ pub fn decide_activation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_transitions() {
+        use CardStatus::{Active, Revoked, Suspended};
+        use StatusCause::*;
+        let cases: &[(CardStatus, StatusCause, Transition)] = &[
+            (Active, OpsSuspend, Transition::Change(Suspended)),
+            (Active, OpsResume, Transition::Unchanged),
+            (Active, OpsRevoke, Transition::Change(Revoked)),
+            (Active, AtmDeactivation, Transition::Change(Revoked)),
+            (Active, RemovedOnPhone, Transition::Change(Revoked)),
+            (Suspended, OpsSuspend, Transition::Unchanged),
+            (Suspended, OpsResume, Transition::Change(Active)),
+            (Suspended, OpsRevoke, Transition::Change(Revoked)),
+            (Suspended, AtmDeactivation, Transition::Change(Revoked)),
+            (Suspended, RemovedOnPhone, Transition::Change(Revoked)),
+            (Revoked, OpsSuspend, Transition::Refused),
+            (Revoked, OpsResume, Transition::Refused),
+            (Revoked, OpsRevoke, Transition::Unchanged),
+            (Revoked, AtmDeactivation, Transition::Unchanged),
+            (Revoked, RemovedOnPhone, Transition::Unchanged),
+        ];
+        assert_eq!(cases.len(), CardStatus::ALL.len() * StatusCause::ALL.len());
+        for (from, cause, want) in cases {
+            assert_eq!(
+                status_transition(*from, *cause),
+                *want,
+                "{from:?} {cause:?}"
+            );
+        }
+    }
 
     const NOW: i64 = 1_800_000_000;
 

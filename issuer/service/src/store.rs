@@ -178,6 +178,24 @@ pub trait Store: Send + Sync + 'static {
     /// are cleared all the same).
     async fn unblock(&self, pan_hash: Hash, now: i64) -> Result<Option<Unblocked>, IssuerError>;
 
+    // ----- a card's whole life (issue 13, item 2) -------------------------
+
+    /// The card a device request names, by the issuer's card id.
+    async fn card_by_id(&self, card_id: &str) -> Result<Option<CardState>, IssuerError>;
+
+    /// Changes a card's app state for `cause`, in one transaction: loads
+    /// the state, decides with [`crate::rules::status_transition`], and on
+    /// a change stores the new state, records the event (`cause`'s name,
+    /// `from -> to`) and queues the customer's notice
+    /// ([`Notice::AppStatusChanged`]) to the card's phone. `None` for a
+    /// card the bank does not know.
+    async fn change_card_status(
+        &self,
+        card: CardRef,
+        cause: StatusCause,
+        now: i64,
+    ) -> Result<Option<StatusOutcome>, IssuerError>;
+
     /// Registers or renames a merchant.
     async fn put_merchant(
         &self,
@@ -473,6 +491,128 @@ pub enum ActivationFailure {
     OverBudget,
 }
 
+/// The state of a card's app (its dynamic PINs from the phone); the SMS
+/// version does not depend on it. Stored as [`CardStatus::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStatus {
+    /// App PINs work.
+    Active,
+    /// App PINs refused until resumed.
+    Suspended,
+    /// App PINs refused until the card is activated again (at an ATM).
+    Revoked,
+}
+
+impl CardStatus {
+    /// Every state.
+    pub const ALL: [CardStatus; 3] = [Self::Active, Self::Suspended, Self::Revoked];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Why a card's app state changes: who asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusCause {
+    /// `POST /v1/cards/deactivate` (atm): the customer at an ATM, a lost
+    /// phone. Revokes.
+    AtmDeactivation,
+    /// `POST /v1/cards/suspend` (ops).
+    OpsSuspend,
+    /// `POST /v1/cards/resume` (ops).
+    OpsResume,
+    /// `POST /v1/cards/revoke` (ops).
+    OpsRevoke,
+    /// `POST /v1/cards/remove`: the customer removed the card on the phone
+    /// (proved with the card's device key). Revokes.
+    RemovedOnPhone,
+}
+
+impl StatusCause {
+    /// Every cause.
+    pub const ALL: [StatusCause; 5] = [
+        Self::AtmDeactivation,
+        Self::OpsSuspend,
+        Self::OpsResume,
+        Self::OpsRevoke,
+        Self::RemovedOnPhone,
+    ];
+
+    /// The stable name, also the event's kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AtmDeactivation => "deactivated_at_atm",
+            Self::OpsSuspend => "suspended",
+            Self::OpsResume => "resumed",
+            Self::OpsRevoke => "revoked",
+            Self::RemovedOnPhone => "removed_on_phone",
+        }
+    }
+
+    /// The state it asks for.
+    pub fn target(self) -> CardStatus {
+        match self {
+            Self::OpsSuspend => CardStatus::Suspended,
+            Self::OpsResume => CardStatus::Active,
+            Self::AtmDeactivation | Self::OpsRevoke | Self::RemovedOnPhone => CardStatus::Revoked,
+        }
+    }
+}
+
+/// Which card a status change names.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CardRef {
+    /// By card-number hash (the ATM, operations).
+    Pan(Hash),
+    /// By the issuer's card id (the device).
+    Id(String),
+}
+
+impl std::fmt::Debug for CardRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pan(_) => f.write_str("CardRef::Pan(<hash>)"),
+            Self::Id(id) => f.debug_tuple("CardRef::Id").field(id).finish(),
+        }
+    }
+}
+
+/// What a status change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusOutcome {
+    /// The card's id.
+    pub card_id: String,
+    /// The state before.
+    pub previous: CardStatus,
+    /// The decision applied.
+    pub transition: crate::rules::Transition,
+}
+
+impl StatusOutcome {
+    /// The state after.
+    pub fn status(&self) -> CardStatus {
+        match self.transition {
+            crate::rules::Transition::Change(to) => to,
+            crate::rules::Transition::Unchanged | crate::rules::Transition::Refused => {
+                self.previous
+            }
+        }
+    }
+}
+
 /// A card as verification sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardState {
@@ -488,6 +628,8 @@ pub struct CardState {
     pub drift_second: i64,
     /// Until when its dynamic PINs are blocked.
     pub blocked_until: i64,
+    /// Its app's state.
+    pub status: CardStatus,
 }
 
 /// The state of a one-time code.

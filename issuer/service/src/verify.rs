@@ -13,7 +13,7 @@ use crate::metrics::VerifyCount;
 use crate::one_time::{ONE_TIME_CODE_DIGITS, OneTimeMatch};
 use crate::rules::{Lockout, Reason, SettleDecision};
 use crate::service::{DUMMY_CARD_ID, Issuer};
-use crate::store::{CardState, Settlement, Spend, UnknownSettled};
+use crate::store::{CardState, CardStatus, Settlement, Spend, UnknownSettled};
 
 /// Longest code accepted for verification, in digits.
 const MAX_CODE_LEN: usize = 16;
@@ -134,13 +134,24 @@ impl Issuer {
                 None,
             )));
         }
+        // A card whose app is suspended or revoked (docs/issuer.md, "A
+        // card's whole life"): its app PINs are refused at once with the
+        // reason; its one-time codes (SMS version, Harim) still work, and a
+        // code that matches nothing still counts as a failure.
+        let app_off = match card.status {
+            CardStatus::Active => None,
+            CardStatus::Suspended => Some(Reason::CardSuspended),
+            CardStatus::Revoked => Some(Reason::CardRevoked),
+        };
         // One-time codes sent by SMS (SMS version, Harim) are second PINs.
         // A card with the app needs no look-up for codes of another length
         // (the app's second PINs have 8 digits by default), which keeps the
         // app's verification path as it was.
         let one_time = match req.kind {
             VerifyKind::Second
-                if card.seed_sealed.is_none() || code.len() == ONE_TIME_CODE_DIGITS =>
+                if card.seed_sealed.is_none()
+                    || app_off.is_some()
+                    || code.len() == ONE_TIME_CODE_DIGITS =>
             {
                 Some(
                     self.check_one_time(&card.id, &code, req.amount, payee.as_deref(), now)
@@ -150,6 +161,7 @@ impl Issuer {
             VerifyKind::First | VerifyKind::Second => None,
         };
         let app_matched = match card.seed_sealed.as_deref() {
+            Some(_) if app_off.is_some() => None,
             Some(sealed) => {
                 self.match_app_code(sealed, &card, &req, &code, payee.as_deref(), now)?
             }
@@ -207,6 +219,15 @@ impl Issuer {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 verdict(VerifyResult::Rejected, Reason::DynamicLinkingRequired, None)
             }
+            // The app is off and nothing else matched: say why.
+            SettleDecision::Rejected {
+                reason: Reason::WrongCode,
+                ..
+            } if app_off.is_some() => verdict(
+                VerifyResult::Rejected,
+                app_off.unwrap_or(Reason::WrongCode),
+                None,
+            ),
             d => answer(&d),
         };
         if let Some(block) = decision.block() {
@@ -286,6 +307,7 @@ impl Issuer {
             drift_first: 0,
             drift_second: 0,
             blocked_until: 0,
+            status: CardStatus::Active,
         };
         self.match_app_code(&self.dummy_card_keys, &card, req, code, payee, now)?;
         Ok(())

@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_reports",
         include_str!("../migrations/002_delivery_reports.sql"),
     ),
+    (
+        3,
+        "card_status",
+        include_str!("../migrations/003_card_status.sql"),
+    ),
 ];
 
 /// The advisory lock key every node takes around migrating ("pooyamig").

@@ -18,10 +18,10 @@ use pooya_issuer_service::rules::{
 };
 use pooya_issuer_service::settings::{MAX_ACTIVATION_TTL_SECS, MAX_FAILURE_WINDOW_SECS};
 use pooya_issuer_service::store::{
-    ActivationFailure, ActivationLookup, ActivationWrite, CardState, CodeCard, CodeChannel,
-    CodeState, DeliveryReport, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued,
+    ActivationFailure, ActivationLookup, ActivationWrite, CardRef, CardState, CardStatus, CodeCard,
+    CodeChannel, CodeState, DeliveryReport, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued,
     OneTimeCodeRow, OutboxCounts, PendingActivation, QueuedSms, SealedKind, SealedValue,
-    Settlement, Spend, Store, Stored, Unblocked, UnknownSettled,
+    Settlement, Spend, StatusCause, StatusOutcome, Store, Stored, Unblocked, UnknownSettled,
 };
 use pooya_issuer_service::{IssuerError, Role};
 use pooya_protocol::PinKind;
@@ -302,6 +302,80 @@ async fn queue(t: &Transaction<'_>, m: &NewSms, now: i64) -> Result<(), PgError>
     )
     .await?;
     Ok(())
+}
+
+/// A [`CardState`] from `id, seed_sealed, seed_generation, drift_first,
+/// drift_second, blocked_until, app_status`.
+fn card_state(r: &Row) -> Result<CardState, PgError> {
+    Ok(CardState {
+        id: r.try_get(0)?,
+        seed_sealed: r.try_get(1)?,
+        seed_generation: r.try_get(2)?,
+        drift_first: r.try_get(3)?,
+        drift_second: r.try_get(4)?,
+        blocked_until: r.try_get(5)?,
+        status: CardStatus::parse(r.try_get(6)?).ok_or_else(|| corrupt("app status"))?,
+    })
+}
+
+/// `Store::change_card_status` in `t`: the card's row is locked first, as
+/// a settlement takes it.
+async fn change_card_status(
+    t: &Transaction<'_>,
+    card: &CardRef,
+    cause: StatusCause,
+    now: i64,
+) -> Result<Option<StatusOutcome>, PgError> {
+    let row = match card {
+        CardRef::Pan(h) => {
+            query_opt(
+                t,
+                "SELECT id, app_status, phone, last4 FROM cards WHERE pan_hash = $1 FOR UPDATE",
+                &[&&h[..]],
+            )
+            .await?
+        }
+        CardRef::Id(id) => {
+            query_opt(
+                t,
+                "SELECT id, app_status, phone, last4 FROM cards WHERE id = $1 FOR UPDATE",
+                &[id],
+            )
+            .await?
+        }
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id: String = row.try_get(0)?;
+    let previous = CardStatus::parse(row.try_get(1)?).ok_or_else(|| corrupt("app status"))?;
+    let (phone, last4): (String, String) = (row.try_get(2)?, row.try_get(3)?);
+    let transition = rules::status_transition(previous, cause);
+    if let rules::Transition::Change(to) = transition {
+        exec(
+            t,
+            "UPDATE cards SET app_status = $2, updated_at = $3 WHERE id = $1",
+            &[&id, &to.as_str(), &now],
+        )
+        .await?;
+        event(
+            t,
+            now,
+            Some(&id),
+            None,
+            cause.as_str(),
+            &format!("{} -> {}", previous.as_str(), to.as_str()),
+        )
+        .await?;
+        let notice = pooya_issuer_service::outbox::Notice::AppStatusChanged { last4, cause }
+            .plain_to(&phone)?;
+        queue(t, &notice, now).await?;
+    }
+    Ok(Some(StatusOutcome {
+        card_id: id,
+        previous,
+        transition,
+    }))
 }
 
 pub(crate) async fn event(
@@ -627,7 +701,9 @@ async fn complete_activation(t: &Transaction<'_>, a: &ActivationWrite) -> Result
         t,
         "UPDATE cards SET seed_sealed = $2, seed_generation = seed_generation + 1, \
          device_label = $3, device_public_key = $4, activated_at = $5, \
-         drift_first = 0, drift_second = 0, failures = 0, updated_at = $5 WHERE id = $1",
+         drift_first = 0, drift_second = 0, failures = 0, \
+         app_status = CASE app_status WHEN 'revoked' THEN 'active' ELSE app_status END, \
+         updated_at = $5 WHERE id = $1",
         &[
             &a.card_id,
             &a.seed_sealed,
@@ -1426,23 +1502,41 @@ impl Store for PostgresStore {
         read!(self, |c| {
             match query_opt(
                 c,
-                "SELECT id, seed_sealed, seed_generation, drift_first, drift_second, blocked_until \
-                 FROM cards WHERE pan_hash = $1",
+                "SELECT id, seed_sealed, seed_generation, drift_first, drift_second, blocked_until, \
+                 app_status FROM cards WHERE pan_hash = $1",
                 &[&&pan_hash[..]],
             )
             .await?
             {
-                Some(r) => Ok(Some(CardState {
-                    id: r.try_get(0)?,
-                    seed_sealed: r.try_get(1)?,
-                    seed_generation: r.try_get(2)?,
-                    drift_first: r.try_get(3)?,
-                    drift_second: r.try_get(4)?,
-                    blocked_until: r.try_get(5)?,
-                })),
+                Some(r) => Ok(Some(card_state(&r)?)),
                 None => Ok(None),
             }
         })
+    }
+
+    async fn card_by_id(&self, card_id: &str) -> Result<Option<CardState>, IssuerError> {
+        read!(self, |c| {
+            match query_opt(
+                c,
+                "SELECT id, seed_sealed, seed_generation, drift_first, drift_second, blocked_until, \
+                 app_status FROM cards WHERE id = $1",
+                &[&card_id],
+            )
+            .await?
+            {
+                Some(r) => Ok(Some(card_state(&r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn change_card_status(
+        &self,
+        card: CardRef,
+        cause: StatusCause,
+        now: i64,
+    ) -> Result<Option<StatusOutcome>, IssuerError> {
+        transaction!(self, |t| change_card_status(&t, &card, cause, now).await)
     }
 
     async fn probe_blocked_until(&self, pan_hash: Hash) -> Result<i64, IssuerError> {

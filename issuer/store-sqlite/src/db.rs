@@ -126,6 +126,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_reports",
         include_str!("../migrations/008_delivery_reports.sql"),
     ),
+    (
+        9,
+        "card_status",
+        include_str!("../migrations/009_card_status.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -355,6 +360,61 @@ mod tests {
             conn.execute(
                 "INSERT INTO one_time_codes (card_id, channel, code_hash, state, created_at, expires_at) \
                  VALUES ('crd_2', 'sms', x'03', 'pending', 5, 125)",
+                [],
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn upgrade_to_009_keeps_the_outbox_and_its_delivery_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            // A database at version 8 with a delivered message and its
+            // two delivery reports.
+            let conn = Connection::open(&path).unwrap();
+            for m in &MIGRATIONS[..8] {
+                conn.execute_batch(m.2).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            conn.execute_batch(
+                "INSERT INTO sms_outbox (message_id, to_phone, kind, payload, sealed, state, \
+                 next_attempt_at, created_at) VALUES ('msg_1', '+989121234567', 'sms_help', \
+                 NULL, 0, 'delivered', 5, 5);
+                 INSERT INTO sms_delivery_reports (message_id, report, at) VALUES \
+                 ('msg_1', 'smsc_submitted', 6), ('msg_1', 'delivered', 7);",
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path).unwrap();
+        let reports: Vec<(String, String)> = conn
+            .prepare("SELECT message_id, report FROM sms_delivery_reports ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            reports,
+            vec![
+                ("msg_1".to_owned(), "smsc_submitted".to_owned()),
+                ("msg_1".to_owned(), "delivered".to_owned())
+            ],
+            "rebuilding sms_outbox must not cascade into its reports"
+        );
+        let kept: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sms_outbox WHERE message_id = 'msg_1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 1);
+        // The foreign key still holds after the rebuild.
+        assert!(
+            conn.execute(
+                "INSERT INTO sms_delivery_reports (message_id, report, at) VALUES ('msg_none', 'failed', 8)",
                 [],
             )
             .is_err()

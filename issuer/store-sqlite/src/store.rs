@@ -16,10 +16,10 @@ use pooya_issuer_service::rules::{
 };
 use pooya_issuer_service::settings::{MAX_ACTIVATION_TTL_SECS, MAX_FAILURE_WINDOW_SECS};
 use pooya_issuer_service::store::{
-    ActivationFailure, ActivationLookup, ActivationWrite, CardState, CodeCard, CodeChannel,
-    CodeState, DeliveryReport, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued,
+    ActivationFailure, ActivationLookup, ActivationWrite, CardRef, CardState, CardStatus, CodeCard,
+    CodeChannel, CodeState, DeliveryReport, DevSms, Enrolled, Enrollment, Hash, IssueCode, Issued,
     OneTimeCodeRow, OutboxCounts, PendingActivation, QueuedSms, SealedKind, SealedValue,
-    Settlement, Spend, Store, Stored, Unblocked, UnknownSettled,
+    Settlement, Spend, StatusCause, StatusOutcome, Store, Stored, Unblocked, UnknownSettled,
 };
 use pooya_issuer_service::{FileKeyProvider, IssuerError, Role};
 use pooya_protocol::PinKind;
@@ -140,6 +140,87 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A stored app state; anything else is a storage error (the column's
+/// CHECK allows no other).
+fn card_status(text: &str) -> rusqlite::Result<CardStatus> {
+    CardStatus::parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            "unknown app_status".into(),
+        )
+    })
+}
+
+/// A [`CardState`] from `id, seed_sealed, seed_generation, drift_first,
+/// drift_second, blocked_until, app_status`.
+fn card_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardState> {
+    Ok(CardState {
+        id: r.get(0)?,
+        seed_sealed: r.get(1)?,
+        seed_generation: r.get(2)?,
+        drift_first: r.get(3)?,
+        drift_second: r.get(4)?,
+        blocked_until: r.get(5)?,
+        status: card_status(&r.get::<_, String>(6)?)?,
+    })
+}
+
+/// `Store::change_card_status` inside the writer's transaction.
+fn change_card_status(
+    c: &Connection,
+    card: &CardRef,
+    cause: StatusCause,
+    now: i64,
+) -> Result<Option<StatusOutcome>, DbError> {
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, String, String)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    };
+    let found = match card {
+        CardRef::Pan(h) => c
+            .query_row(
+                "SELECT id, app_status, phone, last4 FROM cards WHERE pan_hash = ?1",
+                [&h[..]],
+                row,
+            )
+            .optional()?,
+        CardRef::Id(id) => c
+            .query_row(
+                "SELECT id, app_status, phone, last4 FROM cards WHERE id = ?1",
+                [id],
+                row,
+            )
+            .optional()?,
+    };
+    let Some((id, status, phone, last4)) = found else {
+        return Ok(None);
+    };
+    let previous = card_status(&status)?;
+    let transition = rules::status_transition(previous, cause);
+    if let rules::Transition::Change(to) = transition {
+        c.execute(
+            "UPDATE cards SET app_status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, to.as_str(), now],
+        )?;
+        event(
+            c,
+            now,
+            Some(&id),
+            None,
+            cause.as_str(),
+            &format!("{} -> {}", previous.as_str(), to.as_str()),
+        )?;
+        let notice = pooya_issuer_service::outbox::Notice::AppStatusChanged { last4, cause }
+            .plain_to(&phone)?;
+        queue(c, &notice, now)?;
+    }
+    Ok(Some(StatusOutcome {
+        card_id: id,
+        previous,
+        transition,
+    }))
 }
 
 fn queue(c: &Connection, m: &NewSms, now: i64) -> Result<(), DbError> {
@@ -696,7 +777,9 @@ impl Store for SqliteStore {
             c.execute(
                 "UPDATE cards SET seed_sealed = ?2, seed_generation = seed_generation + 1, \
                  device_label = ?3, device_public_key = ?4, activated_at = ?5, \
-                 drift_first = 0, drift_second = 0, failures = 0, updated_at = ?5 WHERE id = ?1",
+                 drift_first = 0, drift_second = 0, failures = 0, \
+                 app_status = CASE app_status WHEN 'revoked' THEN 'active' ELSE app_status END, \
+                 updated_at = ?5 WHERE id = ?1",
                 params![
                     a.card_id,
                     a.seed_sealed,
@@ -773,19 +856,10 @@ impl Store for SqliteStore {
     async fn card_by_pan(&self, pan_hash: Hash) -> Result<Option<CardState>, IssuerError> {
         self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT id, seed_sealed, seed_generation, drift_first, drift_second, blocked_until \
-                 FROM cards WHERE pan_hash = ?1",
+                "SELECT id, seed_sealed, seed_generation, drift_first, drift_second, blocked_until, \
+                 app_status FROM cards WHERE pan_hash = ?1",
             )?
-            .query_row([&pan_hash[..]], |r| {
-                Ok(CardState {
-                    id: r.get(0)?,
-                    seed_sealed: r.get(1)?,
-                    seed_generation: r.get(2)?,
-                    drift_first: r.get(3)?,
-                    drift_second: r.get(4)?,
-                    blocked_until: r.get(5)?,
-                })
-            })
+            .query_row([&pan_hash[..]], card_state)
             .optional()?)
         })
     }
@@ -1024,6 +1098,27 @@ impl Store for SqliteStore {
             }))
         })
         .await
+    }
+
+    async fn card_by_id(&self, card_id: &str) -> Result<Option<CardState>, IssuerError> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, seed_sealed, seed_generation, drift_first, drift_second, blocked_until, \
+                 app_status FROM cards WHERE id = ?1",
+            )?
+            .query_row([card_id], card_state)
+            .optional()?)
+        })
+    }
+
+    async fn change_card_status(
+        &self,
+        card: CardRef,
+        cause: StatusCause,
+        now: i64,
+    ) -> Result<Option<StatusOutcome>, IssuerError> {
+        self.write(move |c| change_card_status(c, &card, cause, now))
+            .await
     }
 
     async fn put_merchant(

@@ -442,6 +442,8 @@ pub struct Phone {
 pub struct PhoneCard {
     pub response: ActivationResponse,
     pub keys: CardKeys,
+    /// The card's device key (docs/protocol.md, "Card requests").
+    pub device_key: pooya_protocol::PinKey,
 }
 
 impl Phone {
@@ -508,6 +510,7 @@ impl Phone {
             Some(PhoneCard {
                 response: resp,
                 keys,
+                device_key: seed.device_key(),
             }),
         )
     }

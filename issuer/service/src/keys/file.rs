@@ -484,17 +484,23 @@ impl KeyProvider for FileKeyProvider {
         sealed: &[u8],
         requests: &[MacRequest<'_>],
     ) -> Result<Vec<Vec<u8>>, IssuerError> {
-        let keys = self.open_seed(card_id, sealed)?.derive_keys();
+        let seed = self.open_seed(card_id, sealed)?;
+        let keys = seed.derive_keys();
+        let device = requests
+            .iter()
+            .any(|r| r.key == CardKey::Device)
+            .then(|| seed.device_key());
         Ok(requests
             .iter()
-            .map(|r| {
+            .filter_map(|r| {
                 let k = match r.key {
                     CardKey::First => &keys.first,
                     CardKey::Second => &keys.second,
                     CardKey::Transaction => &keys.tx,
+                    CardKey::Device => device.as_ref()?,
                 };
                 let key = hmac::Key::new(hmac_algorithm(r.algorithm), k.expose_secret());
-                hmac::sign(&key, r.message).as_ref().to_vec()
+                Some(hmac::sign(&key, r.message).as_ref().to_vec())
             })
             .collect())
     }

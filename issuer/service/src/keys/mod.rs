@@ -105,11 +105,21 @@ pub enum CardKey {
     Second,
     /// The transaction-bound second PIN's key (OCRA).
     Transaction,
+    /// The device key (HKDF label `pooya/v1/card/device`): proves a
+    /// device request about the card (docs/protocol.md, "Card requests").
+    /// Cards whose keys were wrapped before it existed lack it in a
+    /// PKCS#11 token (`hsm_key_missing` until activated again).
+    Device,
 }
 
 impl CardKey {
     /// Every card key, in the order they are wrapped.
-    pub const ALL: [CardKey; 3] = [CardKey::First, CardKey::Second, CardKey::Transaction];
+    pub const ALL: [CardKey; 4] = [
+        CardKey::First,
+        CardKey::Second,
+        CardKey::Transaction,
+        CardKey::Device,
+    ];
 }
 
 impl From<pooya_protocol::PinKind> for CardKey {
