@@ -67,6 +67,7 @@ impl Bank {
         let mut body = json!({"pan": pan, "code": code, "amount": amount, "kind": kind});
         if let Some(p) = payee {
             body["payee"] = json!(p);
+            body["type"] = json!("purchase");
         }
         let (status, v) = self.post(
             "/v1/verify",

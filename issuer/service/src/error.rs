@@ -182,6 +182,12 @@ pub enum Field {
     MerchantNameScript,
     /// `invalid_query`.
     Query,
+    /// `invalid_type`: a transaction type where none may be (a first PIN,
+    /// no payee) or not one of `purchase`, `transfer`, `bill`.
+    TxType,
+    /// `missing_type`: a payee without its transaction type (the Central
+    /// Bank rule of 1399/10/08 binds the type with the amount and payee).
+    TxTypeMissing,
 }
 
 impl Field {
@@ -200,6 +206,8 @@ impl Field {
             Self::MerchantName => "invalid_merchant_name",
             Self::MerchantNameScript => "mixed_script_merchant_name",
             Self::Query => "invalid_query",
+            Self::TxType => "invalid_type",
+            Self::TxTypeMissing => "missing_type",
         }
     }
 }

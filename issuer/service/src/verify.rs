@@ -3,7 +3,9 @@
 
 use pooya_protocol::pin::normalize_payee;
 use pooya_protocol::wire::{VerifyKind, VerifyRequest, VerifyResponse, VerifyResult};
-use pooya_protocol::{Claim, Outcome, Pan, PinKind, Verified, normalize_digits, plan_verification};
+use pooya_protocol::{
+    Claim, Outcome, Pan, PinKind, Transaction, Verified, normalize_digits, plan_verification,
+};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -68,6 +70,15 @@ fn answer(d: &SettleDecision) -> VerifyResponse {
     }
 }
 
+/// The transaction a verification names, when it names a payee (its type
+/// is then present: [`Issuer::verify`] refuses a payee without one).
+fn bound<'a>(req: &VerifyRequest, payee: Option<&'a str>) -> Option<Transaction<'a>> {
+    match (payee, req.tx_type) {
+        (Some(p), Some(t)) => Some(Transaction::new(t, req.amount, p)),
+        _ => None,
+    }
+}
+
 /// A code as typed: ASCII or Persian digits, spaces allowed, at most 16.
 pub(crate) fn normalize_code(text: &str) -> Result<Zeroizing<String>, ServiceError> {
     let compact = Zeroizing::new(text.chars().filter(|c| *c != ' ').collect::<String>());
@@ -108,6 +119,24 @@ impl Issuer {
                     "payee is only for second PINs",
                 ));
             }
+            VerifyKind::First if req.tx_type.is_some() => {
+                return Err(ServiceError::invalid(
+                    Field::TxType,
+                    "type is only for second PINs with a payee",
+                ));
+            }
+            VerifyKind::Second if payee.is_some() && req.tx_type.is_none() => {
+                return Err(ServiceError::invalid(
+                    Field::TxTypeMissing,
+                    "type (purchase, transfer or bill) is required with a payee",
+                ));
+            }
+            VerifyKind::Second if payee.is_none() && req.tx_type.is_some() => {
+                return Err(ServiceError::invalid(
+                    Field::TxType,
+                    "type is only for payments with a payee",
+                ));
+            }
             VerifyKind::Second if req.amount == 0 => {
                 return Err(ServiceError::invalid(
                     Field::Amount,
@@ -143,7 +172,7 @@ impl Issuer {
                 if card.seed_sealed.is_none() || code.len() == ONE_TIME_CODE_DIGITS =>
             {
                 Some(
-                    self.check_one_time(&card.id, &code, req.amount, payee.as_deref(), now)
+                    self.check_one_time(&card.id, &code, bound(&req, payee.as_deref()), now)
                         .await?,
                 )
             }
@@ -250,7 +279,7 @@ impl Issuer {
             )));
         }
         if req.kind == VerifyKind::Second && code.len() == ONE_TIME_CODE_DIGITS {
-            self.check_one_time(DUMMY_CARD_ID, code, req.amount, payee, now)
+            self.check_one_time(DUMMY_CARD_ID, code, bound(req, payee), now)
                 .await?;
         }
         self.dummy_app_work(req, code, payee, now)?;
@@ -329,19 +358,16 @@ impl Issuer {
             VerifyKind::Second => {
                 // Both are always computed, so the work does not tell which
                 // one matched.
-                let tx = match &payee {
-                    Some(p) => accepted(self.check_claim(
+                let tx = match (&payee, req.tx_type) {
+                    (Some(p), Some(tx_type)) => accepted(self.check_claim(
                         sealed,
                         card,
-                        Claim::Transaction {
-                            amount: req.amount,
-                            payee: p,
-                        },
+                        Claim::Transaction(Transaction::new(tx_type, req.amount, p)),
                         code,
                         now,
                         card.drift_second,
                     )?),
-                    None => None,
+                    _ => None,
                 };
                 let cap = accepted(self.check_claim(
                     sealed,
