@@ -305,16 +305,27 @@ fn a_payment_qr_code_on_the_demo_page_is_scanned_and_paid() {
         &json!({"pan": card, "phone": phone, "channel": "app"}),
     );
     assert_eq!(a.status, 201, "{}", a.body);
-    let sms = api.get(
-        "/v1/sms/outbox?phone=%2B989121234568",
-        Some(init.tokens.ops.expose_secret()),
-    );
-    let code = sms.json()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|m| pooya_issuer::messages::find_activation_code(m["body"].as_str().unwrap()))
-        .expect("an activation code");
+    // The SMS goes out from the outbox after the answer: wait for it.
+    let start = Instant::now();
+    let code = loop {
+        let sms = api.get(
+            "/v1/sms/outbox?phone=%2B989121234568",
+            Some(init.tokens.ops.expose_secret()),
+        );
+        let found = sms.json()["messages"].as_array().and_then(|ms| {
+            ms.iter().find_map(|m| {
+                pooya_issuer::messages::find_activation_code(m["body"].as_str().unwrap_or(""))
+            })
+        });
+        if let Some(code) = found {
+            break code;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no activation code SMS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let (status, activated) =
         common::Phone::new().activate(&api, phone, &code, &common::Pinned::of(&init));
     assert_eq!(status, 201);
