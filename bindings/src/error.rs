@@ -329,6 +329,21 @@ pub enum PooyaError {
     /// activation v2): add the issuer again with both keys.
     #[error("the issuer has no activation key: add it again with its activation key")]
     ActivationKeyMissing,
+    // Issue 13, payment QR codes.
+    /// A scanned payment request the strict parser refused; `reason` is
+    /// its stable code (`not_payment_uri`, `invalid_amount`,
+    /// `missing_parameter`, … docs/protocol.md, "Payment request URIs").
+    #[error("not a valid payment request ({reason})")]
+    InvalidPaymentRequest {
+        /// The parser's stable code.
+        reason: String,
+    },
+    /// The payment request has expired: ask the page for a new one.
+    #[error("the payment request expired at {expires_at}")]
+    PaymentRequestExpired {
+        /// Its expiry, Unix seconds (bank time).
+        expires_at: u64,
+    },
 }
 
 #[uniffi::export]
@@ -393,6 +408,8 @@ impl PooyaError {
             Self::AmountAboveCap { .. } => "amount_above_cap",
             Self::AmbiguousCard => "ambiguous_card",
             Self::ActivationKeyMissing => "activation_key_missing",
+            Self::InvalidPaymentRequest { .. } => "invalid_payment_request",
+            Self::PaymentRequestExpired { .. } => "payment_request_expired",
         }
         .to_owned()
     }
@@ -467,6 +484,12 @@ impl From<CoreError> for PooyaError {
             CoreError::AmountAboveCap { cap } => Self::AmountAboveCap { cap },
             CoreError::AmbiguousCard => Self::AmbiguousCard,
             CoreError::ActivationKeyMissing => Self::ActivationKeyMissing,
+            CoreError::InvalidPaymentRequest { reason } => Self::InvalidPaymentRequest {
+                reason: reason.to_owned(),
+            },
+            CoreError::PaymentRequestExpired { expires_at } => {
+                Self::PaymentRequestExpired { expires_at }
+            }
             // `CoreError` is non-exhaustive; the test
             // `every_core_error_has_its_own_variant` fails when a variant
             // known to this build lands here.
@@ -634,6 +657,10 @@ mod tests {
             CoreError::AmountAboveCap { cap: 20_000_000 },
             CoreError::AmbiguousCard,
             CoreError::ActivationKeyMissing,
+            CoreError::InvalidPaymentRequest {
+                reason: "missing_parameter",
+            },
+            CoreError::PaymentRequestExpired { expires_at: 5 },
             CoreError::DeviceKeyDamaged {
                 path: "/tmp/vault.db.devkey".into(),
             },

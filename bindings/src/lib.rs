@@ -24,6 +24,7 @@ uniffi::setup_scaffolding!();
 pub mod diagnostics;
 pub mod error;
 pub mod hooks;
+pub mod payment;
 pub mod text;
 pub mod vault;
 
@@ -32,6 +33,7 @@ pub use error::{AmountProblem, PasswordProblem, PooyaError};
 pub use hooks::{
     BiometricError, BiometricGate, Clock, DeviceKeystore, HostError, HttpResponse, Transport,
 };
+pub use payment::{Language, PaymentInfo, TxType};
 pub use vault::{
     ActivatedCard, CapInfo, CardInfo, IssuerInfo, PinInfo, PinKind, PooyaApp, VaultSettings,
     VaultState, default_vault_settings,

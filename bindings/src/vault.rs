@@ -390,6 +390,8 @@ pub struct PinInfo {
     pub amount: Option<u64>,
     /// The payee of a transaction-bound PIN (trimmed).
     pub payee: Option<String>,
+    /// The transaction type of a transaction-bound PIN.
+    pub tx_type: Option<crate::payment::TxType>,
 }
 
 impl std::fmt::Debug for PinInfo {
@@ -421,6 +423,7 @@ impl From<PinView> for PinInfo {
             cap_adjusted: p.cap_adjusted(),
             amount: p.amount,
             payee: p.payee.clone(),
+            tx_type: p.tx_type.map(Into::into),
         }
     }
 }
@@ -506,7 +509,7 @@ impl PooyaApp {
     }
 
     /// Runs `f` on the phone, opening the vault first if needed.
-    fn with_phone<T>(
+    pub(crate) fn with_phone<T>(
         &self,
         f: impl FnOnce(&mut Phone) -> Result<T, CoreError>,
     ) -> Result<T, PooyaError> {
@@ -962,8 +965,9 @@ impl PooyaApp {
             .into())
     }
 
-    /// The second dynamic PIN bound to exactly `amount` Rials and `payee`
-    /// (the merchant or the destination card) now. Offline.
+    /// The second dynamic PIN bound to exactly a transaction of `tx_type`
+    /// (purchase, card-to-card transfer, bill) for `amount` Rials to
+    /// `payee` (the merchant or the destination card) now. Offline.
     ///
     /// # Errors
     /// `Locked`, `CardNotFound`, `AmountAboveCap { cap }`,
@@ -971,11 +975,12 @@ impl PooyaApp {
     pub fn transaction_pin(
         &self,
         card_id: i64,
+        tx_type: crate::payment::TxType,
         amount: u64,
         payee: String,
     ) -> Result<PinInfo, PooyaError> {
         Ok(self
-            .with_phone(|p| p.transaction_pin(card_id, amount, &payee))?
+            .with_phone(|p| p.transaction_pin(card_id, tx_type.into(), amount, &payee))?
             .into())
     }
 }

@@ -491,14 +491,51 @@ fn pin_json(p: &PinView) -> Value {
         "requested_cap": p.requested_cap,
         "amount": p.amount,
         "payee": p.payee,
+        "type": p.tx_type.map(|t| t.as_str()),
     })
+}
+
+/// What `pooya pin tx` binds: typed, or a scanned payment request.
+enum TxInput {
+    Typed(pooya_protocol::TxType, u64, String),
+    Request(String),
+}
+
+// Issue 13, payment QR codes: what the app shows for a scanned request.
+fn payment_json(v: &pooya_protocol::PaymentView) -> Value {
+    json!({
+        "amount": v.amount,
+        "amount_latin": v.amount_latin,
+        "amount_fa": v.amount_fa,
+        "payee": v.payee,
+        "payee_name": v.payee_name,
+        "type": v.tx_type.as_str(),
+        "type_name_fa": v.tx_type.name_fa(),
+        "type_name_en": v.tx_type.name_en(),
+        "seconds_left": v.seconds_left,
+    })
+}
+
+fn payment_details(v: &pooya_protocol::PaymentView) -> String {
+    // The name is isolated (UAX #9 §2.7) beside the left-to-right id.
+    format!(
+        "{} ({}): {} ریال ({} Rials) to \u{2068}{}\u{2069} ({}), {} s left",
+        v.tx_type.name_fa(),
+        v.tx_type.name_en(),
+        v.amount_fa,
+        v.amount_latin,
+        v.payee_name,
+        v.payee,
+        v.seconds_left
+    )
 }
 
 fn pin_details(p: &PinView, c: &CardView) -> String {
     let what = match (p.kind, p.cap, p.amount, &p.payee) {
         (pooya_protocol::PinKind::First, ..) => "first PIN (ATM, POS)".to_owned(),
         (pooya_protocol::PinKind::Transaction, _, Some(a), Some(payee)) => {
-            format!("transaction PIN for exactly {} Rials to {payee}", rials(a))
+            let t = p.tx_type.map_or("transaction", |t| t.name_en());
+            format!("{t} PIN for exactly {} Rials to {payee}", rials(a))
         }
         (_, Some(cap), ..) => format!("second PIN, up to {} Rials", rials(cap)),
         _ => "PIN".to_owned(),
@@ -535,23 +572,57 @@ pub fn pin(global: &Global, cmd: &PinCommand) -> Result<(), CliError> {
         _ => None,
     };
     let tx = match cmd {
-        PinCommand::Tx { amount, payee, .. } => Some((
+        PinCommand::Tx {
+            tx_type: Some(t),
+            amount: Some(amount),
+            payee: Some(payee),
+            request: None,
+            ..
+        } => Some(TxInput::Typed(
+            pooya_protocol::TxType::parse(t).map_err(|_| {
+                CliError::new(
+                    "invalid_type",
+                    "--type must be purchase, transfer (card to card) or bill",
+                )
+            })?,
             parse_amount(amount).map_err(pooya_protocol::ProtocolError::from)?,
             pooya_protocol::pin::normalize_payee(payee)?.to_owned(),
         )),
+        PinCommand::Tx {
+            request: Some(uri), ..
+        } => {
+            // Parsed before the password is asked for; the expiry is
+            // checked against the bank's time once the vault is open.
+            pooya_protocol::PaymentRequest::parse(uri).map_err(pooya_core::CoreError::from)?;
+            Some(TxInput::Request(uri.clone()))
+        }
+        PinCommand::Tx { .. } => {
+            return Err(CliError::new(
+                "usage",
+                "pin tx needs --type, --amount and --payee, or --request",
+            ));
+        }
         _ => None,
     };
     let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
     let c = phone.find_card(card)?;
+    // What a scanned request pays, shown before its PIN.
+    let view = match &tx {
+        Some(TxInput::Request(uri)) => {
+            Some(phone.payment_view(c.id, uri, pooya_protocol::Language::Fa)?)
+        }
+        _ => None,
+    };
     let mut make = |phone: &mut Phone| -> Result<PinView, CliError> {
-        Ok(match cmd {
-            PinCommand::First { .. } => phone.first_pin(c.id)?,
-            PinCommand::Second { .. } => phone.second_pin(c.id, cap)?,
-            PinCommand::Tx { .. } => {
-                let (amount, payee) = tx
-                    .as_ref()
-                    .ok_or_else(|| CliError::new("usage", "--amount and --payee"))?;
-                phone.transaction_pin(c.id, *amount, payee)?
+        Ok(match (cmd, &tx) {
+            (PinCommand::First { .. }, _) => phone.first_pin(c.id)?,
+            (PinCommand::Second { .. }, _) => phone.second_pin(c.id, cap)?,
+            (PinCommand::Tx { .. }, Some(TxInput::Typed(t, amount, payee))) => {
+                phone.transaction_pin(c.id, *t, *amount, payee)?
+            }
+            (PinCommand::Tx { .. }, Some(TxInput::Request(uri))) => phone.payment_pin(c.id, uri)?,
+            (PinCommand::Tx { .. }, None) => {
+                return Err(CliError::new("usage", "--type, --amount and --payee"));
             }
         })
     };
@@ -559,8 +630,15 @@ pub fn pin(global: &Global, cmd: &PinCommand) -> Result<(), CliError> {
     warn_if_sync_advised(&mut phone, &c);
     if !opts.watch {
         if global.json {
-            output::json(&pin_json(&first));
+            let mut v = pin_json(&first);
+            if let Some(view) = &view {
+                v["request"] = payment_json(view);
+            }
+            output::json(&v);
         } else {
+            if let Some(view) = &view {
+                println!("{}", payment_details(view));
+            }
             println!("{}", first.code);
             println!("{}", pin_details(&first, &c));
         }

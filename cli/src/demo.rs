@@ -24,7 +24,7 @@ use std::time::Duration;
 use pooya_core::hooks::SystemClock;
 use pooya_core::{CardId, KdfParams, KeyFileKeystore, Phone, PinView, Vault, VaultConfig};
 use pooya_issuer::{BackgroundServer, InitOptions, InitOutput, ServerConfig};
-use pooya_protocol::ids;
+use pooya_protocol::{Language, PaymentRequest, TxType, ids};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -41,6 +41,9 @@ pub const PAYEE: &str = "IR-SHOP-42";
 /// The merchant's name the bank registers for [`PAYEE`]; Harim messages
 /// show it (the payment page cannot choose it).
 const PAYEE_NAME: &str = "فروشگاه نمونه";
+/// The destination of the demo's card-to-card transfer, as the bank
+/// names it in a transaction-bound PIN.
+const TRANSFER_TO: &str = "IR-CARD-5022";
 
 /// A step that did not behave.
 #[derive(Debug)]
@@ -111,6 +114,8 @@ pub struct Demo {
     code: Option<Zeroizing<String>>,
     /// The second PIN kept to show the replay.
     second: Option<PinView>,
+    /// When the last transaction-bound PIN's step ends (bank time).
+    last_tx_until: u64,
 }
 
 /// A bank's verdict on a code.
@@ -178,6 +183,7 @@ impl Demo {
             card: None,
             code: None,
             second: None,
+            last_tx_until: 0,
         })
     }
 
@@ -298,10 +304,26 @@ impl Demo {
         amount: u64,
         payee: Option<&str>,
     ) -> Result<Verdict, StepFailed> {
+        self.verify_tx(code, kind, amount, payee.map(|p| (p, TxType::Purchase)))
+    }
+
+    /// The gateway asks the bank about a code for a transaction of a
+    /// type to a payee (`None`: no payee).
+    ///
+    /// # Errors
+    /// When the bank does not answer 200.
+    pub fn verify_tx(
+        &self,
+        code: &str,
+        kind: &str,
+        amount: u64,
+        payee: Option<(&str, TxType)>,
+    ) -> Result<Verdict, StepFailed> {
         let gateway = self.tokens()?.tokens.gateway.expose_secret().to_owned();
         let mut body = json!({"pan": self.pan, "code": code, "amount": amount, "kind": kind});
-        if let Some(p) = payee {
+        if let Some((p, t)) = payee {
             body["payee"] = json!(p);
+            body["type"] = json!(t.as_str());
         }
         let (status, v) = self.post("/v1/verify", &gateway, &body)?;
         if status != 200 {
@@ -358,7 +380,7 @@ pub fn steps() -> Vec<Step> {
             run: replay,
         },
         Step {
-            title: "Transaction-bound PIN",
+            title: "A card-to-card transfer PIN",
             run: transaction_pin,
         },
         Step {
@@ -368,6 +390,10 @@ pub fn steps() -> Vec<Step> {
         Step {
             title: "Harim: \"request dynamic PIN\" on a payment page",
             run: harim,
+        },
+        Step {
+            title: "Scan and sign: a payment QR code",
+            run: qr_payment,
         },
     ]
 }
@@ -595,13 +621,21 @@ fn replay(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
 fn transaction_pin(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let card = d.card()?;
     let amount = 1_250_000;
-    let pin = d.phone()?.transaction_pin(card, amount, PAYEE)?;
+    let pin = d
+        .phone()?
+        .transaction_pin(card, TxType::Transfer, amount, TRANSFER_TO)?;
     s.say(format!(
-        "The phone shows {} for exactly {} Rials to {PAYEE}.",
+        "The phone shows {} for a card-to-card transfer (کارت به کارت) of exactly {} Rials to {TRANSFER_TO}: the type, the amount and the payee are all in the PIN (Central Bank rule of 1399/10/08).",
         pin.code,
         rials(amount)
     ));
-    let wrong = d.verify(&pin.code, "second", amount, Some("IR-EVIL-99"))?;
+    d.last_tx_until = pin.valid_until;
+    let wrong = d.verify_tx(
+        &pin.code,
+        "second",
+        amount,
+        Some(("IR-EVIL-99", TxType::Transfer)),
+    )?;
     s.check(
         wrong.result == "rejected",
         format!(
@@ -609,10 +643,80 @@ fn transaction_pin(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
             wrong.describe()
         ),
     )?;
+    let as_purchase = d.verify_tx(
+        &pin.code,
+        "second",
+        amount,
+        Some((TRANSFER_TO, TxType::Purchase)),
+    )?;
+    s.check(
+        as_purchase.result == "rejected",
+        format!(
+            "the same PIN passed off as a purchase from {TRANSFER_TO}: {}",
+            as_purchase.describe()
+        ),
+    )?;
+    let right = d.verify_tx(
+        &pin.code,
+        "second",
+        amount,
+        Some((TRANSFER_TO, TxType::Transfer)),
+    )?;
+    s.check(
+        right.result == "accepted" && right.matched.as_deref() == Some("transaction"),
+        format!("the real transfer to {TRANSFER_TO}: {}", right.describe()),
+    )
+}
+
+fn qr_payment(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
+    let card = d.card()?;
+    let amount = 4_200_000;
+    // The bank's time as the phone knows it: the payment page's clock.
+    let now = d.phone()?.first_pin(card)?.issuer_time;
+    let request = PaymentRequest::new(amount, PAYEE, PAYEE_NAME, TxType::Purchase, now + 300)?;
+    let uri = request.to_uri();
+    s.say(format!(
+        "The payment page of {PAYEE_NAME} shows a QR code; the phone's camera reads {uri}"
+    ));
+    let fa = d.phone()?.payment_view(card, &uri, Language::Fa)?;
+    let en = d.phone()?.payment_view(card, &uri, Language::En)?;
+    s.say(format!(
+        "The phone shows: {} · {} · {} ({}) · {} left",
+        fa.tx_type_name, fa.amount_text, fa.payee_name, fa.payee, fa.time_left
+    ));
+    s.say(format!(
+        "                 {} · {} · {} left",
+        en.tx_type_name, en.amount_text, en.time_left
+    ));
+    // One transaction-bound PIN per card per time step (RFC 6238 §5.2):
+    // after the transfer above, wait for the next step.
+    let mut pin = d.phone()?.payment_pin(card, &uri)?;
+    if pin.valid_from < d.last_tx_until {
+        let wait = d.last_tx_until.saturating_sub(pin.issuer_time);
+        s.say(format!(
+            "(the bank takes one transaction-bound PIN per card per minute: waiting {wait} s for the next one after the transfer)"
+        ));
+        std::thread::sleep(Duration::from_secs(wait + 1));
+        pin = d.phone()?.payment_pin(card, &uri)?;
+    }
+    d.last_tx_until = pin.valid_until;
+    s.say(format!(
+        "The customer confirms; the phone makes {} for exactly this request, nothing typed by hand.",
+        pin.code
+    ));
+    let changed = d.verify(&pin.code, "second", amount + 1, Some(PAYEE))?;
+    s.check(
+        changed.result == "rejected",
+        format!(
+            "a page that charges {} Rials instead: {}",
+            rials(amount + 1),
+            changed.describe()
+        ),
+    )?;
     let right = d.verify(&pin.code, "second", amount, Some(PAYEE))?;
     s.check(
         right.result == "accepted" && right.matched.as_deref() == Some("transaction"),
-        format!("the real payment to {PAYEE}: {}", right.describe()),
+        format!("the QR payment: {}", right.describe()),
     )
 }
 
@@ -700,7 +804,8 @@ fn harim(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
         "On a payment page of {PAYEE_NAME} ({PAYEE}), the customer enters the card number and presses \"request dynamic PIN\" for {} Rials.",
         rials(amount)
     ));
-    let request = |pan: &str| json!({"pan": pan, "amount": amount, "payee_id": PAYEE});
+    let request =
+        |pan: &str| json!({"pan": pan, "amount": amount, "payee_id": PAYEE, "type": "purchase"});
     let n = d.sms()?.len();
     let (status, answer) = d.post("/v1/otp-requests", &gateway, &request(&d.pan))?;
     s.check(

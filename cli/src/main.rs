@@ -252,16 +252,30 @@ pub enum PinCommand {
         #[command(flatten)]
         opts: PinOpts,
     },
-    /// Second dynamic PIN bound to one exact amount and payee.
+    /// Second dynamic PIN bound to one transaction: its type, exact
+    /// amount and payee, typed (`--type --amount --payee`) or scanned from
+    /// a payment page's QR code (`--request pooya:pay?…`).
     Tx {
         /// Card id or last four digits.
         card: String,
+        /// The transaction type: purchase, transfer (card to card) or bill.
+        #[arg(
+            long = "type",
+            value_name = "TYPE",
+            required_unless_present = "request"
+        )]
+        tx_type: Option<String>,
         /// The exact amount in Rials.
-        #[arg(long)]
-        amount: String,
+        #[arg(long, required_unless_present = "request")]
+        amount: Option<String>,
         /// The payee (merchant or destination card id as the bank shows it).
-        #[arg(long)]
-        payee: String,
+        #[arg(long, required_unless_present = "request")]
+        payee: Option<String>,
+        /// A payment request URI (`pooya:pay?amount=…&payee=…&name=…&type=…&expires=…`,
+        /// what a payment page's QR code holds): shows what it pays, then
+        /// the PIN for exactly it.
+        #[arg(long, value_name = "URI", conflicts_with_all = ["tx_type", "amount", "payee"])]
+        request: Option<String>,
         /// `--watch`.
         #[command(flatten)]
         opts: PinOpts,

@@ -28,7 +28,9 @@ fn demo_behaves_and_says_so() {
         "within the cap): accepted (second)",
         "rejected (replayed)",
         "IR-EVIL-99: rejected",
-        "accepted (transaction)",
+        "a card-to-card transfer (کارت به کارت)",
+        "passed off as a purchase from IR-CARD-5022: rejected (wrong_code)",
+        "the real transfer to IR-CARD-5022: accepted (transaction)",
         "the card now has both: the app and the SMS version",
         "a 7-digit one-time second PIN",
         "3,500,000 Rials with it: accepted (second)",
@@ -37,6 +39,11 @@ fn demo_behaves_and_says_so() {
         "the very same answer",
         "3,750,000 Rials: rejected (wrong_code)",
         "the real payment: accepted (transaction)",
+        "the phone's camera reads pooya:pay?amount=4200000&payee=IR-SHOP-42&name=",
+        "The phone shows: خرید · ۴٬۲۰۰٬۰۰۰ ریال · فروشگاه نمونه (IR-SHOP-42)",
+        "Purchase · 4,200,000 Rials",
+        "4,200,001 Rials instead: rejected (wrong_code)",
+        "the QR payment: accepted (transaction)",
         "steps behaved as expected",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
@@ -58,5 +65,13 @@ fn demo_json_lists_every_step() {
     let titles: Vec<&str> = steps.iter().map(|s| s["title"].as_str().unwrap()).collect();
     assert!(titles.contains(&"The SMS version"), "{titles:?}");
     assert!(titles.iter().any(|t| t.starts_with("Harim")), "{titles:?}");
+    assert!(
+        titles.contains(&"A card-to-card transfer PIN"),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"Scan and sign: a payment QR code"),
+        "{titles:?}"
+    );
     assert!(steps.iter().all(|s| s["ok"] == true));
 }

@@ -67,6 +67,7 @@ impl Bank {
         let mut body = json!({"pan": pan, "code": code, "amount": amount, "kind": kind});
         if let Some(p) = payee {
             body["payee"] = json!(p);
+            body["type"] = json!("purchase");
         }
         let (status, v) = self.post(
             "/v1/verify",
@@ -256,6 +257,8 @@ fn init_add_card_cap_and_pins_the_bank_accepts() {
             "pin",
             "tx",
             &id,
+            "--type",
+            "purchase",
             "--amount",
             "۱٬۲۵۰٬۰۰۰",
             "--payee",
@@ -274,6 +277,72 @@ fn init_add_card_cap_and_pins_the_bank_accepts() {
         "second",
     );
     assert_eq!(verdict["matched"], "transaction", "{verdict}");
+    assert_eq!(tx["type"], "purchase");
+
+    // A scanned payment request: what it pays, and the PIN for exactly it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let uri = format!(
+        "pooya:pay?amount=2500000&payee=IR-BILL-7&name=Water&type=bill&expires={}",
+        now + 300
+    );
+    let paid = ok_json(&pooya(
+        &v,
+        &[
+            "pin",
+            "tx",
+            &id,
+            "--request",
+            &uri,
+            "--json",
+            "--password-stdin",
+        ],
+        pw(),
+    ));
+    assert_eq!(paid["type"], "bill", "{paid}");
+    assert_eq!(paid["amount"], 2_500_000);
+    assert_eq!(paid["payee"], "IR-BILL-7");
+    assert_eq!(paid["request"]["amount_fa"], "۲٬۵۰۰٬۰۰۰");
+    assert_eq!(paid["request"]["type_name_fa"], "پرداخت قبض");
+    assert_eq!(paid["request"]["payee_name"], "Water");
+    // The same PIN named as a purchase is refused.
+    let verdict = bank.verify(
+        &card_pan,
+        paid["code"].as_str().unwrap(),
+        2_500_000,
+        Some("IR-BILL-7"),
+        "second",
+    );
+    assert_eq!(verdict["reason"], "wrong_code", "{verdict}");
+    // An expired request and a bad type: stable codes, no PIN.
+    let old = uri.replace(&format!("expires={}", now + 300), "expires=1000");
+    let expired = pooya(
+        &v,
+        &["pin", "tx", &id, "--request", &old, "--password-stdin"],
+        pw(),
+    );
+    assert!(String::from_utf8_lossy(&expired.stderr).contains("[payment_request_expired]"));
+    let gift = pooya(
+        &v,
+        &[
+            "pin",
+            "tx",
+            &id,
+            "--type",
+            "gift",
+            "--amount",
+            "1",
+            "--payee",
+            "X",
+            "--password-stdin",
+        ],
+        // Refused before the password is read.
+        None,
+    );
+    assert!(String::from_utf8_lossy(&gift.stderr).contains("[invalid_type]"));
+
     let first = ok_json(&pooya(
         &v,
         &["pin", "first", &id, "--json", "--password-stdin"],
@@ -290,6 +359,8 @@ fn init_add_card_cap_and_pins_the_bank_accepts() {
             "pin",
             "tx",
             &id,
+            "--type",
+            "transfer",
             "--amount",
             "30000000",
             "--payee",

@@ -261,6 +261,35 @@ pub enum CoreError {
         "the issuer profile has no activation key: add the issuer again with its activation key"
     )]
     ActivationKeyMissing,
+    // Issue 13, payment QR codes.
+    /// A scanned payment request URI the protocol's strict parser refused
+    /// (docs/protocol.md, "Payment request URIs"); `reason` is its stable
+    /// code (`not_payment_uri`, `invalid_amount`, `missing_parameter`, …).
+    #[error("not a valid payment request ({reason})")]
+    InvalidPaymentRequest {
+        /// The parser's stable code ([`pooya_protocol::PaymentError::code`]).
+        reason: &'static str,
+    },
+    /// The payment request's expiry has passed (in the bank's time as the
+    /// phone knows it): ask the payment page for a new one.
+    #[error("the payment request expired at {expires_at}")]
+    PaymentRequestExpired {
+        /// Its expiry, Unix seconds.
+        expires_at: u64,
+    },
+}
+
+impl From<pooya_protocol::PaymentError> for CoreError {
+    fn from(e: pooya_protocol::PaymentError) -> Self {
+        match e {
+            pooya_protocol::PaymentError::Expired { expires_at, .. } => {
+                Self::PaymentRequestExpired { expires_at }
+            }
+            other => Self::InvalidPaymentRequest {
+                reason: other.code(),
+            },
+        }
+    }
 }
 
 impl CoreError {
@@ -310,6 +339,8 @@ impl CoreError {
             Self::AmountAboveCap { .. } => "amount_above_cap",
             Self::AmbiguousCard => "ambiguous_card",
             Self::ActivationKeyMissing => "activation_key_missing",
+            Self::InvalidPaymentRequest { .. } => "invalid_payment_request",
+            Self::PaymentRequestExpired { .. } => "payment_request_expired",
         }
     }
 }
@@ -431,6 +462,10 @@ mod tests {
             CoreError::CapBelowLowestTier { lowest_tier: 1 },
             CoreError::AmountAboveCap { cap: 1 },
             CoreError::AmbiguousCard,
+            CoreError::InvalidPaymentRequest {
+                reason: "not_payment_uri",
+            },
+            CoreError::PaymentRequestExpired { expires_at: 1 },
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(CoreError::code).collect();
         assert_eq!(codes.len(), all.len());

@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use pooya_protocol::{PinKind, bank_for_bin, normalize_activation_code, normalize_digits};
+use pooya_protocol::{
+    Language, PaymentView, PinKind, Transaction, TxType, bank_for_bin, normalize_activation_code,
+    normalize_digits,
+};
 
 use crate::CoreError;
 use crate::activation::{self, ACTIVATION_PATH, DEFAULT_TIMEOUT_MS};
@@ -662,8 +665,8 @@ impl Phone {
         pins::second_pin(&s, cap, t)
     }
 
-    /// The second dynamic PIN bound to exactly `amount` Rials and `payee`
-    /// now. Offline.
+    /// The second dynamic PIN bound to exactly a transaction of `tx_type`
+    /// for `amount` Rials to `payee` now (docs/phone.md, "PINs"). Offline.
     ///
     /// # Errors
     /// [`CoreError::Locked`], [`CoreError::CardNotFound`],
@@ -672,16 +675,48 @@ impl Phone {
     pub fn transaction_pin(
         &mut self,
         id: CardId,
+        tx_type: TxType,
         amount: u64,
         payee: &str,
     ) -> Result<PinView, CoreError> {
         let (s, t) = self.secret_and_time(id)?;
-        pins::transaction_pin(&s, amount, payee, t)
+        pins::transaction_pin(&s, &Transaction::new(tx_type, amount, payee), t)
+    }
+
+    // Issue 13, payment QR codes.
+    /// What the app shows for a scanned payment request URI (`pooya:pay?…`)
+    /// before the customer picks it up with card `id`: amount in Persian
+    /// and Latin digits, payee, type and time left, in the bank time of
+    /// the card's issuer. Offline.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`],
+    /// [`CoreError::InvalidPaymentRequest`] (the parser's code),
+    /// [`CoreError::PaymentRequestExpired`].
+    pub fn payment_view(
+        &mut self,
+        id: CardId,
+        uri: &str,
+        lang: Language,
+    ) -> Result<PaymentView, CoreError> {
+        let (_, t) = self.secret_and_time(id)?;
+        pins::payment_view(uri, lang, t)
+    }
+
+    /// The transaction-bound PIN of card `id` for exactly a scanned
+    /// payment request (its type, amount and payee id), if it has not
+    /// expired. Offline.
+    ///
+    /// # Errors
+    /// As [`Phone::payment_view`]; [`CoreError::AmountAboveCap`].
+    pub fn payment_pin(&mut self, id: CardId, uri: &str) -> Result<PinView, CoreError> {
+        let (s, t) = self.secret_and_time(id)?;
+        pins::payment_pin(&s, uri, t)
     }
 
     /// A PIN of `kind` for a card: shorthand for the three calls above
-    /// (`amount` and `payee` only for [`PinKind::Transaction`], `cap` only
-    /// for [`PinKind::Second`]).
+    /// (`tx` only for [`PinKind::Transaction`], `cap` only for
+    /// [`PinKind::Second`]).
     ///
     /// # Errors
     /// As the three calls; [`CoreError::InvalidField`] when a transaction
@@ -691,22 +726,17 @@ impl Phone {
         id: CardId,
         kind: PinKind,
         cap: Option<u64>,
-        amount: Option<u64>,
-        payee: Option<&str>,
+        tx: Option<Transaction<'_>>,
     ) -> Result<PinView, CoreError> {
         match kind {
             PinKind::First => self.first_pin(id),
             PinKind::Second => self.second_pin(id, cap),
             PinKind::Transaction => {
-                let amount = amount.ok_or(CoreError::InvalidField {
-                    field: "amount",
-                    reason: "a transaction PIN needs the amount",
+                let tx = tx.ok_or(CoreError::InvalidField {
+                    field: "transaction",
+                    reason: "a transaction PIN needs the type, amount and payee",
                 })?;
-                let payee = payee.ok_or(CoreError::InvalidField {
-                    field: "payee",
-                    reason: "a transaction PIN needs the payee",
-                })?;
-                self.transaction_pin(id, amount, payee)
+                self.transaction_pin(id, tx.tx_type, tx.amount, tx.payee)
             }
         }
     }

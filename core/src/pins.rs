@@ -7,7 +7,9 @@
 
 use core::fmt;
 
-use pooya_protocol::{CapLadder, PinKind, Policies};
+use pooya_protocol::{
+    CapLadder, Language, PaymentRequest, PaymentView, PinKind, Policies, Transaction, TxType,
+};
 use zeroize::Zeroize;
 
 use crate::CoreError;
@@ -44,6 +46,8 @@ pub struct PinView {
     pub amount: Option<u64>,
     /// The payee of a transaction-bound PIN (trimmed).
     pub payee: Option<String>,
+    /// The transaction type of a transaction-bound PIN.
+    pub tx_type: Option<TxType>,
 }
 
 impl PinView {
@@ -71,6 +75,7 @@ impl fmt::Debug for PinView {
             .field("seconds_left", &self.seconds_left)
             .field("cap", &self.cap)
             .field("amount", &self.amount)
+            .field("tx_type", &self.tx_type)
             .finish_non_exhaustive()
     }
 }
@@ -133,6 +138,7 @@ fn view(
         requested_cap: None,
         amount: None,
         payee: None,
+        tx_type: None,
         code: pin.code.clone(),
     }
 }
@@ -168,29 +174,54 @@ pub fn second_pin(
     Ok(v)
 }
 
-/// The second dynamic PIN bound to exactly `amount` Rials and `payee`
-/// (PSD2 RTS Art. 5 dynamic linking) at issuer time `time`. The amount may
-/// not exceed the card's cap: a customer who set a cap expects no dynamic
-/// PIN to authorise more without the password.
+/// The second dynamic PIN bound to exactly the type, amount and payee of
+/// `tx` (Central Bank of Iran rule of 1399/10/08; PSD2 RTS Art. 5 dynamic
+/// linking) at issuer time `time`. The amount may not exceed the card's
+/// cap: a customer who set a cap expects no dynamic PIN to authorise more
+/// without the password.
 ///
 /// # Errors
 /// [`CoreError::AmountAboveCap`]; [`CoreError::Protocol`] for a zero
-/// amount or a bad payee (empty, over 128 bytes, control characters).
+/// amount or a bad payee (docs/protocol.md, "PIN kinds").
 pub fn transaction_pin(
     card: &CardSecret,
-    amount: u64,
-    payee: &str,
+    tx: &Transaction<'_>,
     time: u64,
 ) -> Result<PinView, CoreError> {
-    let payee = pooya_protocol::pin::normalize_payee(payee)?;
-    if amount > card.cap {
+    let payee = pooya_protocol::pin::normalize_payee(tx.payee)?;
+    if tx.amount > card.cap {
         return Err(CoreError::AmountAboveCap { cap: card.cap });
     }
-    let pin = pooya_protocol::transaction_pin(&card.keys, &card.policies, amount, payee, time)?;
+    let tx = Transaction::new(tx.tx_type, tx.amount, payee);
+    let pin = pooya_protocol::transaction_pin(&card.keys, &card.policies, &tx, time)?;
     let mut v = view(card, PinKind::Transaction, pin, time, &card.policies);
-    v.amount = Some(amount);
+    v.amount = Some(tx.amount);
     v.payee = Some(payee.to_owned());
+    v.tx_type = Some(tx.tx_type);
     Ok(v)
+}
+
+/// What the app shows for a scanned payment request URI at issuer time
+/// `time`, in `lang` (docs/phone.md, "Payment QR codes"): the strict
+/// parse of `pooya-protocol`, then its expiry.
+///
+/// # Errors
+/// [`CoreError::InvalidPaymentRequest`] with the parser's code,
+/// [`CoreError::PaymentRequestExpired`].
+pub fn payment_view(uri: &str, lang: Language, time: u64) -> Result<PaymentView, CoreError> {
+    Ok(PaymentRequest::parse(uri)?.display(lang, time)?)
+}
+
+/// The transaction-bound PIN for exactly a scanned payment request (its
+/// type, amount and payee id) at issuer time `time`, after the checks of
+/// [`payment_view`] and [`transaction_pin`].
+///
+/// # Errors
+/// As [`payment_view`] and [`transaction_pin`].
+pub fn payment_pin(card: &CardSecret, uri: &str, time: u64) -> Result<PinView, CoreError> {
+    let request = PaymentRequest::parse(uri)?;
+    request.check(time)?;
+    transaction_pin(card, &request.transaction(), time)
 }
 
 #[cfg(test)]
@@ -228,10 +259,18 @@ mod tests {
         );
         assert_eq!(second_pin(&c, None, T).unwrap().code, "53525714");
         assert_eq!(second_pin(&c, Some(5_000_000), T).unwrap().code, "09973725");
-        let tx = transaction_pin(&c, 1_250_000, " IR-SHOP-42 ", T + 59).unwrap();
-        assert_eq!(tx.code, "27364947");
-        assert_eq!(tx.seconds_left, 1);
-        assert_eq!(tx.payee.as_deref(), Some("IR-SHOP-42"));
+        for (t, code) in [
+            (TxType::Purchase, "41770379"),
+            (TxType::Transfer, "80978418"),
+            (TxType::Bill, "03625338"),
+        ] {
+            let tx = transaction_pin(&c, &Transaction::new(t, 1_250_000, " IR-SHOP-42 "), T + 59)
+                .unwrap();
+            assert_eq!(tx.code, code, "{t:?}");
+            assert_eq!(tx.seconds_left, 1);
+            assert_eq!(tx.payee.as_deref(), Some("IR-SHOP-42"));
+            assert_eq!(tx.tx_type, Some(t));
+        }
     }
 
     #[test]
@@ -281,19 +320,101 @@ mod tests {
     #[test]
     fn transaction_pin_stays_under_the_cap() {
         let c = card(5_000_000);
-        assert!(transaction_pin(&c, 5_000_000, "IR-SHOP-42", T).is_ok());
+        let tx = |amount, payee| Transaction::new(TxType::Transfer, amount, payee);
+        assert!(transaction_pin(&c, &tx(5_000_000, "IR-SHOP-42"), T).is_ok());
         assert_eq!(
-            transaction_pin(&c, 5_000_001, "IR-SHOP-42", T).err(),
+            transaction_pin(&c, &tx(5_000_001, "IR-SHOP-42"), T).err(),
             Some(CoreError::AmountAboveCap { cap: 5_000_000 })
         );
+        assert_eq!(
+            transaction_pin(&c, &tx(0, "IR-SHOP-42"), T).map_err(|e| e.code()),
+            Err("invalid_input")
+        );
+        assert_eq!(
+            transaction_pin(&c, &tx(10, " "), T).map_err(|e| e.code()),
+            Err("invalid_input")
+        );
+    }
+
+    /// The payment page's URI: 1,250,000 Rials to IR-SHOP-42 (Shop),
+    /// a transfer, expiring at `T + 300`.
+    const URI: &str =
+        "pooya:pay?amount=1250000&payee=IR-SHOP-42&name=Shop&type=transfer&expires=1763700300";
+
+    #[test]
+    fn a_payment_request_shows_what_it_pays_and_its_pin_binds_exactly_it() {
+        let c = card(20_000_000);
+        let fa = payment_view(URI, Language::Fa, T).unwrap();
+        assert_eq!(fa.amount_fa, "۱٬۲۵۰٬۰۰۰");
+        assert_eq!(fa.amount_latin, "1,250,000");
+        assert_eq!(fa.payee, "IR-SHOP-42");
+        assert_eq!(fa.payee_name, "Shop");
+        assert_eq!(fa.tx_type, TxType::Transfer);
+        assert_eq!(fa.tx_type_name, "کارت به کارت");
+        assert_eq!((fa.seconds_left, fa.time_left.as_str()), (300, "۵:۰۰"));
+        let en = payment_view(URI, Language::En, T + 1).unwrap();
+        assert_eq!((en.seconds_left, en.time_left.as_str()), (299, "4:59"));
+
+        let pin = payment_pin(&c, URI, T + 59).unwrap();
+        // The same code as the transfer vector of docs/protocol.md.
+        assert_eq!(pin.code, "80978418");
+        assert_eq!(pin.kind, PinKind::Transaction);
+        assert_eq!(
+            (pin.amount, pin.payee.as_deref(), pin.tx_type),
+            (Some(1_250_000), Some("IR-SHOP-42"), Some(TxType::Transfer))
+        );
+        let claim = |t, amount, payee| Claim::Transaction(Transaction::new(t, amount, payee));
+        let v = |claim| verify(&c.keys, &c.policies, claim, &pin.code, T, 0).unwrap();
         assert!(matches!(
-            transaction_pin(&c, 0, "IR-SHOP-42", T),
-            Err(CoreError::Protocol(_))
+            v(claim(TxType::Transfer, 1_250_000, "IR-SHOP-42")),
+            Outcome::Accepted(_)
         ));
         assert!(matches!(
-            transaction_pin(&c, 10, " ", T),
-            Err(CoreError::Protocol(_))
+            v(claim(TxType::Purchase, 1_250_000, "IR-SHOP-42")),
+            Outcome::Rejected { .. }
         ));
+        assert!(matches!(
+            v(claim(TxType::Transfer, 1_250_001, "IR-SHOP-42")),
+            Outcome::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn payment_requests_refused_with_their_codes() {
+        let c = card(20_000_000);
+        assert_eq!(
+            payment_pin(&c, URI, T + 300).err(),
+            Some(CoreError::PaymentRequestExpired {
+                expires_at: 1_763_700_300
+            })
+        );
+        assert_eq!(
+            payment_view(URI, Language::Fa, T + 301).map_err(|e| e.code()),
+            Err("payment_request_expired")
+        );
+        for (uri, reason) in [
+            ("https://shop.example/pay", "not_payment_uri"),
+            (
+                &URI.replace("amount=1250000", "amount=01250000"),
+                "invalid_amount",
+            ),
+            (&URI.replace("&type=transfer", ""), "missing_parameter"),
+            (&URI.replace("type=transfer", "type=gift"), "invalid_type"),
+            (&format!("{URI}&note=x"), "unknown_parameter"),
+        ] {
+            assert_eq!(
+                payment_pin(&c, uri, T).err(),
+                Some(CoreError::InvalidPaymentRequest { reason }),
+                "{uri}"
+            );
+        }
+        // Above the card's cap: the request is shown, the PIN refused.
+        let big = URI.replace("amount=1250000", "amount=20000001");
+        assert!(payment_view(&big, Language::En, T).is_ok());
+        assert_eq!(
+            payment_pin(&c, &big, T).err(),
+            Some(CoreError::AmountAboveCap { cap: 20_000_000 })
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use pooya_protocol::activation::{
     ActivationPlaintext, ActivationResponse, ActivationTranscript, derive_card_seed, seal_request,
 };
-use pooya_protocol::{CardSeed, Policies, first_pin, ids, second_pin, transaction_pin};
+use pooya_protocol::{
+    CardSeed, Policies, Transaction, TxType, first_pin, ids, second_pin, transaction_pin,
+};
 use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ED25519, UnparsedPublicKey as SigKey};
@@ -213,6 +215,7 @@ fn bodies(args: &[String]) {
             let mut b = json!({"pan": c.pan, "code": code, "amount": amount, "kind": kind});
             if let Some(py) = payee {
                 b["payee"] = json!(py);
+                b["type"] = json!("purchase");
             }
             writeln!(f, "{b}").unwrap();
             lines += 1;
@@ -224,7 +227,13 @@ fn bodies(args: &[String]) {
                     out_line(&first.code, 0, None, "first");
                     let second = second_pin(&keys, p, tier, t + dt).unwrap();
                     out_line(&second.code, amount, None, "second");
-                    let tx = transaction_pin(&keys, p, amount, "shop-42", t + dt).unwrap();
+                    let tx = transaction_pin(
+                        &keys,
+                        p,
+                        &Transaction::new(TxType::Purchase, amount, "shop-42"),
+                        t + dt,
+                    )
+                    .unwrap();
                     out_line(&tx.code, amount, Some("shop-42"), "second");
                 }
             }

@@ -43,6 +43,9 @@ use zeroize::Zeroizing;
 
 use pooya_issuer_service::messages::is_one_time_pin_message;
 use pooya_issuer_service::{ApiToken, HashDomain, Issuer};
+use pooya_protocol::{PaymentRequest, TxType};
+use qrcode::render::svg;
+use qrcode::{EcLevel, QrCode};
 
 use crate::error::ApiError;
 use crate::http::json_body;
@@ -150,6 +153,8 @@ struct PageOtpRequest {
     pan: Zeroizing<String>,
     amount: String,
     payee_id: String,
+    #[serde(rename = "type")]
+    tx_type: TxType,
 }
 
 /// The page's "pay".
@@ -159,7 +164,27 @@ struct PagePay {
     pan: String,
     amount: String,
     payee_id: String,
+    #[serde(rename = "type")]
+    tx_type: TxType,
     code: String,
+}
+
+// Issue 13, payment QR codes.
+/// How long a payment request the page shows stays payable, seconds.
+const PAYMENT_REQUEST_SECS: u64 = 300;
+/// The shortest side of the QR code's SVG, in pixels.
+const QR_MIN_PX: u32 = 264;
+
+/// The page's "show payment QR code": what to pay, as the page's form has
+/// it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PagePaymentRequest {
+    amount: String,
+    payee_id: String,
+    name: String,
+    #[serde(rename = "type")]
+    tx_type: TxType,
 }
 
 /// The demo routes, calling `api` (the issuer's public router) with the
@@ -179,6 +204,7 @@ pub(crate) fn router(api: Router, gateway: &DemoGateway, issuer: Arc<Issuer>, po
         .route("/demo/pay.js", get(script))
         .route("/demo/api/otp-request", post(otp_request))
         .route("/demo/api/pay", post(pay))
+        .route("/demo/api/payment-request", post(payment_request))
         .route("/demo/api/outbox", get(outbox))
         .layer(DefaultBodyLimit::max(limit))
         .route_layer(middleware::from_fn_with_state(
@@ -257,6 +283,7 @@ async fn otp_request(
             "pan": req.pan,
             "amount": amount,
             "payee_id": req.payee_id,
+            "type": req.tx_type,
         }),
     )
     .await)
@@ -278,10 +305,37 @@ async fn pay(
             "code": req.code,
             "amount": amount,
             "payee": req.payee_id,
+            "type": req.tx_type,
             "kind": "second",
         }),
     )
     .await)
+}
+
+/// A payment request URI (docs/protocol.md, "Payment request URIs") for
+/// the page's form, valid for [`PAYMENT_REQUEST_SECS`] of the bank's
+/// time, and its QR code rendered here as SVG (ISO/IEC 18004, error
+/// correction level M, the `qrcode` crate), so the page needs no script
+/// library and the phone scans exactly what the server made.
+async fn payment_request(
+    State(state): State<DemoState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: PagePaymentRequest = json_body(&headers, body)?;
+    let amount = amount(&req.amount)?;
+    let expires_at = state.issuer.now().saturating_add(PAYMENT_REQUEST_SECS);
+    let request = PaymentRequest::new(amount, &req.payee_id, &req.name, req.tx_type, expires_at)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let uri = request.to_uri();
+    let code = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M)
+        .map_err(|_| ApiError::bad_request("uri_too_long", "the request does not fit a QR code"))?;
+    let svg = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(QR_MIN_PX, QR_MIN_PX)
+        .quiet_zone(true)
+        .build();
+    Ok(Json(json!({ "uri": uri, "svg": svg, "expires_at": expires_at })).into_response())
 }
 
 /// The one-time PIN messages (never an activation code) sent to the phone

@@ -151,6 +151,13 @@ pub(crate) fn json_body<T: DeserializeOwned>(
                     ApiError::bad_request("unknown_field", field_message(&text))
                 } else if text.starts_with("missing field") {
                     ApiError::bad_request("missing_field", field_message(&text))
+                } else if text.starts_with(pooya_protocol::wire::INVALID_TYPE_MESSAGE) {
+                    // Issue 13, transaction types: `type` in /v1/verify and
+                    // /v1/otp-requests.
+                    ApiError::bad_request(
+                        "invalid_type",
+                        pooya_protocol::wire::INVALID_TYPE_MESSAGE,
+                    )
                 } else {
                     ApiError::bad_request(
                         "invalid_field",

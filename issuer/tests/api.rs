@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use pooya_issuer::{Language, Settings};
-use pooya_protocol::{first_pin, second_pin, transaction_pin};
+use pooya_protocol::{Transaction, TxType, first_pin, second_pin, transaction_pin};
 use ring::rand::SystemRandom;
 use serde_json::json;
 
@@ -81,7 +81,13 @@ fn enroll_sms_activate_verify() {
 
     // Transaction-bound PIN: exact amount and payee only.
     bank.clock.set(t + 60);
-    let tx = transaction_pin(&card.keys, policies, 1_250_000, "shop-42", t + 60).unwrap();
+    let tx = transaction_pin(
+        &card.keys,
+        policies,
+        &Transaction::new(TxType::Purchase, 1_250_000, "shop-42"),
+        t + 60,
+    )
+    .unwrap();
     assert_eq!(
         bank.verify(&p, &tx.code, 1_250_001, Some("shop-42"), "second")
             .json()["result"],
@@ -863,6 +869,46 @@ fn bad_input_gets_stable_4xx_codes() {
                 .into_bytes(),
             400,
             "invalid_payee",
+        ),
+        // Transaction types (issue 13): a payee needs its type, a type
+        // needs a payee, and only the three wire names are types.
+        (
+            "POST",
+            "/v1/verify",
+            Some("application/json"),
+            format!(r#"{{"pan":"{p}","code":"12345678","amount":5,"kind":"second","payee":"S1"}}"#)
+                .into_bytes(),
+            400,
+            "missing_type",
+        ),
+        (
+            "POST",
+            "/v1/verify",
+            Some("application/json"),
+            format!(r#"{{"pan":"{p}","code":"12345678","amount":5,"kind":"second","type":"bill"}}"#)
+                .into_bytes(),
+            400,
+            "invalid_type",
+        ),
+        (
+            "POST",
+            "/v1/verify",
+            Some("application/json"),
+            format!(r#"{{"pan":"{p}","code":"123456","amount":0,"kind":"first","type":"purchase"}}"#)
+                .into_bytes(),
+            400,
+            "invalid_type",
+        ),
+        (
+            "POST",
+            "/v1/verify",
+            Some("application/json"),
+            format!(
+                r#"{{"pan":"{p}","code":"12345678","amount":5,"kind":"second","payee":"S1","type":"gift"}}"#
+            )
+            .into_bytes(),
+            400,
+            "invalid_type",
         ),
         ("GET", "/v1/verify", None, vec![], 405, "method_not_allowed"),
         ("GET", "/nowhere", None, vec![], 404, "not_found"),

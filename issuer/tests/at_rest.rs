@@ -115,7 +115,7 @@ fn request_and_outbox_types_redact_their_secrets() {
 
     let p = pan(7);
     let otp: pooya_issuer::OtpRequest = serde_json::from_value(serde_json::json!({
-        "pan": p, "amount": 1000, "payee_id": "shop-1"
+        "pan": p, "amount": 1000, "payee_id": "shop-1", "type": "bill"
     }))
     .unwrap();
     assert!(!format!("{otp:?}").contains(&p));

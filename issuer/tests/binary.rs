@@ -170,14 +170,14 @@ fn init_serve_and_no_plaintext_at_rest_or_in_logs() {
     let a = client.post(
         "/v1/otp-requests",
         Some(&token("gateway")),
-        &json!({"pan": p, "amount": 1000, "payee_id": "S1"}),
+        &json!({"pan": p, "amount": 1000, "payee_id": "S1", "type": "purchase"}),
     );
     assert_eq!(a.status, 202, "{}", a.body);
     let harim_code = newest_code(n + 2);
     let v = client.post(
         "/v1/verify",
         Some(&token("gateway")),
-        &json!({"pan": p, "code": harim_code, "amount": 1000, "payee": "S1", "kind": "second"}),
+        &json!({"pan": p, "code": harim_code, "amount": 1000, "payee": "S1", "type": "purchase", "kind": "second"}),
     );
     assert_eq!(v.json()["matched"], "transaction", "{}", v.body);
 
@@ -336,21 +336,21 @@ fn the_demo_gateway_needs_its_token_and_loopback() {
     let a = client.post(
         "/demo/api/otp-request",
         None,
-        &json!({"pan": pan(1), "amount": "12,34", "payee_id": "S"}),
+        &json!({"pan": pan(1), "amount": "12,34", "payee_id": "S", "type": "purchase"}),
     );
     assert_eq!((a.status, a.error_code().as_str()), (400, "invalid_amount"));
     // The page's routes pass the gateway's answers on.
     let a = client.post(
         "/demo/api/otp-request",
         None,
-        &json!({"pan": pan(1), "amount": "۱۲٬۳۴۵", "payee_id": "S"}),
+        &json!({"pan": pan(1), "amount": "۱۲٬۳۴۵", "payee_id": "S", "type": "purchase"}),
     );
     assert_eq!(a.status, 202, "{}", a.body);
     assert_eq!(a.json()["status"], "requested");
     let a = client.post(
         "/demo/api/pay",
         None,
-        &json!({"pan": pan(1), "amount": "12345", "payee_id": "S", "code": "1234567"}),
+        &json!({"pan": pan(1), "amount": "12345", "payee_id": "S", "type": "purchase", "code": "1234567"}),
     );
     assert_eq!(a.json()["reason"], "wrong_code", "{}", a.body);
     let _ = child.kill();

@@ -2,7 +2,9 @@
 //! Chromium from Debian's packages, driven through chromedriver with
 //! fantoccini: request a dynamic PIN, read it from the outbox beside the
 //! page, pay (accepted), pay again (rejected), and pay a changed amount
-//! (rejected). Chromium missing is a failure, not a skip: the test command
+//! (rejected); and a payment QR code the page renders, decoded from the
+//! browser's screenshot, paid with the PIN the phone core made from it.
+//! Chromium missing is a failure, not a skip: the test command
 //! (`cargo xtask test`) installs it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -258,6 +260,192 @@ fn harim_on_the_demo_payment_page() {
             let png = c.screenshot().await.unwrap();
             std::fs::write(path, png).unwrap();
         }
+        c.close().await.unwrap();
+    });
+    server.shutdown().unwrap();
+}
+
+/// The QR code on the page's screenshot, decoded (ISO/IEC 18004) with
+/// `rqrr` from the PNG the browser took: exactly one code, its text.
+fn qr_in_screenshot(png: &[u8]) -> String {
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .expect("a PNG screenshot")
+        .to_luma8();
+    let (w, h) = img.dimensions();
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+            img.get_pixel(x as u32, y as u32).0[0]
+        });
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the page");
+    let (_, text) = grids[0].decode().expect("the QR code decodes");
+    text
+}
+
+#[test]
+fn a_payment_qr_code_on_the_demo_page_is_scanned_and_paid() {
+    let chromium = tool("POOYA_CHROMIUM", "/usr/bin/chromium");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let init = pooya_issuer::init(dir.path(), &InitOptions::default()).unwrap();
+    let clock = ManualClock::new(T0);
+    let mut cfg = ServerConfig::new(dir.path());
+    cfg.clock = Arc::new(clock.clone());
+    cfg.demo_gateway = Some(DemoGateway {
+        gateway_token: init.tokens.gateway.clone(),
+    });
+    let server = pooya_issuer::spawn_on_thread(cfg).unwrap();
+    let api = Client::new(&server.base_url());
+    // A card with the app: enrolled at the ATM, activated by the phone.
+    let card = pan(778);
+    let phone = "09121234568";
+    let a = api.post(
+        "/v1/enrollments",
+        Some(init.tokens.atm.expose_secret()),
+        &json!({"pan": card, "phone": phone, "channel": "app"}),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    // The SMS goes out from the outbox after the answer: wait for it.
+    let start = Instant::now();
+    let code = loop {
+        let sms = api.get(
+            "/v1/sms/outbox?phone=%2B989121234568",
+            Some(init.tokens.ops.expose_secret()),
+        );
+        let found = sms.json()["messages"].as_array().and_then(|ms| {
+            ms.iter().find_map(|m| {
+                pooya_issuer::messages::find_activation_code(m["body"].as_str().unwrap_or(""))
+            })
+        });
+        if let Some(code) = found {
+            break code;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no activation code SMS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (status, activated) =
+        common::Phone::new().activate(&api, phone, &code, &common::Pinned::of(&init));
+    assert_eq!(status, 201);
+    let activated = activated.unwrap();
+    let policies = activated.response.policies.clone();
+    let cap = *policies.cap_ladder.tiers().last().unwrap();
+    let secret = pooya_core::vault::CardSecret {
+        id: 1,
+        issuer: "bank".into(),
+        keys: activated.seed.derive_keys(),
+        seed: activated.seed,
+        policies,
+        cap,
+    };
+
+    let (_driver, port) = start_chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-quic", "--window-size=1280,1600",
+                    "--force-device-scale-factor=1",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session through chromedriver");
+        c.goto(&format!("{}/demo/pay", server.base_url()))
+            .await
+            .unwrap();
+        set(&c, "amount", "۴٬۲۰۰٬۰۰۰").await;
+        set(&c, "payee-id", "IR-SHOP-42").await;
+        set(&c, "payee-name", "Demo Shop").await;
+        c.find(Locator::Id("tx-type"))
+            .await
+            .unwrap()
+            .select_by_value("transfer")
+            .await
+            .unwrap();
+        c.find(Locator::Id("show-qr"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(&c, "#qr[data-state='shown'] svg").await;
+        let shown = c
+            .find(Locator::Id("qr-uri"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+
+        // The phone's camera: the page's screenshot, decoded.
+        let png = c.screenshot().await.unwrap();
+        let uri = qr_in_screenshot(&png);
+        assert_eq!(uri, shown, "the QR code holds the URI the page shows");
+        assert_eq!(
+            uri,
+            format!(
+                "pooya:pay?amount=4200000&payee=IR-SHOP-42&name=Demo%20Shop&type=transfer&expires={}",
+                T0 + 300
+            )
+        );
+        // What the app shows, and the PIN the phone core makes for it.
+        let view = pooya_core::pins::payment_view(&uri, pooya_protocol::Language::Fa, T0).unwrap();
+        assert_eq!(
+            (view.amount_fa.as_str(), view.tx_type_name, view.payee_name.as_str()),
+            ("۴٬۲۰۰٬۰۰۰", "کارت به کارت", "Demo Shop")
+        );
+        let pin = pooya_core::pins::payment_pin(&secret, &uri, T0).unwrap();
+
+        // Pay as the page says (a transfer): accepted, bound to the type.
+        set(&c, "pan", &card).await;
+        set(&c, "pin", &pin.code).await;
+        c.find(Locator::Id("pay"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let r = wait_for(&c, "#result[data-result='accepted']").await;
+        assert!(r.text().await.unwrap().starts_with("Accepted"));
+
+        // A minute later a new PIN for the same request, but the page
+        // calls it a purchase: refused.
+        clock.advance(60);
+        let again = pooya_core::pins::payment_pin(&secret, &uri, T0 + 60).unwrap();
+        c.find(Locator::Id("tx-type"))
+            .await
+            .unwrap()
+            .select_by_value("purchase")
+            .await
+            .unwrap();
+        set(&c, "pin", &again.code).await;
+        c.find(Locator::Id("pay"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(
+            &c,
+            "#result[data-result='rejected'][data-reason='wrong_code']",
+        )
+        .await;
         c.close().await.unwrap();
     });
     server.shutdown().unwrap();

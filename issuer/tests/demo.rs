@@ -110,7 +110,7 @@ fn demo_routes_refuse_foreign_hosts_and_show_only_one_time_pins() {
         let a = client.post(
             "/demo/api/otp-request",
             None,
-            &json!({"pan": pan(n), "amount": "12,345", "payee_id": "S"}),
+            &json!({"pan": pan(n), "amount": "12,345", "payee_id": "S", "type": "bill"}),
         );
         assert_eq!(a.status, 202, "{}", a.body);
     };

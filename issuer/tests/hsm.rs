@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use pooya_issuer::{InitOptions, Pkcs11Setup, Settings};
 use pooya_issuer_pkcs11::testing::{SoftHsm, Token, shared_token};
-use pooya_protocol::{first_pin, second_pin, transaction_pin};
+use pooya_protocol::{Transaction, TxType, first_pin, second_pin, transaction_pin};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pooya-issuer");
@@ -79,7 +79,13 @@ fn the_whole_flow_with_the_keys_in_a_token() {
     let v = bank.verify(&p, &second.code, cap, None, "second");
     assert_eq!(v.json()["result"], "accepted", "{}", v.body);
     bank.clock.advance(60);
-    let tx = transaction_pin(&card.keys, &policies, 250_000, "IR-SHOP-9", T0 + 60).unwrap();
+    let tx = transaction_pin(
+        &card.keys,
+        &policies,
+        &Transaction::new(TxType::Purchase, 250_000, "IR-SHOP-9"),
+        T0 + 60,
+    )
+    .unwrap();
     let v = bank.verify(&p, &tx.code, 250_000, Some("IR-SHOP-9"), "second");
     assert_eq!(v.json()["matched"], "transaction", "{}", v.body);
     let v = bank.verify(&p, "00000000", cap, None, "second");

@@ -27,7 +27,7 @@ fn harim(bank: &Bank, pan: &str, amount: u64, payee_id: &str) -> Answer {
     bank.client.post(
         "/v1/otp-requests",
         Some(bank.gateway()),
-        &json!({"pan": pan, "amount": amount, "payee_id": payee_id}),
+        &json!({"pan": pan, "amount": amount, "payee_id": payee_id, "type": "purchase"}),
     )
 }
 
@@ -169,7 +169,7 @@ fn a_harim_request_needs_a_registered_payee_and_takes_no_name() {
     let a = bank.client.post(
         "/v1/otp-requests",
         Some(bank.gateway()),
-        &json!({"pan": p, "amount": 1000, "payee_id": "shop-1", "payee_name": "Digikala"}),
+        &json!({"pan": p, "amount": 1000, "payee_id": "shop-1", "type": "purchase", "payee_name": "Digikala"}),
     );
     assert_eq!(
         (a.status, a.error_code().as_str()),

@@ -337,6 +337,29 @@ fn harim_codes_are_bound_to_amount_and_payee() {
     let v = bank.verify(&p, &code, 1_250_000, Some("IR-SHOP-42"), "second");
     assert_eq!(v.json()["reason"], "replayed");
 
+    // A transfer: the SMS names it, and only a transfer verifies.
+    let r = pan(143);
+    bank.enroll(&r, "09121112222", "sms");
+    let a = bank.harim_tx(&r, 3_000_000, "Ali", "IR-CARD-5022", "transfer");
+    assert_eq!(a.status, 202, "{}", a.body);
+    let msgs = bank.wait_outbox("09121112222", 2);
+    let text = body(&msgs[1]);
+    assert!(
+        text.starts_with("بانک: رمز پویای کارت به کارت با کارت "),
+        "{text}"
+    );
+    assert!(text.contains("اگر این کارت به کارت از شما نیست"), "{text}");
+    let t = bank.one_time_code("09121112222", 2);
+    let v = bank.verify(&r, &t, 3_000_000, Some("IR-CARD-5022"), "second");
+    assert_eq!(
+        v.json()["reason"],
+        "wrong_code",
+        "as a purchase: {}",
+        v.body
+    );
+    let v = bank.verify_tx(&r, &t, 3_000_000, "IR-CARD-5022", "transfer");
+    assert_eq!(v.json()["matched"], "transaction", "{}", v.body);
+
     // Harim also serves app-only cards: the bank knows their phone.
     let q = pan(142);
     bank.enroll_and_activate(&q, "09127654321");
@@ -503,24 +526,41 @@ fn bad_requests_get_stable_codes() {
     let p = pan(181);
     for (body, code) in [
         (
-            json!({"pan": "123", "amount": 5, "payee_id": "S"}),
+            json!({"pan": "123", "amount": 5, "payee_id": "S", "type": "purchase"}),
             "invalid_pan",
         ),
         (
-            json!({"pan": p, "amount": 0, "payee_id": "S"}),
+            json!({"pan": p, "amount": 0, "payee_id": "S", "type": "purchase"}),
             "invalid_amount",
         ),
         (
-            json!({"pan": p, "amount": -1, "payee_id": "S"}),
+            json!({"pan": p, "amount": -1, "payee_id": "S", "type": "purchase"}),
             "invalid_field",
         ),
         (
-            json!({"pan": p, "amount": 5, "payee_id": " "}),
+            json!({"pan": p, "amount": 5, "payee_id": " ", "type": "purchase"}),
             "invalid_payee",
+        ),
+        // Transaction types (issue 13): required, and one of three names.
+        (
+            json!({"pan": p, "amount": 5, "payee_id": "S"}),
+            "missing_type",
+        ),
+        (
+            json!({"pan": p, "amount": 5, "payee_id": "S", "type": "Purchase"}),
+            "invalid_type",
+        ),
+        (
+            json!({"pan": p, "amount": 5, "payee_id": "S", "type": "card_to_card"}),
+            "invalid_type",
+        ),
+        (
+            json!({"pan": p, "amount": 5, "payee_id": "S", "type": 1}),
+            "invalid_field",
         ),
         (json!({"pan": p, "amount": 5}), "missing_field"),
         (
-            json!({"pan": p, "amount": 5, "payee_id": "S", "x": 1}),
+            json!({"pan": p, "amount": 5, "payee_id": "S", "type": "bill", "x": 1}),
             "unknown_field",
         ),
     ] {
@@ -553,7 +593,7 @@ fn bad_requests_get_stable_codes() {
     let a = bank.client.post(
         "/v1/otp-requests",
         Some(bank.sms()),
-        &json!({"pan": p, "amount": 5, "payee_id": "S"}),
+        &json!({"pan": p, "amount": 5, "payee_id": "S", "type": "purchase"}),
     );
     assert_eq!(a.status, 403);
 }

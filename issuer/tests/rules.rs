@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use pooya_issuer::{Language, Settings};
-use pooya_protocol::{first_pin, second_pin, transaction_pin};
+use pooya_protocol::{Transaction, TxType, first_pin, second_pin, transaction_pin};
 use serde_json::Value;
 
 const SHORT: &str = "30003303";
@@ -200,16 +200,26 @@ fn an_older_unused_code_is_refused_after_a_newer_one() {
     );
     // Transaction-bound PINs have their own mark (another one-time
     // password): this step's is good once, an older one not after it.
-    let tx_now = transaction_pin(&card.keys, &pol, 7000, "IR-SHOP-2", t)
-        .unwrap()
-        .code;
+    let tx_now = transaction_pin(
+        &card.keys,
+        &pol,
+        &Transaction::new(TxType::Purchase, 7000, "IR-SHOP-2"),
+        t,
+    )
+    .unwrap()
+    .code;
     let v = bank
         .verify(&p, &tx_now, 7000, Some("IR-SHOP-2"), "second")
         .json();
     assert_eq!(v["matched"], "transaction", "{v}");
-    let tx_before = transaction_pin(&card.keys, &pol, 5000, "IR-SHOP-1", t - step)
-        .unwrap()
-        .code;
+    let tx_before = transaction_pin(
+        &card.keys,
+        &pol,
+        &Transaction::new(TxType::Purchase, 5000, "IR-SHOP-1"),
+        t - step,
+    )
+    .unwrap()
+    .code;
     assert_eq!(
         result(
             &bank
@@ -280,9 +290,14 @@ fn dynamic_linking_accepts_only_codes_bound_to_the_payment() {
         pair("rejected", "dynamic_linking_required")
     );
     // The transaction-bound PIN for this payment is accepted.
-    let tx = transaction_pin(&card.keys, &pol, cap, "IR-SHOP-1", t)
-        .unwrap()
-        .code;
+    let tx = transaction_pin(
+        &card.keys,
+        &pol,
+        &Transaction::new(TxType::Purchase, cap, "IR-SHOP-1"),
+        t,
+    )
+    .unwrap()
+    .code;
     let v = bank
         .verify(&p, &tx, cap, Some("IR-SHOP-1"), "second")
         .json();

@@ -44,8 +44,8 @@ pub use ocra::{OcraInput, OcraSuite, QuestionFormat, ocra};
 pub use otpauth::{OtpAccount, OtpCode, OtpKind};
 pub use payment::{Language, PayeeName, PaymentError, PaymentRequest, PaymentView, TxType};
 pub use pin::{
-    Candidate, Claim, Outcome, Pin, PinKind, PinPolicy, Policies, VerificationPlan, Verified,
-    first_pin, plan_verification, second_pin, transaction_pin, verify,
+    Candidate, Claim, Outcome, Pin, PinKind, PinPolicy, Policies, Transaction, VerificationPlan,
+    Verified, first_pin, plan_verification, second_pin, transaction_pin, verify,
 };
 pub use secret::{CardKeys, CardSeed, PinKey, SecretBytes};
 pub use totp::totp;

@@ -403,6 +403,13 @@ impl PaymentRequest {
         self.expires_at
     }
 
+    /// What a transaction-bound PIN for this request binds: its type,
+    /// amount and payee id ([`crate::pin::transaction_question`]). The
+    /// payee's display name and the expiry are not part of it.
+    pub fn transaction(&self) -> crate::pin::Transaction<'_> {
+        crate::pin::Transaction::new(self.tx_type, self.amount, &self.payee)
+    }
+
     /// Parses a payment request URI (docs/protocol.md, "Payment request
     /// URIs", the ABNF there). Parameters may come in any order; each must
     /// appear exactly once.

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | first (ATM, POS) | TOTP (RFC 6238), HMAC-SHA256 | 6 digits, 60 s |
 //! | second (card not present) | OCRA (RFC 6287) `OCRA-1:HOTP-SHA256-8:QN16-T1M`, Q = cap tier | 8 digits, 60 s |
-//! | transaction-bound second | OCRA `OCRA-1:HOTP-SHA256-8:QH64-T1M`, Q = SHA-256(amount, payee) | 8 digits, 60 s |
+//! | transaction-bound second | OCRA `OCRA-1:HOTP-SHA256-8:QH64-T1M`, Q = SHA-256(type, amount, payee) | 8 digits, 60 s |
 
 use core::fmt;
 
@@ -16,6 +16,7 @@ use crate::ProtocolError;
 use crate::amount::CapLadder;
 use crate::hotp::{HashAlgorithm, truncate_number};
 use crate::ocra::{OcraInput, OcraSuite, QuestionFormat};
+use crate::payment::TxType;
 use crate::secret::{CardKeys, PinKey};
 use crate::totp::{TOTP_DIGITS, totp};
 
@@ -258,21 +259,56 @@ pub fn normalize_payee(payee: &str) -> Result<&str, ProtocolError> {
     Ok(p)
 }
 
-/// The transaction question (docs/protocol.md, "Transaction-bound PIN"):
-/// hex of SHA-256(`pooya/v1/tx` || 0x00 || amount as 8 bytes big-endian ||
-/// payee UTF-8), 64 hex digits for `QH64`.
+/// The domain label of version 2 of the transaction question, the one
+/// that binds the transaction type (docs/protocol.md, "Transaction-bound
+/// PIN"). Version 1 (`pooya/v1/tx`, amount and payee only) is retired:
+/// nothing computes or accepts it.
+pub const TX_QUESTION_LABEL: &str = "pooya/v2/tx";
+
+/// What a transaction-bound PIN is bound to (Central Bank of Iran rule of
+/// 1399/10/08: the type, the exact amount and the payee; PSD2 RTS Art. 5
+/// dynamic linking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transaction<'a> {
+    /// The transaction type.
+    pub tx_type: TxType,
+    /// The exact amount in Rials (positive).
+    pub amount: u64,
+    /// The payee id ([`normalize_payee`]; surrounding spaces are trimmed).
+    pub payee: &'a str,
+}
+
+impl<'a> Transaction<'a> {
+    /// A transaction of `tx_type` for `amount` Rials to `payee`.
+    pub fn new(tx_type: TxType, amount: u64, payee: &'a str) -> Self {
+        Self {
+            tx_type,
+            amount,
+            payee,
+        }
+    }
+}
+
+/// The transaction question, version 2 (docs/protocol.md,
+/// "Transaction-bound PIN"): the upper-case hex of
+/// SHA-256(`pooya/v2/tx` || 0x00 || type name (`purchase`, `transfer`,
+/// `bill`) || 0x00 || amount as 8 bytes big-endian || payee UTF-8), the
+/// 64 hex digits of a `QH64` question (RFC 6287 §5.1).
 ///
 /// # Errors
 /// [`ProtocolError::InvalidPayee`], or [`ProtocolError::InvalidAmount`]
 /// for a zero amount.
-pub fn transaction_question(amount: u64, payee: &str) -> Result<String, ProtocolError> {
-    if amount == 0 {
+pub fn transaction_question(tx: &Transaction<'_>) -> Result<String, ProtocolError> {
+    if tx.amount == 0 {
         return Err(crate::AmountError::Zero.into());
     }
-    let payee = normalize_payee(payee)?;
+    let payee = normalize_payee(tx.payee)?;
     let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(b"pooya/v1/tx\0");
-    ctx.update(&amount.to_be_bytes());
+    ctx.update(TX_QUESTION_LABEL.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(tx.tx_type.as_str().as_bytes());
+    ctx.update(&[0]);
+    ctx.update(&tx.amount.to_be_bytes());
     ctx.update(payee.as_bytes());
     Ok(hex::encode_upper(ctx.finish().as_ref()))
 }
@@ -328,20 +364,20 @@ pub fn second_pin(
     )
 }
 
-/// The second PIN bound to exactly `amount` and `payee` at `time`
-/// (PSD2 RTS Art. 5 dynamic linking).
+/// The second PIN bound to exactly the type, amount and payee of `tx` at
+/// `time` (PSD2 RTS Art. 5 dynamic linking; the question is
+/// [`transaction_question`]).
 ///
 /// # Errors
 /// [`ProtocolError::InvalidPayee`], a zero amount, or a bad policy.
 pub fn transaction_pin(
     keys: &CardKeys,
     policies: &Policies,
-    amount: u64,
-    payee: &str,
+    tx: &Transaction<'_>,
     time: u64,
 ) -> Result<Pin, ProtocolError> {
     let suite = policies.transaction_suite()?;
-    let question = transaction_question(amount, payee)?;
+    let question = transaction_question(tx)?;
     time_bound_ocra(
         &suite,
         &keys.tx,
@@ -388,13 +424,8 @@ pub enum Claim<'a> {
         /// The payment amount.
         amount: u64,
     },
-    /// A transaction-bound second PIN.
-    Transaction {
-        /// The exact amount.
-        amount: u64,
-        /// The payee.
-        payee: &'a str,
-    },
+    /// A transaction-bound second PIN for exactly this transaction.
+    Transaction(Transaction<'a>),
 }
 
 impl Claim<'_> {
@@ -403,7 +434,7 @@ impl Claim<'_> {
         match self {
             Self::First => PinKind::First,
             Self::Second { .. } => PinKind::Second,
-            Self::Transaction { .. } => PinKind::Transaction,
+            Self::Transaction(_) => PinKind::Transaction,
         }
     }
 }
@@ -526,10 +557,10 @@ pub fn plan_verification(
                 })?;
             }
         }
-        Claim::Transaction { amount, payee } => {
+        Claim::Transaction(tx) => {
             let suite = policies.transaction_suite()?;
             digits = suite.digits();
-            let question = transaction_question(amount, payee)?;
+            let question = transaction_question(&tx)?;
             ocra_messages(&suite, &question, lo, hi, |message, step| {
                 candidates.push(Candidate {
                     key: PinKind::Transaction,
@@ -758,25 +789,75 @@ mod tests {
         let k = keys();
         let p = Policies::default();
         let t = 1_700_000_000;
-        let pin = transaction_pin(&k, &p, 1_250_000, "shop-42", t).unwrap();
-        let v = |amount, payee| {
+        let tx = Transaction::new(TxType::Purchase, 1_250_000, "shop-42");
+        let pin = transaction_pin(&k, &p, &tx, t).unwrap();
+        let v = |tx_type, amount, payee| {
             verify(
                 &k,
                 &p,
-                Claim::Transaction { amount, payee },
+                Claim::Transaction(Transaction::new(tx_type, amount, payee)),
                 &pin.code,
                 t,
                 0,
             )
             .unwrap()
         };
-        assert!(matches!(v(1_250_000, "shop-42"), Outcome::Accepted(_)));
-        assert!(matches!(v(1_250_000, " shop-42 "), Outcome::Accepted(_)));
-        assert!(matches!(v(1_250_001, "shop-42"), Outcome::Rejected { .. }));
-        assert!(matches!(v(1_250_000, "shop-43"), Outcome::Rejected { .. }));
+        use TxType::{Bill, Purchase, Transfer};
+        assert!(matches!(
+            v(Purchase, 1_250_000, "shop-42"),
+            Outcome::Accepted(_)
+        ));
+        assert!(matches!(
+            v(Purchase, 1_250_000, " shop-42 "),
+            Outcome::Accepted(_)
+        ));
+        assert!(matches!(
+            v(Purchase, 1_250_001, "shop-42"),
+            Outcome::Rejected { .. }
+        ));
+        assert!(matches!(
+            v(Purchase, 1_250_000, "shop-43"),
+            Outcome::Rejected { .. }
+        ));
+        // The same amount and payee as another type is another question.
+        assert!(matches!(
+            v(Transfer, 1_250_000, "shop-42"),
+            Outcome::Rejected { .. }
+        ));
+        assert!(matches!(
+            v(Bill, 1_250_000, "shop-42"),
+            Outcome::Rejected { .. }
+        ));
         // Never a first or second PIN.
         let second = verify(&k, &p, Claim::Second { amount: 1 }, &pin.code, t, 0).unwrap();
         assert!(matches!(second, Outcome::Rejected { .. }));
+    }
+
+    #[test]
+    fn transaction_question_binds_each_type() {
+        let q = |t| transaction_question(&Transaction::new(t, 1_250_000, "IR-SHOP-42")).unwrap();
+        let all: Vec<String> = TxType::ALL.into_iter().map(q).collect();
+        assert_eq!(all.len(), 3);
+        assert!(all[0] != all[1] && all[1] != all[2] && all[0] != all[2]);
+        // The label, NUL, type, NUL, amount, payee: an independent
+        // encoding of the same bytes gives the same hash.
+        let mut bytes = b"pooya/v2/tx\0transfer\0".to_vec();
+        bytes.extend_from_slice(&1_250_000u64.to_be_bytes());
+        bytes.extend_from_slice(b"IR-SHOP-42");
+        let want = hex::encode_upper(digest::digest(&digest::SHA256, &bytes).as_ref());
+        assert_eq!(all[1], want);
+        assert_eq!(
+            transaction_question(&Transaction::new(TxType::Bill, 0, "IR-SHOP-42"))
+                .unwrap_err()
+                .code(),
+            "invalid_amount"
+        );
+        assert_eq!(
+            transaction_question(&Transaction::new(TxType::Bill, 1, "shop one"))
+                .unwrap_err()
+                .code(),
+            "invalid_payee"
+        );
     }
 
     #[test]

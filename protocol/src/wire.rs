@@ -6,7 +6,30 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::ProtocolError;
+use crate::payment::TxType;
 use crate::pin::PinKind;
+
+/// The message of a refused transaction type in a JSON body; servers map
+/// an error starting with it to `invalid_type`.
+pub const INVALID_TYPE_MESSAGE: &str = "transaction type must be purchase, transfer or bill";
+
+/// Deserializes an optional `type` field ([`TxType`]) with an error that
+/// names it ([`INVALID_TYPE_MESSAGE`]), not serde's "unknown variant".
+///
+/// # Errors
+/// A custom serde error starting with [`INVALID_TYPE_MESSAGE`].
+pub fn deserialize_tx_type<'de, D>(d: D) -> Result<Option<TxType>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text: Option<String> = Option::deserialize(d)?;
+    match text {
+        None => Ok(None),
+        Some(t) => TxType::parse(&t)
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(INVALID_TYPE_MESSAGE)),
+    }
+}
 
 /// Decodes a fixed-length hex field.
 ///
@@ -41,6 +64,17 @@ pub struct VerifyRequest {
     /// The payee, for transaction-bound codes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payee: Option<String>,
+    /// The transaction type (`purchase`, `transfer`, `bill`): required
+    /// with a payee, refused without one (docs/protocol.md, "The
+    /// verification request").
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_tx_type"
+    )]
+    #[zeroize(skip)]
+    pub tx_type: Option<TxType>,
     /// `first` (ATM/POS) or `second` (card not present).
     #[zeroize(skip)]
     pub kind: VerifyKind,
@@ -61,6 +95,7 @@ impl core::fmt::Debug for VerifyRequest {
             .field("code", &"<redacted>")
             .field("amount", &self.amount)
             .field("payee", &self.payee)
+            .field("type", &self.tx_type)
             .field("kind", &self.kind)
             .finish()
     }
@@ -111,6 +146,7 @@ mod tests {
             code: "98765432".into(),
             amount: 5,
             payee: None,
+            tx_type: None,
             kind: VerifyKind::Second,
         };
         let text = format!("{v:?}");
@@ -127,5 +163,37 @@ mod tests {
         assert!(serde_json::from_str::<VerifyRequest>(ok).is_ok());
         let bad = r#"{"pan":"6104337700000001","code":"1","amount":5,"kind":"second","x":1}"#;
         assert!(serde_json::from_str::<VerifyRequest>(bad).is_err());
+    }
+
+    #[test]
+    fn verify_request_type_is_a_wire_name() {
+        let body = |t: &str| {
+            format!(
+                r#"{{"pan":"6104337700000001","code":"12345678","amount":5,"payee":"shop-1","type":{t},"kind":"second"}}"#
+            )
+        };
+        for t in TxType::ALL {
+            let req: VerifyRequest =
+                serde_json::from_str(&body(&format!("\"{}\"", t.as_str()))).unwrap();
+            assert_eq!(req.tx_type, Some(t));
+            let back = serde_json::to_string(&req).unwrap();
+            assert!(
+                back.contains(&format!("\"type\":\"{}\"", t.as_str())),
+                "{back}"
+            );
+        }
+        for bad in ["\"Purchase\"", "\"card_to_card\"", "\"\"", "1"] {
+            let err = serde_json::from_str::<VerifyRequest>(&body(bad)).unwrap_err();
+            assert!(
+                err.to_string().starts_with(INVALID_TYPE_MESSAGE) || bad == "1",
+                "{bad}: {err}"
+            );
+        }
+        let none: VerifyRequest = serde_json::from_str(
+            r#"{"pan":"6104337700000001","code":"12345678","amount":5,"kind":"second"}"#,
+        )
+        .unwrap();
+        assert_eq!(none.tx_type, None);
+        assert!(!serde_json::to_string(&none).unwrap().contains("type"));
     }
 }

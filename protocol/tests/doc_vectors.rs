@@ -1,7 +1,9 @@
 //! The worked vectors in docs/protocol.md are what the code computes.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use pooya_protocol::{CardSeed, Policies, first_pin, pin, second_pin, transaction_pin};
+use pooya_protocol::{
+    CardSeed, Policies, Transaction, TxType, first_pin, pin, second_pin, transaction_pin,
+};
 
 const DOC: &str = include_str!("../../docs/protocol.md");
 const TIME: u64 = 1_763_700_000;
@@ -25,20 +27,31 @@ fn worked_vectors_match() {
     let keys = seed.derive_keys();
     let p = Policies::default();
     let rows = table();
-    assert_eq!(rows.len(), 9, "every row parsed");
+    assert_eq!(rows.len(), 13, "every row parsed");
     for (what, value) in rows {
         let computed = match what.as_str() {
             "key first" => hex::encode(keys.first.expose_secret()),
             "key second" => hex::encode(keys.second.expose_secret()),
             "key transaction" => hex::encode(keys.tx.expose_secret()),
             "first PIN" => first_pin(&keys, &p, TIME).unwrap().code,
-            "transaction question, 1250000 Rials to IR-SHOP-42" => {
-                pin::transaction_question(1_250_000, "IR-SHOP-42").unwrap()
-            }
-            "transaction PIN, 1250000 Rials to IR-SHOP-42" => {
-                transaction_pin(&keys, &p, 1_250_000, "IR-SHOP-42", TIME)
-                    .unwrap()
-                    .code
+            other if other.starts_with("transaction ") => {
+                // "transaction question, purchase of 1250000 Rials to IR-SHOP-42"
+                let (what, rest) = other
+                    .strip_prefix("transaction ")
+                    .and_then(|r| r.split_once(", "))
+                    .unwrap_or_else(|| panic!("unknown row {other}"));
+                let (tx_type, rest) = rest.split_once(" of ").expect("type of");
+                let (amount, payee) = rest.split_once(" Rials to ").expect("Rials to");
+                let tx = Transaction::new(
+                    TxType::parse(tx_type).unwrap(),
+                    amount.parse().unwrap(),
+                    payee,
+                );
+                match what {
+                    "question" => pin::transaction_question(&tx).unwrap(),
+                    "PIN" => transaction_pin(&keys, &p, &tx, TIME).unwrap().code,
+                    _ => panic!("unknown row {other}"),
+                }
             }
             other => {
                 let cap: u64 = other
@@ -482,4 +495,26 @@ fn card_request_vector_matches() {
         computed.lines().count(),
         "the card-request vector has every line:\n{computed}"
     );
+}
+
+// The transaction question's input bytes (docs/protocol.md, "Worked
+// vectors"): the doc's hex, built here independently, hashes to the
+// purchase question of the table.
+
+#[test]
+fn transaction_question_bytes_match() {
+    let doc = block("<!-- tx-bytes:begin -->", "<!-- tx-bytes:end -->");
+    let bytes = hex::decode(doc.split_whitespace().collect::<String>()).unwrap();
+    let mut want = b"pooya/v2/tx".to_vec();
+    want.push(0);
+    want.extend_from_slice(b"purchase");
+    want.push(0);
+    want.extend_from_slice(&1_250_000u64.to_be_bytes());
+    want.extend_from_slice(b"IR-SHOP-42");
+    assert_eq!(bytes, want);
+    assert_eq!(bytes.len(), 39);
+    let hash = hex::encode_upper(ring::digest::digest(&ring::digest::SHA256, &bytes));
+    let tx = Transaction::new(TxType::Purchase, 1_250_000, "IR-SHOP-42");
+    assert_eq!(pin::transaction_question(&tx).unwrap(), hash);
+    assert!(DOC.contains(&format!("`{hash}`")), "the table has it");
 }

@@ -6,6 +6,7 @@ use pooya_protocol::{
     CardSeed, Claim, OcraSuite, Outcome, Pan, Policies, first_pin, format_rials, format_rials_fa,
     normalize_activation_code, normalize_phone, parse_amount, second_pin, transaction_pin, verify,
 };
+use pooya_protocol::{Transaction, TxType};
 use proptest::prelude::*;
 
 fn policies_strategy() -> impl Strategy<Value = Policies> {
@@ -64,20 +65,27 @@ proptest! {
 
     #[test]
     fn transaction_pin_round_trip(seed in any::<[u8; 32]>(), time in TIME, amount in 1u64..10_000_000_000,
-                                  payee in " {0,2}[a-zA-Z0-9][a-zA-Z0-9._-]{0,39} {0,2}", other in "[a-z]{1,8}", policies in policies_strategy()) {
+                                  payee in " {0,2}[a-zA-Z0-9][a-zA-Z0-9._-]{0,39} {0,2}", other in "[a-z]{1,8}", policies in policies_strategy(),
+                                  tx_type in prop::sample::select(TxType::ALL.to_vec()), other_type in prop::sample::select(TxType::ALL.to_vec())) {
         prop_assume!(!payee.trim().is_empty());
         let keys = CardSeed::from_bytes(seed).derive_keys();
-        let pin = transaction_pin(&keys, &policies, amount, &payee, time).unwrap();
+        let claim = |t, amount, payee| Claim::Transaction(Transaction::new(t, amount, payee));
+        let pin = transaction_pin(&keys, &policies, &Transaction::new(tx_type, amount, &payee), time).unwrap();
         prop_assert_eq!(pin.code.len(), policies.second.digits as usize);
-        let ok = verify(&keys, &policies, Claim::Transaction { amount, payee: &payee }, &pin.code, time, 0).unwrap();
+        let ok = verify(&keys, &policies, claim(tx_type, amount, &payee), &pin.code, time, 0).unwrap();
         prop_assert!(matches!(ok, Outcome::Accepted(_)));
         let other_payee = format!("{}{other}", payee.trim());
-        let no = verify(&keys, &policies, Claim::Transaction { amount, payee: &other_payee }, &pin.code, time, 0).unwrap();
+        let no = verify(&keys, &policies, claim(tx_type, amount, &other_payee), &pin.code, time, 0).unwrap();
         let rejected = matches!(no, Outcome::Rejected { .. });
         prop_assert!(rejected);
-        let no = verify(&keys, &policies, Claim::Transaction { amount: amount + 1, payee: &payee }, &pin.code, time, 0).unwrap();
+        let no = verify(&keys, &policies, claim(tx_type, amount + 1, &payee), &pin.code, time, 0).unwrap();
         let rejected = matches!(no, Outcome::Rejected { .. });
         prop_assert!(rejected);
+        if other_type != tx_type {
+            let no = verify(&keys, &policies, claim(other_type, amount, &payee), &pin.code, time, 0).unwrap();
+            let rejected = matches!(no, Outcome::Rejected { .. });
+            prop_assert!(rejected);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use common::*;
 use pooya_core::{CoreError, Phone};
-use pooya_protocol::PinKind;
+use pooya_protocol::{PinKind, TxType};
 use serde_json::{Value, json};
 
 /// A phone with one issuer (`bank`) and one activated card.
@@ -114,8 +114,24 @@ fn activation_caps_and_pins_the_bank_accepts() {
     );
 
     // A transaction-bound PIN: wrong payee and wrong amount refused.
-    let tx = phone.transaction_pin(id, 1_250_000, "IR-SHOP-42").unwrap();
+    let tx = phone
+        .transaction_pin(id, TxType::Purchase, 1_250_000, "IR-SHOP-42")
+        .unwrap();
     assert_eq!(tx.amount, Some(1_250_000));
+    // Named as another transaction type (a card-to-card transfer of the
+    // same amount to the same payee): refused.
+    assert_eq!(
+        bank.verify_tx(
+            &card_pan,
+            &tx.code,
+            1_250_000,
+            "IR-SHOP-42",
+            "transfer",
+            "second"
+        )
+        .0,
+        "rejected"
+    );
     assert_eq!(
         bank.verify(&card_pan, &tx.code, 1_250_000, Some("IR-EVIL-99"), "second")
             .0,
@@ -132,7 +148,9 @@ fn activation_caps_and_pins_the_bank_accepts() {
         ("accepted", Some("transaction"))
     );
     assert_eq!(
-        phone.transaction_pin(id, 20_000_001, "IR-SHOP-42").err(),
+        phone
+            .transaction_pin(id, TxType::Transfer, 20_000_001, "IR-SHOP-42")
+            .err(),
         Some(CoreError::AmountAboveCap { cap: 20_000_000 })
     );
 
@@ -155,7 +173,7 @@ fn activation_caps_and_pins_the_bank_accepts() {
     assert_eq!(high.cap, Some(20_000_000));
     // The generic entry point matches the specific ones.
     let again = phone
-        .pin(id, PinKind::Second, Some(2_000_000_000), None, None)
+        .pin(id, PinKind::Second, Some(2_000_000_000), None)
         .unwrap();
     assert_eq!(again.code, high.code);
 
@@ -377,8 +395,22 @@ fn a_phone_clock_ten_minutes_off_still_gives_accepted_codes() {
             bank.accepts(&card_pan, &second.code, 5_000_000, None, "second"),
             "skew {skew}"
         );
-        let tx = phone.transaction_pin(id, 4_000_000, "IR-SHOP-42").unwrap();
-        assert!(bank.accepts(&card_pan, &tx.code, 4_000_000, Some("IR-SHOP-42"), "second"));
+        let tx = phone
+            .transaction_pin(id, TxType::Bill, 4_000_000, "IR-SHOP-42")
+            .unwrap();
+        assert_eq!(
+            bank.verify_tx(
+                &card_pan,
+                &tx.code,
+                4_000_000,
+                "IR-SHOP-42",
+                "bill",
+                "second"
+            )
+            .0,
+            "accepted",
+            "skew {skew}"
+        );
 
         // Control: the same card's code from the phone's own clock, without
         // the offset, is ten steps off and refused.

@@ -188,6 +188,12 @@ pub enum Field {
     CardId,
     /// `invalid_proof` (device card requests).
     Proof,
+    /// `invalid_type`: a transaction type where none may be (a first PIN,
+    /// no payee) or not one of `purchase`, `transfer`, `bill`.
+    TxType,
+    /// `missing_type`: a payee without its transaction type (the Central
+    /// Bank rule of 1399/10/08 binds the type with the amount and payee).
+    TxTypeMissing,
 }
 
 impl Field {
@@ -209,6 +215,8 @@ impl Field {
             Self::MerchantName => "invalid_merchant_name",
             Self::MerchantNameScript => "mixed_script_merchant_name",
             Self::Query => "invalid_query",
+            Self::TxType => "invalid_type",
+            Self::TxTypeMissing => "missing_type",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Codes inside messages are ASCII digits so phones can offer to copy
 //! them; amounts and counts in Persian text use Persian digits.
 
-use pooya_protocol::normalize_activation_code;
+use pooya_protocol::{TxType, normalize_activation_code};
 
 use crate::settings::Language;
 
@@ -79,6 +79,9 @@ pub enum Message<'a> {
         last4: &'a str,
         /// The amount in Rials.
         amount: u64,
+        /// The transaction type, named on the first line (Central Bank of
+        /// Iran rule of 1399/10/08: type, amount and payee).
+        tx_type: TxType,
         /// The payee's name from the bank's merchant registry
         /// (`crate::merchants`); shown isolated (U+2068…U+2069, UAX #9
         /// §2.7) on its own line, with the amount on the next.
@@ -391,32 +394,38 @@ impl Message<'_> {
                     code,
                     last4,
                     amount,
+                    tx_type,
                     payee_name,
                     minutes,
                     expires_at,
                 },
                 Language::Fa,
             ) => format!(
-                "بانک: رمز پویای خرید با کارت {}\nپذیرنده: \u{2068}{payee_name}\u{2069}\nمبلغ: {} ریال\n{code}\nتا {} دقیقه (ساعت {}) معتبر است. اگر این خرید از شما نیست، رمز را وارد نکنید.",
+                "بانک: رمز پویای {} با کارت {}\nپذیرنده: \u{2068}{payee_name}\u{2069}\nمبلغ: {} ریال\n{code}\nتا {} دقیقه (ساعت {}) معتبر است. اگر این {} از شما نیست، رمز را وارد نکنید.",
+                tx_type.name_fa(),
                 persian_digits(last4),
                 pooya_protocol::format_rials_fa(*amount),
                 persian_digits(&minutes.to_string()),
-                persian_digits(&tehran_time(*expires_at))
+                persian_digits(&tehran_time(*expires_at)),
+                tx_type.name_fa(),
             ),
             (
                 Self::HarimPin {
                     code,
                     last4,
                     amount,
+                    tx_type,
                     payee_name,
                     minutes,
                     expires_at,
                 },
                 Language::En,
             ) => format!(
-                "Bank: dynamic PIN for paying with card {last4}\nPayee: \u{2068}{payee_name}\u{2069}\nAmount: {} Rials\n{code}\nValid for {minutes} minutes (until {} Tehran time). If this is not your purchase, do not enter it.",
+                "Bank: dynamic PIN for {} with card {last4}\nPayee: \u{2068}{payee_name}\u{2069}\nAmount: {} Rials\n{code}\nValid for {minutes} minutes (until {} Tehran time). If this {} is not yours, do not enter it.",
+                harim_en(*tx_type),
                 pooya_protocol::format_rials(*amount),
-                tehran_time(*expires_at)
+                tehran_time(*expires_at),
+                tx_type.name_en().to_lowercase(),
             ),
             (Self::SmsHelp { short_code }, Language::Fa) => format!(
                 "بانک: برای دریافت رمز دوم یکبارمصرف، چهار رقم آخر کارتی را که در خودپرداز برای رمز پیامکی ثبت کرده‌اید از همان شماره همراه به {} پیامک کنید.",
@@ -488,18 +497,36 @@ pub fn find_one_time_code(body: &str) -> Option<String> {
 
 /// How the one-time PIN messages (SMS version and Harim) begin, in every
 /// language: the fixed text before the first value.
-const ONE_TIME_PIN_PREFIXES: [&str; 4] = [
+const ONE_TIME_PIN_PREFIXES: [&str; 2] = [
     "بانک: رمز دوم یکبارمصرف کارت ",
     "Bank: one-time second PIN for card ",
-    "بانک: رمز پویای خرید ",
-    "Bank: dynamic PIN for paying ",
 ];
+
+/// The English phrase of a Harim SMS's first line: "a purchase", "a
+/// card-to-card transfer", "a bill payment".
+fn harim_en(t: TxType) -> &'static str {
+    match t {
+        TxType::Purchase => "a purchase",
+        TxType::Transfer => "a card-to-card transfer",
+        TxType::Bill => "a bill payment",
+    }
+}
 
 /// Is `body` an SMS-version or Harim one-time PIN message (and so never an
 /// activation code)? For the demo page's outbox panel, which shows only
 /// these.
 pub fn is_one_time_pin_message(body: &str) -> bool {
     ONE_TIME_PIN_PREFIXES.iter().any(|p| body.starts_with(p))
+        || TxType::ALL.into_iter().any(|t| {
+            // A Harim PIN's first line, as `render` writes it.
+            body.strip_prefix("بانک: رمز پویای ")
+                .and_then(|r| r.strip_prefix(t.name_fa()))
+                .is_some_and(|r| r.starts_with(" با کارت "))
+                || body
+                    .strip_prefix("Bank: dynamic PIN for ")
+                    .and_then(|r| r.strip_prefix(harim_en(t)))
+                    .is_some_and(|r| r.starts_with(" with card "))
+        })
 }
 
 #[cfg(test)]
@@ -566,6 +593,7 @@ mod tests {
                     code: "1234567",
                     last4: "0001",
                     amount: 1000,
+                    tx_type: TxType::Bill,
                     payee_name: "Bank: one-time",
                     minutes: 2,
                     expires_at: 1_763_700_120,
@@ -661,6 +689,7 @@ mod tests {
             code: "7654321",
             last4: "0001",
             amount: 1_250_000,
+            tx_type: TxType::Purchase,
             payee_name: "Shop",
             minutes: 2,
             expires_at: 1_800_000_120,
@@ -677,6 +706,45 @@ mod tests {
         assert_eq!(lines[2], "Amount: 1,250,000 Rials", "{en}");
         assert!(en.contains("11:32:00"), "{en}");
         assert!(!format!("{h:?}").contains("7654321"));
+        assert_eq!(lines[0], "Bank: dynamic PIN for a purchase with card 0001");
+        // Each transaction type is named on the first line, in both
+        // languages (Central Bank rule of 1399/10/08).
+        for (t, fa_line, en_line) in [
+            (
+                TxType::Purchase,
+                "بانک: رمز پویای خرید با کارت ۰۰۰۱",
+                "Bank: dynamic PIN for a purchase with card 0001",
+            ),
+            (
+                TxType::Transfer,
+                "بانک: رمز پویای کارت به کارت با کارت ۰۰۰۱",
+                "Bank: dynamic PIN for a card-to-card transfer with card 0001",
+            ),
+            (
+                TxType::Bill,
+                "بانک: رمز پویای پرداخت قبض با کارت ۰۰۰۱",
+                "Bank: dynamic PIN for a bill payment with card 0001",
+            ),
+        ] {
+            let m = Message::HarimPin {
+                code: "7654321",
+                last4: "0001",
+                amount: 1_250_000,
+                tx_type: t,
+                payee_name: "Shop",
+                minutes: 2,
+                expires_at: 1_800_000_120,
+            };
+            let fa = m.render(Language::Fa);
+            let en = m.render(Language::En);
+            assert_eq!(fa.lines().next(), Some(fa_line), "{fa}");
+            assert_eq!(en.lines().next(), Some(en_line), "{en}");
+            assert!(
+                fa.contains(&format!("اگر این {} از شما نیست", t.name_fa())),
+                "{fa}"
+            );
+            assert!(is_one_time_pin_message(&fa) && is_one_time_pin_message(&en));
+        }
         let help = Message::SmsHelp {
             short_code: "30003303",
         }

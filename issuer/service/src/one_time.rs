@@ -12,7 +12,7 @@
 use std::fmt;
 
 use pooya_protocol::pin::normalize_payee;
-use pooya_protocol::{Pan, PinKind, normalize_digits, normalize_phone};
+use pooya_protocol::{Pan, PinKind, Transaction, TxType, normalize_digits, normalize_phone};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -89,6 +89,15 @@ pub struct OtpRequest {
     /// registered for it (`PUT /v1/merchants/{payee_id}`); the gateway
     /// cannot supply one.
     pub payee_id: String,
+    /// The transaction type (`purchase`, `transfer`, `bill`), bound into
+    /// the code and named in the SMS. Required: `missing_type` without it.
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "pooya_protocol::wire::deserialize_tx_type"
+    )]
+    pub tx_type: Option<TxType>,
 }
 
 impl fmt::Debug for OtpRequest {
@@ -97,6 +106,7 @@ impl fmt::Debug for OtpRequest {
             .field("pan", &"<redacted>")
             .field("amount", &self.amount)
             .field("payee_id", &self.payee_id)
+            .field("type", &self.tx_type)
             .finish()
     }
 }
@@ -119,7 +129,8 @@ pub struct OtpRequestAnswer {
 #[derive(Clone, Copy)]
 enum Binding<'a> {
     Sms,
-    Harim { amount: u64, payee: &'a str },
+    /// A Harim code: the transaction's type, amount and payee.
+    Harim(Transaction<'a>),
 }
 
 /// Which one-time code a verification matched.
@@ -225,14 +236,19 @@ impl Issuer {
         let mut data = Zeroizing::new(Vec::with_capacity(96));
         match binding {
             Binding::Sms => data.extend_from_slice(b"sms\0"),
-            Binding::Harim { .. } => data.extend_from_slice(b"harim\0"),
+            // Version 2 binds the transaction type too (issue 13); a code
+            // hashed as version 1 (`harim\0`) no longer matches.
+            Binding::Harim(_) => data.extend_from_slice(b"harim2\0"),
         }
         data.extend_from_slice(card_id.as_bytes());
         data.push(0);
-        if let Binding::Harim { amount, payee } = binding {
-            data.extend_from_slice(&amount.to_be_bytes());
-            // Payees have no control characters, so NUL ends them.
-            data.extend_from_slice(payee.as_bytes());
+        if let Binding::Harim(tx) = binding {
+            // Type names and payees have no control characters, so NUL
+            // ends them.
+            data.extend_from_slice(tx.tx_type.as_str().as_bytes());
+            data.push(0);
+            data.extend_from_slice(&tx.amount.to_be_bytes());
+            data.extend_from_slice(tx.payee.as_bytes());
             data.push(0);
         }
         data.extend_from_slice(code.as_bytes());
@@ -349,8 +365,8 @@ impl Issuer {
     /// code is stored and no SMS sent.
     ///
     /// # Errors
-    /// `invalid_pan`, `invalid_amount`, `invalid_payee`, `unknown_payee`,
-    /// `rate_limited`, or a storage failure.
+    /// `invalid_pan`, `invalid_amount`, `invalid_payee`, `missing_type`,
+    /// `unknown_payee`, `rate_limited`, or a storage failure.
     pub async fn otp_request(&self, req: OtpRequest) -> Result<OtpRequestAnswer, ServiceError> {
         let pan = Pan::parse(&req.pan).map_err(|e| ServiceError::protocol(Field::Pan, &e))?;
         if req.amount == 0 {
@@ -362,6 +378,12 @@ impl Issuer {
         let payee_id = normalize_payee(&req.payee_id)
             .map_err(|e| ServiceError::protocol(Field::Payee, &e))?
             .to_owned();
+        let tx_type = req.tx_type.ok_or_else(|| {
+            ServiceError::invalid(
+                Field::TxTypeMissing,
+                "type (purchase, transfer or bill) is required",
+            )
+        })?;
         // The name shown comes from the bank's registry (issue 10, item 6),
         // checked before the card so the answer says nothing about cards.
         let payee_name = self
@@ -382,10 +404,7 @@ impl Issuer {
         let card_id = card.as_ref().map(|c| c.id.clone()).unwrap_or_default();
         let hash = self.one_time_hash(
             &card_id,
-            Binding::Harim {
-                amount: req.amount,
-                payee: &payee_id,
-            },
+            Binding::Harim(Transaction::new(tx_type, req.amount, &payee_id)),
             &code,
         )?;
         let mut subjects = vec![pan_hash.to_vec()];
@@ -397,6 +416,7 @@ impl Issuer {
                         code: code.to_string(),
                         last4: c.last4.clone(),
                         amount: req.amount,
+                        tx_type: Some(tx_type),
                         payee_name,
                         minutes: ttl.div_ceil(60),
                         expires_at,
@@ -440,14 +460,14 @@ impl Issuer {
     }
 
     /// Checks `code` against the card's one-time codes of the last hour,
-    /// every one of them in constant time. `payee` is the normalised payee
-    /// of the verification (Harim codes need it and the exact amount).
+    /// every one of them in constant time. `harim` is the transaction the
+    /// verification names, its payee normalised (Harim codes are bound to
+    /// its type, exact amount and payee).
     pub(crate) async fn check_one_time(
         &self,
         card_id: &str,
         code: &str,
-        amount: u64,
-        payee: Option<&str>,
+        harim: Option<Transaction<'_>>,
         now: u64,
     ) -> Result<OneTimeLookup, IssuerError> {
         let at = i64::try_from(now).unwrap_or(i64::MAX);
@@ -460,10 +480,8 @@ impl Issuer {
             return Ok(lookup);
         }
         let sms = self.one_time_hash(card_id, Binding::Sms, code)?;
-        let harim = match payee {
-            Some(p) => {
-                Some(self.one_time_hash(card_id, Binding::Harim { amount, payee: p }, code)?)
-            }
+        let harim = match harim {
+            Some(tx) => Some(self.one_time_hash(card_id, Binding::Harim(tx), code)?),
             None => None,
         };
         let mut found: Option<(i64, CodeChannel, bool, bool)> = None;

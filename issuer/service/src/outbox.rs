@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pooya_protocol::TxType;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -139,6 +140,11 @@ pub enum Notice {
         last4: String,
         /// The amount in Rials.
         amount: u64,
+        /// The transaction type; absent in a notice queued before types
+        /// existed (the SMS then reads as a purchase, as it did).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[zeroize(skip)]
+        tx_type: Option<TxType>,
         /// The registered payee name.
         payee_name: String,
         /// Minutes it stays valid.
@@ -320,6 +326,7 @@ impl Notice {
                 code,
                 last4,
                 amount,
+                tx_type,
                 payee_name,
                 minutes,
                 expires_at,
@@ -327,6 +334,7 @@ impl Notice {
                 code,
                 last4,
                 amount: *amount,
+                tx_type: tx_type.unwrap_or(TxType::Purchase),
                 payee_name,
                 minutes: *minutes,
                 expires_at: *expires_at,
@@ -811,6 +819,36 @@ mod tests {
         assert_eq!(
             NoticeKind::parse(NoticeKind::HarimPin.as_str()),
             Some(NoticeKind::HarimPin)
+        );
+    }
+
+    #[test]
+    fn harim_notices_carry_their_type_and_older_ones_read_as_purchases() {
+        let with = Notice::HarimPin {
+            code: "7654321".into(),
+            last4: "0001".into(),
+            amount: 1000,
+            tx_type: Some(TxType::Transfer),
+            payee_name: "Shop".into(),
+            minutes: 2,
+            expires_at: 5,
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert!(json.contains(r#""tx_type":"transfer""#), "{json}");
+        assert_eq!(serde_json::from_str::<Notice>(&json).unwrap(), with);
+        let text = with.message().render(crate::settings::Language::En);
+        assert!(
+            text.starts_with("Bank: dynamic PIN for a card-to-card transfer "),
+            "{text}"
+        );
+        // A notice queued by an issuer before transaction types.
+        let old = json.replace(r#""tx_type":"transfer","#, "");
+        assert_ne!(old, json);
+        let read: Notice = serde_json::from_str(&old).unwrap();
+        let text = read.message().render(crate::settings::Language::En);
+        assert!(
+            text.starts_with("Bank: dynamic PIN for a purchase "),
+            "{text}"
         );
     }
 

@@ -400,7 +400,9 @@ impl Issuer {
         hex::encode(self.activation_public_key)
     }
 
-    pub(crate) fn now(&self) -> u64 {
+    /// The issuer's time (its [`Clock`](crate::clock::Clock)), Unix
+    /// seconds: what payment requests expire against (the demo gateway).
+    pub fn now(&self) -> u64 {
         self.clock.now()
     }
 

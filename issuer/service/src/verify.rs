@@ -3,7 +3,9 @@
 
 use pooya_protocol::pin::normalize_payee;
 use pooya_protocol::wire::{VerifyKind, VerifyRequest, VerifyResponse, VerifyResult};
-use pooya_protocol::{Claim, Outcome, Pan, PinKind, Verified, normalize_digits, plan_verification};
+use pooya_protocol::{
+    Claim, Outcome, Pan, PinKind, Transaction, Verified, normalize_digits, plan_verification,
+};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -68,6 +70,15 @@ fn answer(d: &SettleDecision) -> VerifyResponse {
     }
 }
 
+/// The transaction a verification names, when it names a payee (its type
+/// is then present: [`Issuer::verify`] refuses a payee without one).
+fn bound<'a>(req: &VerifyRequest, payee: Option<&'a str>) -> Option<Transaction<'a>> {
+    match (payee, req.tx_type) {
+        (Some(p), Some(t)) => Some(Transaction::new(t, req.amount, p)),
+        _ => None,
+    }
+}
+
 /// A code as typed: ASCII or Persian digits, spaces allowed, at most 16.
 pub(crate) fn normalize_code(text: &str) -> Result<Zeroizing<String>, ServiceError> {
     let compact = Zeroizing::new(text.chars().filter(|c| *c != ' ').collect::<String>());
@@ -106,6 +117,24 @@ impl Issuer {
                 return Err(ServiceError::invalid(
                     Field::Payee,
                     "payee is only for second PINs",
+                ));
+            }
+            VerifyKind::First if req.tx_type.is_some() => {
+                return Err(ServiceError::invalid(
+                    Field::TxType,
+                    "type is only for second PINs with a payee",
+                ));
+            }
+            VerifyKind::Second if payee.is_some() && req.tx_type.is_none() => {
+                return Err(ServiceError::invalid(
+                    Field::TxTypeMissing,
+                    "type (purchase, transfer or bill) is required with a payee",
+                ));
+            }
+            VerifyKind::Second if payee.is_none() && req.tx_type.is_some() => {
+                return Err(ServiceError::invalid(
+                    Field::TxType,
+                    "type is only for payments with a payee",
                 ));
             }
             VerifyKind::Second if req.amount == 0 => {
@@ -154,7 +183,7 @@ impl Issuer {
                     || code.len() == ONE_TIME_CODE_DIGITS =>
             {
                 Some(
-                    self.check_one_time(&card.id, &code, req.amount, payee.as_deref(), now)
+                    self.check_one_time(&card.id, &code, bound(&req, payee.as_deref()), now)
                         .await?,
                 )
             }
@@ -271,7 +300,7 @@ impl Issuer {
             )));
         }
         if req.kind == VerifyKind::Second && code.len() == ONE_TIME_CODE_DIGITS {
-            self.check_one_time(DUMMY_CARD_ID, code, req.amount, payee, now)
+            self.check_one_time(DUMMY_CARD_ID, code, bound(req, payee), now)
                 .await?;
         }
         self.dummy_app_work(req, code, payee, now)?;
@@ -349,11 +378,8 @@ impl Issuer {
                 // provider, so the work does not tell which one matched;
                 // the transaction-bound PIN is preferred.
                 let mut claims = Vec::with_capacity(2);
-                if let Some(p) = &payee {
-                    claims.push(Claim::Transaction {
-                        amount: req.amount,
-                        payee: p,
-                    });
+                if let (Some(p), Some(tx_type)) = (&payee, req.tx_type) {
+                    claims.push(Claim::Transaction(Transaction::new(tx_type, req.amount, p)));
                 }
                 claims.push(Claim::Second { amount: req.amount });
                 self.check_claims(sealed, card, &claims, code, now, card.drift_second)?

@@ -31,8 +31,34 @@ function fields() {
     pan: $('pan').value,
     amount: $('amount').value,
     payee_id: $('payee-id').value,
+    type: $('tx-type').value,
   };
 }
+
+// The payment request as a QR code, rendered by the server as SVG; the
+// app scans it and makes the PIN for exactly this request.
+$('show-qr').addEventListener('click', async () => {
+  const f = fields();
+  const box = $('qr');
+  box.dataset.state = 'pending';
+  const r = await post('/demo/api/payment-request', {
+    amount: f.amount,
+    payee_id: f.payee_id,
+    name: $('payee-name').value,
+    type: f.type,
+  });
+  if (r.status === 200 && r.json) {
+    const svg = new DOMParser().parseFromString(r.json.svg, 'image/svg+xml').documentElement;
+    box.replaceChildren(document.importNode(svg, true));
+    box.dataset.state = 'shown';
+    box.dataset.expiresAt = String(r.json.expires_at);
+    $('qr-uri').textContent = r.json.uri;
+  } else {
+    box.replaceChildren();
+    box.dataset.state = 'error';
+    $('qr-uri').textContent = 'No QR code: ' + message(r.json, r.status);
+  }
+});
 
 function message(json, status) {
   return json && json.message ? json.message : 'HTTP ' + status;
@@ -68,6 +94,7 @@ $('pay-form').addEventListener('submit', async (event) => {
     pan: f.pan,
     amount: f.amount,
     payee_id: f.payee_id,
+    type: f.type,
     code: $('pin').value,
   });
   if (r.status === 200 && r.json) {

@@ -196,13 +196,27 @@ impl Bank {
         assert!(a.status == 200 || a.status == 201, "{}", a.body);
     }
 
-    /// A Harim request for `payee_id`, registered first as `payee_name`.
+    /// A Harim request for a purchase from `payee_id`, registered first
+    /// as `payee_name`.
     pub fn harim(&self, pan: &str, amount: u64, payee_name: &str, payee_id: &str) -> Answer {
+        self.harim_tx(pan, amount, payee_name, payee_id, "purchase")
+    }
+
+    /// A Harim request of transaction type `tx_type` for `payee_id`,
+    /// registered first as `payee_name`.
+    pub fn harim_tx(
+        &self,
+        pan: &str,
+        amount: u64,
+        payee_name: &str,
+        payee_id: &str,
+        tx_type: &str,
+    ) -> Answer {
         self.register_merchant(payee_id, payee_name);
         self.client.post(
             "/v1/otp-requests",
             Some(self.gateway()),
-            &json!({"pan": pan, "amount": amount, "payee_id": payee_id}),
+            &json!({"pan": pan, "amount": amount, "payee_id": payee_id, "type": tx_type}),
         )
     }
 
@@ -281,6 +295,8 @@ impl Bank {
             .unwrap_or_else(|| panic!("no code in {body}"))
     }
 
+    /// A verification; a payment with a payee is a purchase (see
+    /// [`Bank::verify_tx`] for the other transaction types).
     pub fn verify(
         &self,
         pan: &str,
@@ -292,7 +308,22 @@ impl Bank {
         let mut body = json!({"pan": pan, "code": code, "amount": amount, "kind": kind});
         if let Some(p) = payee {
             body["payee"] = json!(p);
+            body["type"] = json!("purchase");
         }
+        self.client.post("/v1/verify", Some(self.gateway()), &body)
+    }
+
+    /// A second-PIN verification of a transaction of `tx_type` to `payee`.
+    pub fn verify_tx(
+        &self,
+        pan: &str,
+        code: &str,
+        amount: u64,
+        payee: &str,
+        tx_type: &str,
+    ) -> Answer {
+        let body = json!({"pan": pan, "code": code, "amount": amount, "kind": "second",
+                          "payee": payee, "type": tx_type});
         self.client.post("/v1/verify", Some(self.gateway()), &body)
     }
 
@@ -444,6 +475,8 @@ pub struct PhoneCard {
     pub keys: CardKeys,
     /// The card's device key (docs/protocol.md, "Card requests").
     pub device_key: pooya_protocol::PinKey,
+    /// The seed the keys come from (for the phone core's own functions).
+    pub seed: pooya_protocol::CardSeed,
 }
 
 impl Phone {
@@ -511,6 +544,7 @@ impl Phone {
                 response: resp,
                 keys,
                 device_key: seed.device_key(),
+                seed,
             }),
         )
     }

@@ -274,7 +274,9 @@ impl Bank {
             .collect()
     }
 
-    /// The gateway's question; returns `(result, reason, matched)`.
+    /// The gateway's question; returns `(result, reason, matched)`. A
+    /// payment with a payee is a purchase ([`Self::verify_tx`] names the
+    /// type).
     pub fn verify(
         &self,
         pan: &str,
@@ -283,10 +285,31 @@ impl Bank {
         payee: Option<&str>,
         kind: &str,
     ) -> (String, String, Option<String>) {
-        let mut body = json!({"pan": pan, "code": code, "amount": amount, "kind": kind});
-        if let Some(p) = payee {
-            body["payee"] = json!(p);
+        match payee {
+            Some(p) => self.verify_tx(pan, code, amount, p, "purchase", kind),
+            None => {
+                self.verify_body(json!({"pan": pan, "code": code, "amount": amount, "kind": kind}))
+            }
         }
+    }
+
+    /// The gateway's question for a transaction of `tx_type` to `payee`.
+    pub fn verify_tx(
+        &self,
+        pan: &str,
+        code: &str,
+        amount: u64,
+        payee: &str,
+        tx_type: &str,
+        kind: &str,
+    ) -> (String, String, Option<String>) {
+        self.verify_body(
+            json!({"pan": pan, "code": code, "amount": amount, "kind": kind,
+                                "payee": payee, "type": tx_type}),
+        )
+    }
+
+    fn verify_body(&self, body: serde_json::Value) -> (String, String, Option<String>) {
         let (status, v) = self.post(
             "/v1/verify",
             self.init.tokens.gateway.expose_secret(),

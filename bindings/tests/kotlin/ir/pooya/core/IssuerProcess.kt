@@ -87,9 +87,17 @@ class IssuerProcess private constructor(
      * `POST /v1/verify` as the payment gateway; returns (result, reason), e.g.
      * ("accepted", "ok") or ("rejected", "replayed").
      */
-    fun verify(pan: String, code: String, amount: Long, kind: String, payee: String? = null): Pair<String, String> {
+    fun verify(
+        pan: String,
+        code: String,
+        amount: Long,
+        kind: String,
+        payee: String? = null,
+        type: String = "purchase",
+    ): Pair<String, String> {
         val fields = mutableListOf("\"pan\":\"$pan\"", "\"code\":\"$code\"", "\"kind\":\"$kind\"", "\"amount\":$amount")
-        if (payee != null) fields += "\"payee\":\"$payee\""
+        // A payee comes with its transaction type (purchase, transfer, bill).
+        if (payee != null) fields += listOf("\"payee\":\"$payee\"", "\"type\":\"$type\"")
         val a = http("POST", "/v1/verify", gatewayToken, fields.joinToString(",", "{", "}"))
         check(a.status == 200) { "verify: HTTP ${a.status} ${a.body}" }
         return field(a.body, "result") to field(a.body, "reason")

@@ -142,14 +142,41 @@ class IssuerTest {
             assertTrue(capped.capAdjusted)
             assertEquals("rejected" to "wrong_code", issuer.verify(pan, capped.code, 30_000_000, "second"))
 
-            // Transaction-bound PIN: only for its amount and payee.
-            val tx = app.transactionPin(card.id, 1_250_000uL, " IR-SHOP-42 ")
+            // Transaction-bound PIN: only for its type, amount and payee.
+            val tx = app.transactionPin(card.id, TxType.TRANSFER, 1_250_000uL, " IR-SHOP-42 ")
             assertEquals(PinKind.TRANSACTION, tx.kind)
             assertEquals("IR-SHOP-42", tx.payee)
-            assertEquals("rejected" to "wrong_code", issuer.verify(pan, tx.code, 1_250_000, "second", "IR-SHOP-43"))
-            assertEquals("accepted" to "ok", issuer.verify(pan, tx.code, 1_250_000, "second", "IR-SHOP-42"))
-            val above = expectThrows<PooyaException.AmountAboveCap> { app.transactionPin(card.id, 25_000_000uL, "IR-SHOP-42") }
+            assertEquals(TxType.TRANSFER, tx.txType)
+            assertEquals("rejected" to "wrong_code", issuer.verify(pan, tx.code, 1_250_000, "second", "IR-SHOP-43", "transfer"))
+            assertEquals("rejected" to "wrong_code", issuer.verify(pan, tx.code, 1_250_000, "second", "IR-SHOP-42", "purchase"))
+            assertEquals("accepted" to "ok", issuer.verify(pan, tx.code, 1_250_000, "second", "IR-SHOP-42", "transfer"))
+            val above = expectThrows<PooyaException.AmountAboveCap> {
+                app.transactionPin(card.id, TxType.PURCHASE, 25_000_000uL, "IR-SHOP-42")
+            }
             assertEquals(20_000_000uL, above.cap)
+
+            // A scanned payment QR code: what it pays, then its PIN. (The
+            // issuer takes one transaction-bound PIN per step, so this one is
+            // only checked against another payee, which spends nothing.)
+            val bankNow = app.firstPin(card.id).issuerTime
+            val uri = "pooya:pay?amount=3500000&payee=IR-BILL-7&name=%D8%A2%D8%A8&type=bill&expires=${bankNow + 300uL}"
+            val view = app.paymentView(card.id, uri, Language.FA)
+            assertEquals("۳٬۵۰۰٬۰۰۰", view.amountFa)
+            assertEquals("3,500,000", view.amountLatin)
+            assertEquals("آب", view.payeeName)
+            assertEquals(TxType.BILL, view.txType)
+            assertEquals("پرداخت قبض", view.txTypeName)
+            assertTrue(view.secondsLeft in 295uL..300uL)
+            val paid = app.paymentPin(card.id, uri)
+            assertEquals(TxType.BILL, paid.txType)
+            assertEquals(3_500_000uL, paid.amount)
+            assertEquals("rejected" to "wrong_code", issuer.verify(pan, paid.code, 3_500_000, "second", "IR-BILL-7", "purchase"))
+            val bad = expectThrows<PooyaException.InvalidPaymentRequest> { app.paymentView(card.id, "pooya:pay?amount=1", Language.EN) }
+            assertEquals("missing_parameter", bad.reason)
+            val old = expectThrows<PooyaException.PaymentRequestExpired> {
+                app.paymentPin(card.id, uri.replace("expires=${bankNow + 300uL}", "expires=${bankNow - 1uL}"))
+            }
+            assertEquals(bankNow - 1uL, old.expiresAt)
 
             // First PIN (ATM, POS).
             val first = app.firstPin(card.id)
