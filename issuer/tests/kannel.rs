@@ -234,7 +234,7 @@ fn sms_through_a_real_kannel() {
     let h = client.post(
         "/v1/otp-requests",
         Some(&gateway),
-        &json!({"pan": sms_card, "amount": 250_000, "payee_id": "shop-1"}),
+        &json!({"pan": sms_card, "amount": 250_000, "payee_id": "shop-1", "type": "purchase"}),
     );
     assert_eq!(h.status, 202, "{}", h.body);
     let got = kannel.wait_messages(TO, 5, WAIT).unwrap();
