@@ -17,10 +17,13 @@
 //!   self-check;
 //! - [`vault`]: [`PooyaApp`], the phone (vault, app lock, issuers, card
 //!   activation, caps, PINs) as one thread-safe object, with records of
-//!   display data only.
+//!   display data only;
+//! - [`accounts`]: the standard OTP accounts (otpauth:// URIs, Google
+//!   Authenticator exports) on [`PooyaApp`], with their records.
 
 uniffi::setup_scaffolding!();
 
+pub mod accounts;
 pub mod diagnostics;
 pub mod error;
 pub mod hooks;
@@ -28,6 +31,7 @@ pub mod payment;
 pub mod text;
 pub mod vault;
 
+pub use accounts::{AccountCode, AccountInfo, OtpAccountKind, OtpAlgorithm};
 pub use diagnostics::{check_device_keystore, noop};
 pub use error::{AmountProblem, PasswordProblem, PooyaError};
 pub use hooks::{

@@ -524,7 +524,7 @@ impl PooyaApp {
     }
 
     /// Runs `f` on the vault, opening it first if needed.
-    fn with_vault<T>(
+    pub(crate) fn with_vault<T>(
         &self,
         f: impl FnOnce(&mut Vault) -> Result<T, CoreError>,
     ) -> Result<T, PooyaError> {

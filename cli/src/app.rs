@@ -78,12 +78,11 @@ fn open_vault(path: &Path) -> Result<Vault, CliError> {
     })
 }
 
-/// Opens and unlocks the vault and wraps it in a [`Phone`].
-fn open_phone(
+/// Opens and unlocks the vault (the password from `passwords`).
+pub(crate) fn unlocked_vault(
     global: &Global,
     passwords: &mut PasswordSource,
-    device_label: &str,
-) -> Result<Phone, CliError> {
+) -> Result<Vault, CliError> {
     let path = vault_path(global)?;
     let mut vault = open_vault(&path)?;
     let password = passwords.password()?;
@@ -94,6 +93,16 @@ fn open_phone(
         CoreError::Wiped => CliError::new("wiped", WIPED_HINT),
         other => other.into(),
     })?;
+    Ok(vault)
+}
+
+/// Opens and unlocks the vault and wraps it in a [`Phone`].
+fn open_phone(
+    global: &Global,
+    passwords: &mut PasswordSource,
+    device_label: &str,
+) -> Result<Phone, CliError> {
+    let vault = unlocked_vault(global, passwords)?;
     Ok(Phone::new(vault, Arc::new(UreqTransport), device_label)?)
 }
 

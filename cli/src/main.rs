@@ -38,6 +38,7 @@ macro_rules! eprintln {
     };
 }
 
+mod accounts;
 mod app;
 mod demo;
 mod oath;
@@ -101,6 +102,10 @@ enum Command {
     /// OATH diagnostics (HOTP, TOTP, OCRA), like oathtool.
     #[command(subcommand)]
     Oath(oath::OathCommand),
+    /// Standard OTP accounts (otpauth:// URIs, Google Authenticator
+    /// exports) beside the cards: add, list, code, rename, remove, export.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
 }
 
 /// KDF settings for a new vault.
@@ -325,6 +330,7 @@ fn main() -> ExitCode {
         Command::Time(cmd) => app::time(&cli.global, &cmd),
         Command::Lock => app::lock(&cli.global),
         Command::Status => app::status(&cli.global),
+        Command::Account(cmd) => accounts::run(&cli.global, &cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
