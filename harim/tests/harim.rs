@@ -333,6 +333,16 @@ fn two_banks_behind_one_harim() {
         let a = same(path, body.as_bytes());
         assert_eq!(a.status, 400, "{body}: {}", a.body);
     }
+    // A body past body_limit_bytes, as the issuer.
+    let big = format!(
+        r#"{{"pan":"{unknown}","code":"{}","amount":1,"kind":"second"}}"#,
+        "1".repeat(20_000)
+    );
+    let h = same("/v1/verify", big.as_bytes());
+    assert_eq!(
+        (h.status, h.error_code().as_str()),
+        (413, "payload_too_large")
+    );
     // Content type, as the issuer.
     let h = harim.raw(
         "POST",
@@ -987,4 +997,60 @@ fn the_binary_reloads_on_sighup_and_logs_no_secrets() {
     ] {
         assert!(!logs.contains(secret), "the logs show {secret}:\n{logs}");
     }
+}
+
+/// Slow clients, as at the issuer: a connection that never finishes its
+/// header is closed at `limits.header_read_timeout_ms`, and a request
+/// whose body never arrives is answered 408 `request_timeout`; others are
+/// served meanwhile.
+#[test]
+fn slow_clients_are_cut_off() {
+    use std::io::Write as _;
+    let mellat = Bank::start();
+    let setup = Setup::new();
+    let m = issuer_entry(
+        setup.dir.path(),
+        "mellat",
+        &mellat.client.base,
+        &["610433"],
+        mellat.gateway(),
+        json!({}),
+    );
+    let v = json!({
+        "admin_token": {"file": setup.dir.path().join("admin.token")},
+        "gateways": Setup::default_gateways(),
+        "issuers": [m],
+        "limits": {"header_read_timeout_ms": 300, "body_read_timeout_ms": 300},
+    });
+    std::fs::write(&setup.path, v.to_string()).unwrap();
+    let harim_server = setup.start(&mellat.clock);
+    let addr = harim_server.local_addr();
+    let mut half = std::net::TcpStream::connect(addr).unwrap();
+    half.write_all(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut slow_body = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        slow_body,
+        "POST /v1/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {GATEWAY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"pan\""
+    )
+    .unwrap();
+    let harim = Client::new(&harim_server.base_url());
+    assert_eq!(harim.get("/healthz", None).status, 200);
+    let t = Instant::now();
+    half.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = Vec::new();
+    let _ = half.read_to_end(&mut buf);
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow_body.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    harim_server.shutdown().unwrap();
 }
