@@ -1054,3 +1054,55 @@ fn slow_clients_are_cut_off() {
     assert!(answer.contains("request_timeout"), "{answer}");
     harim_server.shutdown().unwrap();
 }
+
+/// `pooya-harim check`: a good file is summarised; a bad one ends in
+/// `error [invalid_settings]: FIELD: …`, exit status 1, no secret shown.
+#[test]
+fn the_binary_checks_settings_files() {
+    let setup = Setup::new();
+    let good = issuer_entry(
+        setup.dir.path(),
+        "mellat",
+        "http://127.0.0.1:9",
+        &["610433"],
+        "bank-token-secret-000001",
+        json!({}),
+    );
+    setup.write(std::slice::from_ref(&good), Setup::default_gateways());
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pooya-harim"))
+            .args(["check", "--config"])
+            .arg(&setup.path)
+            .env("HARIM_GW", GATEWAY)
+            .env("HARIM_OPS", OPS)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: 1 issuers, 1 gateways, 1 BIN prefixes\n"
+    );
+    let overlapping = issuer_entry(
+        setup.dir.path(),
+        "saderat",
+        "http://127.0.0.1:9",
+        &["61043312"],
+        "bank-token-secret-000002",
+        json!({}),
+    );
+    setup.write(&[good, overlapping], Setup::default_gateways());
+    let out = run();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error [invalid_settings]: invalid settings: issuers[1].bins[0]: overlaps BIN prefix 610433 (of issuer mellat)"), "{err}");
+    assert!(
+        !err.contains("bank-token-secret") && !err.contains(GATEWAY),
+        "{err}"
+    );
+}
