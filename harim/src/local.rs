@@ -241,7 +241,7 @@ pub(crate) struct OtpRequest {
     #[schema(value_type = String, example = "6104337700000001")]
     pan: Zeroizing<String>,
     /// The amount in Rials (> 0).
-    #[schema(example = 1250000)]
+    #[schema(example = 1250000, minimum = 1)]
     amount: u64,
     /// The payee the gateway will send as `payee` to `/v1/verify`:
     /// `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`, registered at the bank.
