@@ -173,3 +173,65 @@ impl Table {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::breaker::{Admission, Outcome};
+    use crate::settings::Settings;
+
+    fn checked(timeout_ms: u64, rate: f64) -> Checked {
+        let text = serde_json::json!({
+            "admin_token": {"env": "A"},
+            "gateways": [{"name": "g", "token": {"env": "G"}, "rate_per_sec": rate, "burst": 1}],
+            "issuers": [
+                {"name": "a", "base_url": "http://127.0.0.1:1", "bins": ["610433"], "token": {"env": "T"}, "timeout_ms": timeout_ms,
+                 "breaker": {"failures": 1, "cool_down_ms": 1000}},
+                {"name": "b", "base_url": "http://127.0.0.1:2", "bins": ["603799"], "token": {"env": "T"}}
+            ]
+        })
+        .to_string();
+        let env = |v: &str| Some(format!("token-of-{v}-0123456789"));
+        Settings::from_json(&text).unwrap().check(&env).unwrap()
+    }
+
+    /// A reload keeps the breaker and bucket of what did not change, and
+    /// starts afresh what did.
+    #[test]
+    fn a_reload_keeps_the_state_of_unchanged_issuers_and_gateways() {
+        let key = TokenKey::new().unwrap();
+        let old = Table::build(checked(500, 1.0), &key, None, 0);
+        old.issuers[0]
+            .breaker
+            .lock()
+            .unwrap()
+            .record(Admission::Pass, Outcome::Failure, 0);
+        assert_eq!(old.issuers[0].breaker_state().as_str(), "open");
+        assert!(old.gateways[0].bucket.lock().unwrap().take(0).is_ok());
+        let same = Table::build(checked(500, 1.0), &key, Some(&old), 10);
+        assert!(Arc::ptr_eq(&old.issuers[0], &same.issuers[0]));
+        assert!(Arc::ptr_eq(&old.gateways[0], &same.gateways[0]));
+        assert_eq!(same.issuers[0].breaker_state().as_str(), "open");
+        assert!(same.gateways[0].bucket.lock().unwrap().take(10).is_err());
+        let changed = Table::build(checked(900, 2.0), &key, Some(&old), 10);
+        assert!(!Arc::ptr_eq(&old.issuers[0], &changed.issuers[0]));
+        assert_eq!(changed.issuers[0].breaker_state().as_str(), "closed");
+        assert!(Arc::ptr_eq(&old.issuers[1], &changed.issuers[1]));
+        assert!(changed.gateways[0].bucket.lock().unwrap().take(10).is_ok());
+        // Callers by token.
+        assert!(matches!(
+            changed.caller(&key, Some("Bearer token-of-G-0123456789")),
+            Caller::Gateway(_)
+        ));
+        assert!(matches!(
+            changed.caller(&key, Some("Bearer token-of-A-0123456789")),
+            Caller::Admin
+        ));
+        assert!(matches!(
+            changed.caller(&key, Some("Bearer token-of-T-0123456789")),
+            Caller::Unknown
+        ));
+        assert!(matches!(changed.caller(&key, None), Caller::Unknown));
+    }
+}
