@@ -461,7 +461,7 @@ fn a_dead_bank_does_not_stall_the_other_and_recovers() {
                 assert_eq!(a.status, 200, "{}", a.body);
                 assert!(a.json()["result"].is_string(), "{}", a.body);
                 assert!(
-                    t.elapsed() < Duration::from_millis(400),
+                    t.elapsed() < Duration::from_millis(500),
                     "{:?}",
                     t.elapsed()
                 );
@@ -492,7 +492,7 @@ fn a_dead_bank_does_not_stall_the_other_and_recovers() {
         assert!(a.json()["message"].is_string());
         // Within the timeout (a refused connection is faster still).
         assert!(
-            took < Duration::from_millis(500 + 300),
+            took < Duration::from_millis(500 + 500),
             "request {i} took {took:?}"
         );
         let a = harim.post("/v1/otp-requests", Some(GATEWAY), &otp_body(&s_card, 10));
@@ -590,7 +590,7 @@ fn a_hung_bank_is_cut_at_the_timeout_and_bounded() {
     let took = t.elapsed();
     assert_eq!(a.error_code(), "issuer_unavailable");
     assert!(
-        took >= Duration::from_millis(600) && took < Duration::from_millis(1200),
+        took >= Duration::from_millis(600) && took < Duration::from_millis(1500),
         "{took:?}"
     );
     // Two in flight fill the bulkhead: a third is refused at once, and
@@ -617,7 +617,7 @@ fn a_hung_bank_is_cut_at_the_timeout_and_bounded() {
     );
     assert_eq!(a.error_code(), "issuer_unavailable");
     assert!(
-        t.elapsed() < Duration::from_millis(200),
+        t.elapsed() < Duration::from_millis(300),
         "{:?}",
         t.elapsed()
     );
@@ -637,7 +637,11 @@ fn a_hung_bank_is_cut_at_the_timeout_and_bounded() {
         &verify_body(&card("610433", 77), "1234567", 10),
     );
     assert_eq!(a.status, 200);
-    assert!(t.elapsed() < Duration::from_millis(300));
+    assert!(
+        t.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
     for w in waiting {
         assert_eq!(w.join().unwrap().error_code(), "issuer_unavailable");
     }
