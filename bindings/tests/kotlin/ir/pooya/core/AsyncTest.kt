@@ -62,7 +62,7 @@ class AsyncTest {
 
         override suspend fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
             calls.incrementAndGet()
-            maxInFlight.accumulateAndGet(inFlight.incrementAndGet(), ::maxOf)
+            maxInFlight.accumulateAndGet(inFlight.incrementAndGet()) { a, b -> maxOf(a, b) }
             try {
                 val answer = inner.postJson(url, body, timeoutMs)
                 answered.complete(Unit)
