@@ -40,6 +40,8 @@ android {
 dependencies {
     // uniffi's generated Kotlin calls the native library through JNA (the AAR ships libjnidispatch).
     implementation("net.java.dev.jna:jna:5.14.0@aar")
+    // The generated Kotlin's suspend functions (addCard, syncTime) and the suspend Transport.
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
     implementation("androidx.biometric:biometric:1.1.0")
     implementation("androidx.fragment:fragment-ktx:1.8.5")
     implementation("androidx.core:core-ktx:1.15.0")

@@ -246,8 +246,14 @@ mod tests {
 
     struct NoNetwork;
 
+    #[async_trait::async_trait]
     impl Transport for NoNetwork {
-        fn post_json(&self, _: String, _: Vec<u8>, _: u64) -> Result<HttpResponse, HostError> {
+        async fn post_json(
+            &self,
+            _: String,
+            _: Vec<u8>,
+            _: u64,
+        ) -> Result<HttpResponse, HostError> {
             Err(HostError::Failed {
                 details: "offline".into(),
             })

@@ -3,10 +3,11 @@
 //!
 //! The shells implement these in Kotlin (`android/`) and Swift (`ios/`);
 //! the bindings wrap each implementation in an adapter
-//! ([`KeystoreAdapter`], [`BiometricAdapter`], [`TransportAdapter`],
-//! [`ClockAdapter`]) that the core takes as its own trait object. The
+//! ([`KeystoreAdapter`], [`BiometricAdapter`], [`ClockAdapter`]) that the core takes as its own trait object. The
 //! adapters only convert: byte slices to vectors, returned secrets into
 //! [`Zeroizing`] buffers, and host errors into the core's error types.
+//! The async [`Transport`] has no adapter: `crate::network` awaits it
+//! between the core's prepare and finish steps.
 //!
 //! A host implementation that throws something other than the declared
 //! error ([`HostError`] / [`BiometricError`]) is reported as
@@ -152,7 +153,15 @@ pub struct HttpResponse {
 
 /// The network: POST JSON, return what came back. The core builds every
 /// request and checks every answer.
+///
+/// Async (Kotlin `suspend fun`, Swift `async`): the library awaits it
+/// without holding the vault, so the app's main thread is never blocked
+/// and other calls go on meanwhile (docs/phone.md, "FFI"). When the
+/// caller's coroutine or task is cancelled the library drops the call,
+/// which cancels the host's coroutine or task; the host should then stop
+/// the request (close the connection).
 #[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
 pub trait Transport: Send + Sync {
     /// POSTs `body` (JSON, `Content-Type: application/json`) to `url`,
     /// giving up after `timeout_ms` milliseconds.
@@ -160,7 +169,7 @@ pub trait Transport: Send + Sync {
     /// # Errors
     /// [`HostError`] only when no HTTP answer arrived (connection refused,
     /// timeout, TLS failure); an HTTP error status is a normal answer.
-    fn post_json(
+    async fn post_json(
         &self,
         url: String,
         body: Vec<u8>,
@@ -227,24 +236,18 @@ impl core::BiometricGate for BiometricAdapter {
     }
 }
 
-/// A foreign [`Transport`] as the core's trait.
-pub struct TransportAdapter(pub Arc<dyn Transport>);
+/// The core's synchronous transport as the FFI's `Phone` holds it: it
+/// refuses every request, because every call of the FFI that touches the
+/// network goes through the async [`Transport`] in steps
+/// (`crate::network`), never through the core's blocking hook. Reaching
+/// it would be a bug of this crate, reported as `Network`.
+pub struct AsyncOnlyTransport;
 
-impl core::Transport for TransportAdapter {
-    fn post_json(
-        &self,
-        url: &str,
-        body: &[u8],
-        timeout_ms: u64,
-    ) -> Result<core::HttpResponse, core::HostError> {
-        let r = self
-            .0
-            .post_json(url.to_owned(), body.to_vec(), timeout_ms)
-            .map_err(core::HostError::from)?;
-        Ok(core::HttpResponse {
-            status: r.status,
-            body: r.body,
-        })
+impl core::Transport for AsyncOnlyTransport {
+    fn post_json(&self, _: &str, _: &[u8], _: u64) -> Result<core::HttpResponse, core::HostError> {
+        Err(core::HostError::new(
+            "pooya-ffi sends requests through the async Transport only",
+        ))
     }
 }
 
@@ -359,60 +362,12 @@ mod tests {
         }
     }
 
-    struct RecordingTransport {
-        seen: Mutex<Vec<(String, Vec<u8>, u64)>>,
-        fail: bool,
-    }
-
-    impl Transport for RecordingTransport {
-        fn post_json(
-            &self,
-            url: String,
-            body: Vec<u8>,
-            timeout_ms: u64,
-        ) -> Result<HttpResponse, HostError> {
-            self.seen.lock().unwrap().push((url, body, timeout_ms));
-            if self.fail {
-                return Err(HostError::Failed {
-                    details: "connection refused".into(),
-                });
-            }
-            Ok(HttpResponse {
-                status: 409,
-                body: b"{\"error\":\"conflict\"}".to_vec(),
-            })
-        }
-    }
-
     #[test]
-    fn transport_adapter_passes_request_and_answer() {
-        let inner = Arc::new(RecordingTransport {
-            seen: Mutex::new(Vec::new()),
-            fail: false,
-        });
-        let t = TransportAdapter(inner.clone());
-        let r = t
-            .post_json("http://127.0.0.1:1/v1/activate", b"{}", 1500)
-            .unwrap();
-        assert_eq!(r.status, 409);
-        assert_eq!(r.body, b"{\"error\":\"conflict\"}");
-        assert_eq!(
-            inner.seen.lock().unwrap().as_slice(),
-            &[(
-                "http://127.0.0.1:1/v1/activate".to_owned(),
-                b"{}".to_vec(),
-                1500
-            )]
-        );
-
-        let failing = TransportAdapter(Arc::new(RecordingTransport {
-            seen: Mutex::new(Vec::new()),
-            fail: true,
-        }));
-        assert_eq!(
-            failing.post_json("http://x", b"{}", 1).unwrap_err(),
-            core::HostError::new("connection refused")
-        );
+    fn the_core_transport_of_the_ffi_refuses_to_block() {
+        let e = AsyncOnlyTransport
+            .post_json("http://127.0.0.1:1/v1/time", b"{}", 1500)
+            .unwrap_err();
+        assert!(e.message.contains("async Transport"), "{e}");
     }
 
     struct FixedClock(u64, Option<BootTime>);

@@ -18,6 +18,9 @@
 //! - [`vault`]: [`PooyaApp`], the phone (vault, app lock, issuers, card
 //!   activation, caps, PINs) as one thread-safe object, with records of
 //!   display data only;
+//! - [`network`]: the calls that use the network (`add_card`,
+//!   `sync_time`) as async methods of [`PooyaApp`] over the async
+//!   [`Transport`], in the core's prepare → await → finish steps;
 //! - [`accounts`]: the standard OTP accounts (otpauth:// URIs, Google
 //!   Authenticator exports) on [`PooyaApp`], with their records.
 
@@ -27,6 +30,7 @@ pub mod accounts;
 pub mod diagnostics;
 pub mod error;
 pub mod hooks;
+pub mod network;
 pub mod payment;
 pub mod text;
 pub mod vault;

@@ -5,8 +5,9 @@
 //! `pooya_core::Phone` owns a `Vault`, which is `Send` but not `Sync` (one
 //! SQLite connection, `&mut self` methods); the object holds it behind a
 //! [`Mutex`], so calls from several threads run one at a time. Calls block
-//! (Argon2id for the password, the biometric prompt, the network for
-//! activation): apps call them off the main thread.
+//! (Argon2id for the password, the biometric prompt): apps call them off
+//! the main thread. The calls that use the network are async
+//! (`crate::network`) and never hold the lock while they wait.
 //!
 //! Only display data crosses: [`VaultState`], [`CardInfo`],
 //! [`IssuerInfo`], [`ActivatedCard`], [`CapInfo`], and [`PinInfo`] (the PIN
@@ -30,8 +31,8 @@ use zeroize::Zeroizing;
 
 use crate::PooyaError;
 use crate::hooks::{
-    BiometricAdapter, BiometricGate, Clock, ClockAdapter, DeviceKeystore, KeystoreAdapter,
-    Transport, TransportAdapter,
+    AsyncOnlyTransport, BiometricAdapter, BiometricGate, Clock, ClockAdapter, DeviceKeystore,
+    KeystoreAdapter, Transport,
 };
 
 /// The host's vault settings. Each may only be tightened from the
@@ -451,6 +452,10 @@ pub struct PooyaApp {
     hooks: Hooks,
     config: VaultConfig,
     phone: Mutex<Option<Phone>>,
+    /// The host's network, awaited by `crate::network` (issue 13, item 6).
+    pub(crate) transport: Arc<dyn Transport>,
+    /// One network call at a time (see `crate::network`).
+    pub(crate) network_turn: async_lock::Mutex<()>,
 }
 
 impl std::fmt::Debug for PooyaApp {
@@ -573,10 +578,12 @@ impl PooyaApp {
                     Some(c) => Arc::new(ClockAdapter(c)),
                     None => Arc::new(SystemClock),
                 },
-                transport: Arc::new(TransportAdapter(transport)),
+                transport: Arc::new(AsyncOnlyTransport),
             },
             config,
             phone: Mutex::new(None),
+            transport,
+            network_turn: async_lock::Mutex::new(()),
         }))
     }
 
@@ -821,40 +828,7 @@ impl PooyaApp {
             .collect())
     }
 
-    /// Activates a card with the code the bank sent by SMS and stores it
-    /// (the one call that uses the network). The code may have Persian or
-    /// Arabic-Indic digits, spaces and dashes; its check digit is checked
-    /// before any network call. `label` `null`: the bank's name and the
-    /// last four digits. The new card's cap is the smallest tier.
-    ///
-    /// # Errors
-    /// `InvalidActivationCode` (no network call was made), `Locked`,
-    /// `PhoneNotSet`, `IssuerNotFound`, `InvalidInput { field: "label" }`,
-    /// `Network` (the Transport threw), `ActivationRefused`, `IssuerError`,
-    /// `BadResponse`, `BadSignature`, `PolicyRefused`,
-    /// `ServerTimeImplausible`. On any error nothing is stored.
-    pub fn add_card(
-        &self,
-        issuer: String,
-        code: String,
-        label: Option<String>,
-    ) -> Result<ActivatedCard, PooyaError> {
-        let code = Zeroizing::new(code);
-        Ok(self
-            .with_phone(|p| p.add_card(&issuer, &code, label.as_deref()))?
-            .into())
-    }
-
-    /// Syncs the bank's time (signed `/v1/time`, through the Transport)
-    /// and records it against the boot clock. Blocking: call it off the
-    /// main thread.
-    ///
-    /// # Errors
-    /// `Locked`, `IssuerNotFound`, `Network`, `IssuerError`,
-    /// `BadResponse`, `BadSignature`. On any error nothing is stored.
-    pub fn sync_time(&self, issuer: String) -> Result<TimeSyncInfo, PooyaError> {
-        Ok(self.with_phone(|p| p.sync_time(&issuer))?.into())
-    }
+    // add_card and sync_time are async: crate::network.
 
     /// The bank time PINs of `issuer` use now, and whether to sync.
     /// Offline.
@@ -986,7 +960,7 @@ impl PooyaApp {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The object with Rust implementations of the foreign traits (what a
     //! Kotlin implementation becomes); the Kotlin tests cover the JVM side.
 
@@ -1006,7 +980,7 @@ mod tests {
         }
     }
 
-    struct Gate {
+    pub(crate) struct Gate {
         invalidated: std::sync::atomic::AtomicBool,
         /// How often the platform key was deleted.
         removes: std::sync::atomic::AtomicU32,
@@ -1037,17 +1011,23 @@ mod tests {
         }
     }
 
-    struct NoNetwork;
+    pub(crate) struct NoNetwork;
 
+    #[async_trait::async_trait]
     impl Transport for NoNetwork {
-        fn post_json(&self, _: String, _: Vec<u8>, _: u64) -> Result<HttpResponse, HostError> {
+        async fn post_json(
+            &self,
+            _: String,
+            _: Vec<u8>,
+            _: u64,
+        ) -> Result<HttpResponse, HostError> {
             Err(HostError::Failed {
                 details: "offline".into(),
             })
         }
     }
 
-    struct TestClock(AtomicU64);
+    pub(crate) struct TestClock(pub(crate) AtomicU64);
 
     impl Clock for TestClock {
         fn now_unix(&self) -> u64 {
@@ -1072,11 +1052,21 @@ mod tests {
     }
 
     fn app(dir: &std::path::Path, gate: Option<Arc<Gate>>, clock: Arc<TestClock>) -> Arc<PooyaApp> {
+        app_over(dir, gate, clock, Arc::new(NoNetwork))
+    }
+
+    /// An app over the vault in `dir` with the host's `transport`.
+    pub(crate) fn app_over(
+        dir: &std::path::Path,
+        gate: Option<Arc<Gate>>,
+        clock: Arc<TestClock>,
+        transport: Arc<dyn Transport>,
+    ) -> Arc<PooyaApp> {
         PooyaApp::new(
             dir.join("vault.db").display().to_string(),
             "test phone".into(),
             Arc::new(XorKeystore),
-            Arc::new(NoNetwork),
+            transport,
             gate.map(|g| g as Arc<dyn BiometricGate>),
             Some(clock),
             Some(fast()),
@@ -1084,7 +1074,7 @@ mod tests {
         .unwrap()
     }
 
-    fn tempdir() -> PathBuf {
+    pub(crate) fn tempdir() -> PathBuf {
         let d = std::env::temp_dir().join(format!(
             "pooya-ffi-vault-{}-{}",
             std::process::id(),
@@ -1253,7 +1243,7 @@ mod tests {
     }
 
     /// A valid activation key (a P-256 point), hex.
-    fn activation_key() -> String {
+    pub(crate) fn activation_key() -> String {
         hex::encode(
             pooya_core::protocol::activation::ActivationSecretKey::derive(&[7; 32]).public_key(),
         )
@@ -1305,53 +1295,6 @@ mod tests {
             a.enable_biometrics("correct horse".into()).unwrap_err(),
             PooyaError::BiometricUnavailable
         );
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn activation_errors_before_and_at_the_network() {
-        let dir = tempdir();
-        let a = app(
-            &dir,
-            None,
-            Arc::new(TestClock(AtomicU64::new(1_800_000_000))),
-        );
-        a.create_vault("correct horse".into()).unwrap();
-        let code = {
-            let payload = "123456789";
-            let check = pooya_core::protocol::ids::luhn_check_digit(payload);
-            format!("{payload}{check}")
-        };
-        assert_eq!(
-            a.add_card("bank".into(), code.clone(), None).unwrap_err(),
-            PooyaError::PhoneNotSet
-        );
-        a.set_phone("09121234567".into()).unwrap();
-        assert_eq!(
-            a.add_card("bank".into(), code.clone(), None).unwrap_err(),
-            PooyaError::IssuerNotFound
-        );
-        a.add_issuer(
-            "bank".into(),
-            "http://127.0.0.1:9".into(),
-            "ab".repeat(32),
-            activation_key(),
-        )
-        .unwrap();
-        // A typo: refused before the transport is called.
-        let typo = format!("{}{}", &code[..9], (code.as_bytes()[9] - b'0' + 1) % 10);
-        assert_eq!(
-            a.add_card("bank".into(), typo, None).unwrap_err().code(),
-            "invalid_activation_code"
-        );
-        // The transport throws: typed, with its details, nothing stored.
-        assert_eq!(
-            a.add_card("bank".into(), code, None).unwrap_err(),
-            PooyaError::Network {
-                details: "offline".into()
-            }
-        );
-        assert!(a.cards().unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -36,7 +36,6 @@ use pooya_protocol::activation::{
     SealedActivationRequest, derive_card_seed, seal_request,
 };
 use pooya_protocol::{CardSeed, Policies};
-use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, ED25519};
 use serde::Deserialize;
@@ -72,7 +71,11 @@ pub(crate) struct Prepared {
     code: Zeroizing<String>,
     device_label: String,
     device_public_key: [u8; 32],
-    private_key: EphemeralPrivateKey,
+    /// The device's X25519 key for this activation (RFC 7748 §5), wiped
+    /// on drop. x25519-dalek's rather than ring's ephemeral key because
+    /// ring's is not `Send`, and an async host awaits its transport with
+    /// the prepared request in hand.
+    private_key: x25519_dalek::StaticSecret,
 }
 
 impl fmt::Debug for Prepared {
@@ -108,15 +111,12 @@ pub(crate) fn prepare(
     activation_key: &[u8],
 ) -> Result<Prepared, CoreError> {
     let rng = SystemRandom::new();
-    let private_key = EphemeralPrivateKey::generate(&X25519, &rng)
+    let mut key_bytes = Zeroizing::new([0u8; 32]);
+    rng.fill(&mut key_bytes[..])
         .map_err(|_| CoreError::Storage("the random generator failed".into()))?;
-    let public = private_key
-        .compute_public_key()
-        .map_err(|_| CoreError::Storage("the random generator failed".into()))?;
-    let device_public_key: [u8; 32] = public
-        .as_ref()
-        .try_into()
-        .map_err(|_| CoreError::Storage("unexpected X25519 key length".into()))?;
+    // Clamped by x25519-dalek when used (RFC 7748 §5, decodeScalar25519).
+    let private_key = x25519_dalek::StaticSecret::from(*key_bytes);
+    let device_public_key = x25519_dalek::PublicKey::from(&private_key).to_bytes();
     let mut ikm_e = Zeroizing::new([0u8; 32]);
     rng.fill(&mut ikm_e[..])
         .map_err(|_| CoreError::Storage("the random generator failed".into()))?;
@@ -272,12 +272,15 @@ pub(crate) fn check_answer(
         });
     }
 
-    let seed = agreement::agree_ephemeral(
-        prepared.private_key,
-        &UnparsedPublicKey::new(&X25519, issuer_key),
-        |shared| derive_card_seed(shared, &transcript),
-    )
-    .map_err(|_| CoreError::BadResponse("issuer key refused by X25519"))?;
+    let shared = prepared
+        .private_key
+        .diffie_hellman(&x25519_dalek::PublicKey::from(issuer_key));
+    // An all-zero shared secret: the issuer sent a low-order point
+    // (RFC 7748 §6.1 lets the check be made on the output).
+    if !shared.was_contributory() {
+        return Err(CoreError::BadResponse("issuer key refused by X25519"));
+    }
+    let seed = derive_card_seed(shared.as_bytes(), &transcript);
 
     Ok(Activated {
         card_id: answer.card_id,
@@ -295,6 +298,7 @@ mod tests {
     use super::*;
     use pooya_protocol::CapLadder;
     use pooya_protocol::activation::{ActivationSecretKey, open_request};
+    use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
     use ring::signature::{Ed25519KeyPair, KeyPair};
     use serde_json::{Value, json};
 

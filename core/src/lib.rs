@@ -26,7 +26,10 @@ pub mod vault;
 pub use bank_time::{BankTime, TimeAnchor, TimeSource};
 pub use error::{CoreError, WeakPasswordReason};
 pub use keyfile::KeyFileKeystore;
-pub use phone::{AddedCard, CardView, IssuerView, Phone, TimeSync};
+pub use phone::{
+    AddCardRequest, AddedCard, CardView, ClockReading, Exchange, IssuerView, Phone, TimeSync,
+    TimeSyncRequest,
+};
 pub use pins::{CapChange, PinView};
 pub use vault::kdf::KdfParams;
 pub use vault::lockout::LockoutPolicy;

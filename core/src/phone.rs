@@ -16,7 +16,7 @@ use pooya_protocol::{
 use crate::CoreError;
 use crate::activation::{self, ACTIVATION_PATH, DEFAULT_TIMEOUT_MS};
 use crate::bank_time::{self, BankTime, TIME_PATH, TimeAnchor};
-use crate::hooks::Transport;
+use crate::hooks::{BootTime, HttpResponse, Transport};
 use crate::pins::{self, CapChange, PinView};
 use crate::vault::{CardId, CardRecord, IssuerProfile, NewCard, Vault, check_label};
 
@@ -160,6 +160,67 @@ pub struct TimeSync {
     /// PINs ignore the wall clock until the device restarts).
     pub boot_anchored: bool,
 }
+
+// ---- sans-IO network steps (issue 13, item 6) -------------------------
+
+/// The wall and boot clocks read together (see [`crate::hooks::Clock`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockReading {
+    /// The wall clock, Unix seconds.
+    pub wall_unix: u64,
+    /// The boot clock, if the host has one.
+    pub boot: Option<BootTime>,
+}
+
+/// What a prepared network step asks the host to send: POST `body`
+/// (JSON) to `url`, giving up after `timeout_ms`. `before` is the clocks
+/// read just before sending, which the finish step measures against.
+/// Holds no secret: the body is what goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// Where to POST.
+    pub url: String,
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// How long to wait for the answer, milliseconds.
+    pub timeout_ms: u64,
+    /// The clocks before sending.
+    pub before: ClockReading,
+}
+
+/// A card activation between [`Phone::prepare_add_card`] and
+/// [`Phone::finish_add_card`]: the exchange to send, and what the answer
+/// is checked against (the activation code and the device's X25519 key,
+/// both wiped on drop; the issuer profile as read). `Send`, so an async
+/// host can await its transport with it; `Debug` shows the exchange only.
+pub struct AddCardRequest {
+    /// What to send.
+    pub exchange: Exchange,
+    label: Option<String>,
+    profile: IssuerProfile,
+    prepared: activation::Prepared,
+}
+
+impl core::fmt::Debug for AddCardRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AddCardRequest")
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A time sync between [`Phone::prepare_sync_time`] and
+/// [`Phone::finish_sync_time`]: the exchange and the nonce the answer
+/// must be signed for (not secret: it is in the body).
+#[derive(Debug)]
+pub struct TimeSyncRequest {
+    /// What to send.
+    pub exchange: Exchange,
+    profile: IssuerProfile,
+    nonce: [u8; TIME_NONCE_LEN],
+}
+
+// ---- end of sans-IO network steps -------------------------------------
 
 /// The largest `/v1/time` answer read.
 const MAX_TIME_ANSWER_BYTES: usize = 4096;
@@ -338,6 +399,31 @@ impl Phone {
         code: &str,
         label: Option<&str>,
     ) -> Result<AddedCard, CoreError> {
+        let request = self.prepare_add_card(issuer, code, label)?;
+        let answer = self.send(&request.exchange)?;
+        let after = self.clock_reading();
+        self.finish_add_card(request, answer, after)
+    }
+
+    /// [`Phone::add_card`]'s first step, without I/O: checks the code,
+    /// the label, the phone number and the issuer profile, seals the
+    /// request and reads the clocks just before sending. Hand
+    /// [`AddCardRequest::exchange`] to a transport, then the answer to
+    /// [`Phone::finish_add_card`]. Dropping the request instead stores
+    /// nothing (the bank may have spent the code by then).
+    ///
+    /// # Errors
+    /// As [`Phone::add_card`] before the network:
+    /// [`CoreError::InvalidActivationCode`], [`CoreError::Locked`],
+    /// [`CoreError::PhoneNotSet`], [`CoreError::IssuerNotFound`],
+    /// [`CoreError::InvalidField`] (label),
+    /// [`CoreError::ActivationKeyMissing`].
+    pub fn prepare_add_card(
+        &mut self,
+        issuer: &str,
+        code: &str,
+        label: Option<&str>,
+    ) -> Result<AddCardRequest, CoreError> {
         self.offsets.clear();
         let code = zeroize::Zeroizing::new(normalize_activation_code(code).map_err(|e| {
             CoreError::InvalidActivationCode(match e {
@@ -349,22 +435,53 @@ impl Phone {
             check_label(l)?;
         }
         let phone = self.vault.phone()?.ok_or(CoreError::PhoneNotSet)?;
-        let mut profile = self.vault.issuer(issuer)?;
+        let profile = self.vault.issuer(issuer)?;
 
         let activation_key = profile
             .activation_key
             .clone()
             .ok_or(CoreError::ActivationKeyMissing)?;
-        let prepared = activation::prepare(&phone, &code, &self.device_label, &activation_key)?;
+        let mut prepared = activation::prepare(&phone, &code, &self.device_label, &activation_key)?;
         let url = format!("{}{ACTIVATION_PATH}", profile.base_url);
-        let sent_at = self.vault.now_unix();
-        let boot_before = self.vault.boot_time();
-        let answer = self
-            .transport
-            .post_json(&url, &prepared.body, self.timeout_ms)
-            .map_err(|e| CoreError::Network(e.message))?;
-        let received_at = self.vault.now_unix();
-        let boot_after = self.vault.boot_time();
+        Ok(AddCardRequest {
+            exchange: Exchange {
+                url,
+                body: std::mem::take(&mut prepared.body),
+                timeout_ms: self.timeout_ms,
+                before: self.clock_reading(),
+            },
+            label: label.map(|l| l.trim().to_owned()),
+            profile,
+            prepared,
+        })
+    }
+
+    /// [`Phone::add_card`]'s last step, without I/O: checks the issuer's
+    /// `answer` to `request` (see [`crate::activation`]) with the clocks
+    /// read `after` it arrived, derives the card seed and stores the card
+    /// and the issuer's new time offset in one transaction.
+    ///
+    /// # Errors
+    /// As [`Phone::add_card`] after the network: [`CoreError::Locked`],
+    /// [`CoreError::ActivationRefused`], [`CoreError::IssuerError`],
+    /// [`CoreError::BadResponse`], [`CoreError::BadSignature`],
+    /// [`CoreError::PolicyRefused`], [`CoreError::ServerTimeImplausible`];
+    /// storage errors. On any error nothing is stored.
+    pub fn finish_add_card(
+        &mut self,
+        request: AddCardRequest,
+        answer: HttpResponse,
+        after: ClockReading,
+    ) -> Result<AddedCard, CoreError> {
+        self.offsets.clear();
+        let AddCardRequest {
+            exchange,
+            label,
+            mut profile,
+            prepared,
+        } = request;
+        let (sent_at, boot_before) = (exchange.before.wall_unix, exchange.before.boot);
+        let (received_at, boot_after) = (after.wall_unix, after.boot);
         // The issuer read its clock somewhere between sending and
         // receiving: the midpoint halves the error a slow network makes.
         let phone_time = sent_at + received_at.saturating_sub(sent_at) / 2;
@@ -394,7 +511,7 @@ impl Phone {
             .filter(|c| ladder.contains(*c))
             .unwrap_or_else(|| pins::default_cap(ladder));
         let label = match (label, &existing) {
-            (Some(l), _) => l.trim().to_owned(),
+            (Some(l), _) => l,
             (None, Some(old)) => old.label.clone(),
             (None, None) => default_label(&got.masked_pan, &got.bank_name, &got.last4),
         };
@@ -427,6 +544,22 @@ impl Phone {
             replaced,
             time_offset_secs: offset,
         })
+    }
+
+    /// The wall and boot clocks now (what the prepare steps take before
+    /// sending and the finish steps after the answer).
+    pub fn clock_reading(&self) -> ClockReading {
+        ClockReading {
+            wall_unix: self.vault.now_unix(),
+            boot: self.vault.boot_time(),
+        }
+    }
+
+    /// Sends a prepared exchange through the synchronous [`Transport`].
+    fn send(&self, exchange: &Exchange) -> Result<HttpResponse, CoreError> {
+        self.transport
+            .post_json(&exchange.url, &exchange.body, exchange.timeout_ms)
+            .map_err(|e| CoreError::Network(e.message))
     }
 
     /// Every card, in the order added.
@@ -594,9 +727,23 @@ impl Phone {
     /// answer to another nonce); storage errors. On any error nothing is
     /// stored.
     pub fn sync_time(&mut self, issuer: &str) -> Result<TimeSync, CoreError> {
+        let request = self.prepare_sync_time(issuer)?;
+        let answer = self.send(&request.exchange)?;
+        let after = self.clock_reading();
+        self.finish_sync_time(request, answer, after)
+    }
+
+    /// [`Phone::sync_time`]'s first step, without I/O: a fresh nonce, the
+    /// request to `{base_url}/v1/time` and the clocks just before sending.
+    /// Dropping the request instead changes nothing.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::IssuerNotFound`];
+    /// [`CoreError::Storage`] if the system random generator fails.
+    pub fn prepare_sync_time(&mut self, issuer: &str) -> Result<TimeSyncRequest, CoreError> {
         use ring::rand::SecureRandom as _;
         self.offsets.clear();
-        let mut profile = self.vault.issuer(issuer)?;
+        let profile = self.vault.issuer(issuer)?;
         let mut nonce = [0u8; TIME_NONCE_LEN];
         ring::rand::SystemRandom::new()
             .fill(&mut nonce)
@@ -606,20 +753,46 @@ impl Phone {
         })
         .map_err(|_| CoreError::BadResponse("request"))?;
         let url = format!("{}{TIME_PATH}", profile.base_url);
-        let (wall_before, boot_before) = (self.vault.now_unix(), self.vault.boot_time());
-        let answer = self
-            .transport
-            .post_json(&url, &body, self.timeout_ms)
-            .map_err(|e| CoreError::Network(e.message))?;
-        let (wall_after, boot_after) = (self.vault.now_unix(), self.vault.boot_time());
+        Ok(TimeSyncRequest {
+            exchange: Exchange {
+                url,
+                body,
+                timeout_ms: self.timeout_ms,
+                before: self.clock_reading(),
+            },
+            profile,
+            nonce,
+        })
+    }
+
+    /// [`Phone::sync_time`]'s last step, without I/O: checks the signed
+    /// `answer` to `request` and stores the offset and boot-clock anchor
+    /// measured between the clocks read before sending and `after`.
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], [`CoreError::IssuerError`],
+    /// [`CoreError::BadResponse`], [`CoreError::BadSignature`]; storage
+    /// errors. On any error nothing is stored.
+    pub fn finish_sync_time(
+        &mut self,
+        request: TimeSyncRequest,
+        answer: HttpResponse,
+        after: ClockReading,
+    ) -> Result<TimeSync, CoreError> {
+        self.offsets.clear();
+        let TimeSyncRequest {
+            exchange,
+            mut profile,
+            nonce,
+        } = request;
         let server_time =
             check_time_answer(&profile.public_key, &nonce, answer.status, &answer.body)?;
         let (offset, anchor) = bank_time::measure(
             server_time,
-            wall_before,
-            wall_after,
-            boot_before.as_ref(),
-            boot_after.as_ref(),
+            exchange.before.wall_unix,
+            after.wall_unix,
+            exchange.before.boot.as_ref(),
+            after.boot.as_ref(),
         );
         let previous = profile.time_offset_secs;
         let boot_anchored = anchor.is_some();

@@ -41,6 +41,8 @@ const HAMCREST_JARS: [&str; 2] = [
     "/usr/share/java/hamcrest.jar",
 ];
 const APT_PACKAGES: [&str; 2] = ["libjna-java", "junit4"];
+/// kotlinx-coroutines for the JVM, in the Kotlin compiler's `lib/`.
+const COROUTINES_JAR: &str = "kotlinx-coroutines-core-jvm.jar";
 
 /// Android shell sources that use only the JVM (no `android.*`), so they
 /// are compiled and tested here as well.
@@ -230,10 +232,21 @@ impl Tools {
                 return Err(fail(format!("{jar} missing after apt-get")));
             }
         }
+        // kotlinx-coroutines (the generated Kotlin's suspend functions, the
+        // suspend Transport, the coroutine tests) ships in the compiler's lib.
+        let coroutines = home.join("lib").join(COROUTINES_JAR);
+        if !coroutines.is_file() {
+            return Err(fail(format!("{} missing", coroutines.display())));
+        }
         Ok(Self {
             kotlinc,
             kotlin_lib: home.join("lib"),
-            jars: vec![JNA_JAR.into(), JUNIT_JAR.into(), PathBuf::from(hamcrest)],
+            jars: vec![
+                JNA_JAR.into(),
+                JUNIT_JAR.into(),
+                PathBuf::from(hamcrest),
+                coroutines,
+            ],
         })
     }
 
@@ -480,6 +493,9 @@ fn check_kotlin_generated(dir: &Path) -> io::Result<()> {
         "public interface DeviceKeystore",
         "public interface BiometricGate",
         "public interface Transport",
+        "suspend fun `postJson`(",
+        "suspend fun `addCard`(",
+        "suspend fun `syncTime`(",
         "public interface Clock",
         "open class PooyaApp",
         "data class CardInfo",
@@ -511,6 +527,9 @@ fn check_swift_generated(dir: &Path) -> io::Result<()> {
         "public protocol DeviceKeystore",
         "public protocol BiometricGate",
         "public protocol Transport",
+        "func postJson(url: String, body: Data, timeoutMs: UInt64) async throws -> HttpResponse",
+        "func addCard(issuer: String, code: String, label: String?) async throws -> ActivatedCard",
+        "func syncTime(issuer: String) async throws -> TimeSyncInfo",
         "public protocol Clock",
         "public func parseAmount(",
         "public func checkDeviceKeystore(",

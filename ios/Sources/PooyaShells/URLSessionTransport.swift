@@ -14,8 +14,9 @@ import PooyaCore
 ///   cannot move the request, its body or the pinned issuer to another URL. Each task gets a
 ///   `RedirectRefuser` as its task delegate (iOS 15 / macOS 12, the package's minimum), which
 ///   also covers a `session` the app passes in.
-/// - Blocking: the core calls it on the thread the app called the core on, which must not be
-///   the main thread.
+/// - `async`, on URLSession's async API: the library awaits it (from `addCard` and `syncTime`,
+///   themselves `async`) without blocking any thread, so they may be called from the main
+///   actor. Cancelling the calling task cancels the request.
 public final class URLSessionTransport: Transport, @unchecked Sendable {
     private let session: URLSession
     private let maxBodyBytes: Int
@@ -25,7 +26,7 @@ public final class URLSessionTransport: Transport, @unchecked Sendable {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    public func postJson(url: String, body: Data, timeoutMs: UInt64) throws -> HttpResponse {
+    public func postJson(url: String, body: Data, timeoutMs: UInt64) async throws -> HttpResponse {
         guard let target = URL(string: url), let scheme = target.scheme?.lowercased() else {
             throw HostError.Failed(details: "malformed URL")
         }
@@ -48,34 +49,25 @@ public final class URLSessionTransport: Transport, @unchecked Sendable {
         request.timeoutInterval = TimeInterval(min(timeoutMs, 3_600_000)) / 1000.0
         request.cachePolicy = .reloadIgnoringLocalAndRemoteCacheData
 
-        let done = DispatchSemaphore(value: 0)
-        var outcome: Result<HttpResponse, HostError> = .failure(.Failed(details: "no answer"))
-        let limit = maxBodyBytes
-        let task = session.dataTask(with: request) { data, response, error in
-            defer { done.signal() }
-            if let error = error as? URLError {
-                outcome = .failure(.Failed(details: error.code == .timedOut ? "timed out" : "URLError \(error.code.rawValue)"))
-                return
-            }
-            if let error {
-                outcome = .failure(.Failed(details: String(describing: error)))
-                return
-            }
-            guard let http = response as? HTTPURLResponse, let status = UInt16(exactly: http.statusCode) else {
-                outcome = .failure(.Failed(details: "not an HTTP response"))
-                return
-            }
-            let bytes = data ?? Data()
-            guard bytes.count <= limit else {
-                outcome = .failure(.Failed(details: "response body larger than \(limit) bytes"))
-                return
-            }
-            outcome = .success(HttpResponse(status: status, body: bytes))
+        // URLSession's async API (iOS 15 / macOS 12): the caller's task is suspended, no
+        // thread waits. A cancelled task cancels the request (URLError.cancelled), and the
+        // library then drops the call, storing nothing.
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await session.data(for: request, delegate: RedirectRefuser.shared)
+        } catch let error as URLError {
+            throw HostError.Failed(details: error.code == .timedOut ? "timed out" : "URLError \(error.code.rawValue)")
+        } catch {
+            throw HostError.Failed(details: String(describing: error))
         }
-        task.delegate = RedirectRefuser.shared
-        task.resume()
-        done.wait()
-        return try outcome.get()
+        guard let http = response as? HTTPURLResponse, let status = UInt16(exactly: http.statusCode) else {
+            throw HostError.Failed(details: "not an HTTP response")
+        }
+        guard data.count <= maxBodyBytes else {
+            throw HostError.Failed(details: "response body larger than \(maxBodyBytes) bytes")
+        }
+        return HttpResponse(status: status, body: data)
     }
 
     /// Literal loopback addresses and `localhost` only: no DNS lookup decides about cleartext.

@@ -5,19 +5,31 @@ import XCTest
 
 /// Mirrors JvmShellsTest.kt for the URLSession transport and the clock.
 final class ShellTests: XCTestCase {
-    func testRefusesCleartextOffLoopbackBeforeConnecting() {
+    func testRefusesCleartextOffLoopbackBeforeConnecting() async {
         // 192.0.2.0/24 is TEST-NET-1: refused before any connection is attempted.
-        XCTAssertThrowsError(try URLSessionTransport().postJson(url: "http://192.0.2.1/v1/activate", body: Data("{}".utf8), timeoutMs: 100)) { error in
-            guard case let HostError.Failed(details) = error else { return XCTFail("\(error)") }
+        do {
+            _ = try await URLSessionTransport().postJson(url: "http://192.0.2.1/v1/activate", body: Data("{}".utf8), timeoutMs: 100)
+            XCTFail("cleartext off loopback was sent")
+        } catch let HostError.Failed(details) {
             XCTAssertTrue(details.contains("loopback"), details)
+        } catch {
+            XCTFail("\(error)")
         }
-        XCTAssertThrowsError(try URLSessionTransport().postJson(url: "ftp://127.0.0.1/x", body: Data(), timeoutMs: 100))
+        do {
+            _ = try await URLSessionTransport().postJson(url: "ftp://127.0.0.1/x", body: Data(), timeoutMs: 100)
+            XCTFail("ftp was sent")
+        } catch {
+        }
     }
 
-    func testNoAnswerThrowsHostError() {
+    func testNoAnswerThrowsHostError() async {
         // Port 9 (discard) on loopback: nothing listens in a test run.
-        XCTAssertThrowsError(try URLSessionTransport().postJson(url: "http://127.0.0.1:9/x", body: Data("{}".utf8), timeoutMs: 2_000)) { error in
-            guard case HostError.Failed = error else { return XCTFail("\(error)") }
+        do {
+            _ = try await URLSessionTransport().postJson(url: "http://127.0.0.1:9/x", body: Data("{}".utf8), timeoutMs: 2_000)
+            XCTFail("an answer from port 9")
+        } catch HostError.Failed {
+        } catch {
+            XCTFail("\(error)")
         }
     }
 

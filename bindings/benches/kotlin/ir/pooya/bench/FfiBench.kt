@@ -1,6 +1,7 @@
 package ir.pooya.bench
 
 import ir.pooya.android.HttpUrlConnectionTransport
+import kotlinx.coroutines.runBlocking
 import ir.pooya.core.IssuerProcess
 import ir.pooya.core.OffsetClock
 import ir.pooya.core.PooyaApp
@@ -51,7 +52,7 @@ private fun activate(issuer: IssuerProcess, vault: String): Long {
         app.createVault(PASSWORD)
         app.setPhone(phone)
         app.addIssuer("pooya", issuer.baseUrl, issuer.publicKey, issuer.activationKey)
-        return app.addCard("pooya", issuer.activationCode(phone), null).card.id
+        return runBlocking { app.addCard("pooya", issuer.activationCode(phone), null) }.card.id
     }
 }
 

@@ -19,8 +19,11 @@ class ManualClock(start: Long) : Clock {
     private val now = AtomicLong(start)
     private val sinceBootMs = AtomicLong(start * 1000)
     override fun nowUnix(): ULong = now.get().toULong()
-    override fun bootTime(): BootTime? = BootTime("jvm-test-boot", sinceBootMs.get().toULong())
+    @Volatile private var bootId = "jvm-test-boot"
+    override fun bootTime(): BootTime? = BootTime(bootId, sinceBootMs.get().toULong())
     fun advance(seconds: Long) { now.addAndGet(seconds); sinceBootMs.addAndGet(seconds * 1000) }
+    /** The device restarts: a new boot, [sinceBootSecs] into it; the wall clock is left alone. */
+    fun reboot(id: String, sinceBootSecs: Long) { bootId = id; sinceBootMs.set(sinceBootSecs * 1000) }
     fun set(seconds: Long) { now.set(seconds) }
     fun now(): Long = now.get()
 }
@@ -103,7 +106,7 @@ class SoftwareKeystore : DeviceKeystore {
 /** Wraps a Transport and records the URLs it was asked to POST to. */
 class RecordingTransport(private val inner: Transport) : Transport {
     val urls: MutableList<String> = java.util.Collections.synchronizedList(mutableListOf())
-    override fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
+    override suspend fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
         urls.add(url)
         return inner.postJson(url, body, timeoutMs)
     }
@@ -112,7 +115,7 @@ class RecordingTransport(private val inner: Transport) : Transport {
 /** A Transport that never reaches anything: the app is offline. */
 class OfflineTransport : Transport {
     val calls = AtomicInteger()
-    override fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
+    override suspend fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
         calls.incrementAndGet()
         throw HostException.Failed("UnknownHostException: no network")
     }

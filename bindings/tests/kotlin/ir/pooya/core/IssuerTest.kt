@@ -4,6 +4,7 @@ import ir.pooya.android.HttpUrlConnectionTransport
 import java.net.ServerSocket
 import java.nio.file.Path
 import kotlin.math.abs
+import kotlinx.coroutines.runBlocking
 import org.junit.After
 import org.junit.AfterClass
 import org.junit.Assert.assertEquals
@@ -84,7 +85,7 @@ class IssuerTest {
     }
 
     @Test
-    fun activateSetCapAndPayWithDynamicPins() {
+    fun activateSetCapAndPayWithDynamicPins(): Unit = runBlocking {
         val pan = "6104337700000001"
         val phone = "09121110001"
         // The phone's clock is 10 minutes slow: the offset measured at activation fixes every PIN.
@@ -186,7 +187,7 @@ class IssuerTest {
     }
 
     @Test
-    fun afterARestartAndABiometricInvalidationThePasswordStillGivesAcceptedPins() {
+    fun afterARestartAndABiometricInvalidationThePasswordStillGivesAcceptedPins(): Unit = runBlocking {
         val pan = "6104337700000019"
         val phone = "09121110002"
         assertEquals(201, issuer.enroll(pan, phone).status)
@@ -217,7 +218,7 @@ class IssuerTest {
     }
 
     @Test
-    fun activationFailuresAreTypedAndStoreNothing() {
+    fun activationFailuresAreTypedAndStoreNothing(): Unit = runBlocking {
         val pan = "6104337700000027"
         val phone = "09121110003"
         assertEquals(201, issuer.enroll(pan, phone).status)
@@ -269,7 +270,7 @@ class IssuerTest {
     }
 
     @Test
-    fun addIssuerRefusesAMalformedActivationKeyAndStoresNothing() {
+    fun addIssuerRefusesAMalformedActivationKeyAndStoresNothing(): Unit = runBlocking {
         val key = issuer.activationKey
         assertEquals(130, key.length) // 65 bytes: 0x04 ‖ x ‖ y (SEC1 §2.3.3)
         val lastByte = key.takeLast(2).toInt(16)
@@ -303,7 +304,7 @@ class IssuerTest {
     }
 
     @Test
-    fun aRequestSealedToAnotherIssuersKeyIsRefusedAndTheCodeStaysUsable() {
+    fun aRequestSealedToAnotherIssuersKeyIsRefusedAndTheCodeStaysUsable(): Unit = runBlocking {
         val pan = "6104337700000035"
         val phone = "09121110004"
         assertEquals(201, issuer.enroll(pan, phone).status)
@@ -336,7 +337,7 @@ class IssuerTest {
     }
 
     @Test
-    fun twoChannelCodesAreJoinedBeforeActivation() {
+    fun twoChannelCodesAreJoinedBeforeActivation(): Unit = runBlocking {
         IssuerProcess.start(
             """{"activation_code_split": true, "activation_code_digits": 12, "activation_atm_digits": 4}""",
         ).use { bank ->

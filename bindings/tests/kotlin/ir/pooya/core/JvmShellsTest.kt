@@ -6,6 +6,11 @@ import ir.pooya.android.SystemClock
 import java.net.InetSocketAddress
 import java.net.ServerSocket
 import java.time.Instant
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.runBlocking
 import org.junit.After
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
@@ -60,7 +65,7 @@ class JvmShellsTest {
     }
 
     @Test
-    fun postsJsonAndReturnsStatusAndBody() {
+    fun postsJsonAndReturnsStatusAndBody(): Unit = runBlocking {
         val r = HttpUrlConnectionTransport().postJson("$base/echo", "{\"a\":1}".toByteArray(), 5_000UL)
         assertEquals(201.toUShort(), r.status)
         assertEquals("{\"echo\":7}", String(r.body))
@@ -71,14 +76,14 @@ class JvmShellsTest {
     }
 
     @Test
-    fun anErrorStatusIsAnAnswerNotAnException() {
+    fun anErrorStatusIsAnAnswerNotAnException(): Unit = runBlocking {
         val r = HttpUrlConnectionTransport().postJson("$base/conflict", "{}".toByteArray(), 5_000UL)
         assertEquals(409.toUShort(), r.status)
         assertEquals("{\"error\":\"already_activated\"}", String(r.body))
     }
 
     @Test
-    fun noAnswerThrowsHostException() {
+    fun noAnswerThrowsHostException(): Unit = runBlocking {
         val closedPort = ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1")).use { it.localPort }
         val refused = expectThrows<HostException.Failed> {
             HttpUrlConnectionTransport().postJson("http://127.0.0.1:$closedPort/x", "{}".toByteArray(), 2_000UL)
@@ -92,7 +97,22 @@ class JvmShellsTest {
     }
 
     @Test
-    fun refusesCleartextOffLoopbackAndOversizedBodies() {
+    fun aCancelledRequestClosesItsConnectionAtOnce(): Unit = runBlocking {
+        // /slow answers after 1.5 s; the caller gives up after 100 ms.
+        val started = System.nanoTime()
+        val call = async(Dispatchers.Default) {
+            HttpUrlConnectionTransport().postJson("$base/slow", "{}".toByteArray(), 10_000UL)
+        }
+        delay(100)
+        call.cancel()
+        expectThrows<CancellationException> { call.await() }
+        call.join()
+        val tookMs = (System.nanoTime() - started) / 1_000_000
+        assertTrue("cancelled call took $tookMs ms", tookMs < 1_000)
+    }
+
+    @Test
+    fun refusesCleartextOffLoopbackAndOversizedBodies(): Unit = runBlocking {
         // Refused before any connection is attempted (192.0.2.0/24 is TEST-NET-1).
         val e = expectThrows<HostException.Failed> {
             HttpUrlConnectionTransport().postJson("http://192.0.2.1/v1/activate", "{}".toByteArray(), 100UL)

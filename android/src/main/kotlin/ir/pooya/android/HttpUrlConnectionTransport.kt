@@ -10,6 +10,12 @@ import java.net.HttpURLConnection
 import java.net.InetAddress
 import java.net.SocketTimeoutException
 import java.net.URL
+import java.util.concurrent.atomic.AtomicBoolean
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
 
 /**
  * The core's [Transport] hook on the platform HTTP stack ([HttpURLConnection]; on
@@ -22,15 +28,39 @@ import java.net.URL
  * - Any HTTP status is an answer, returned with its body; only the absence of an
  *   answer (refused, timed out, TLS failure, body larger than [maxBodyBytes]) throws
  *   [HostException.Failed]. The core checks every answer itself.
- * - Blocking: the core calls it from the thread the app called the core on, which
- *   must not be the main thread.
+ * - A `suspend fun`: the blocking exchange runs on [Dispatchers.IO] (`withContext`), so
+ *   the caller's thread, the main thread included, is free meanwhile.
+ * - Cancellable: when the calling coroutine is cancelled (the app's scope ends, or the
+ *   library drops the call because the app's own `addCard`/`syncTime` coroutine was
+ *   cancelled), the connection is closed at once, which ends a blocked connect or read.
  *
  * Uses only the JVM, so it is also tested on the desktop JVM (`cargo xtask test`).
  */
 class HttpUrlConnectionTransport(
     private val maxBodyBytes: Int = 1 shl 20,
 ) : Transport {
-    override fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
+    override suspend fun postJson(url: String, body: ByteArray, timeoutMs: ULong): HttpResponse {
+        val conn = open(url)
+        return coroutineScope {
+            val finished = AtomicBoolean(false)
+            // HttpURLConnection ignores thread interrupts: closing the socket is what stops it.
+            val closer = launch {
+                try {
+                    awaitCancellation()
+                } finally {
+                    if (!finished.get()) conn.disconnect()
+                }
+            }
+            try {
+                withContext(Dispatchers.IO) { exchange(conn, body, timeoutMs) }
+            } finally {
+                finished.set(true)
+                closer.cancel()
+            }
+        }
+    }
+
+    private fun open(url: String): HttpURLConnection {
         val target = try {
             URL(url)
         } catch (e: IOException) {
@@ -43,12 +73,15 @@ class HttpUrlConnectionTransport(
             }
             else -> throw HostException.Failed("unsupported URL scheme ${target.protocol}")
         }
-        val timeout = timeoutMs.coerceAtMost(Int.MAX_VALUE.toULong()).toInt()
-        val conn = try {
+        return try {
             target.openConnection() as HttpURLConnection
         } catch (e: IOException) {
             throw failure(e)
         }
+    }
+
+    private fun exchange(conn: HttpURLConnection, body: ByteArray, timeoutMs: ULong): HttpResponse {
+        val timeout = timeoutMs.coerceAtMost(Int.MAX_VALUE.toULong()).toInt()
         try {
             conn.requestMethod = "POST"
             conn.connectTimeout = timeout
