@@ -154,9 +154,13 @@ fn start_issuer(ctx: &Context, dir: &Path) -> Result<(Killed, Target), String> {
     let stdout = child.stdout.take().ok_or("pooya-issuer serve: no stdout")?;
     let server = Killed(child);
     let mut line = String::new();
-    BufReader::new(stdout)
+    let mut stdout = BufReader::new(stdout);
+    stdout
         .read_line(&mut line)
         .map_err(|e| format!("pooya-issuer serve: {e}"))?;
+    // The rest of its output (the keys it prints) is read and dropped: a
+    // closed pipe would stop the server at its next line.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let addr = line
         .trim()
         .strip_prefix("listening on ")
