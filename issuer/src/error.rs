@@ -26,11 +26,18 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer's body (docs/issuer.md, "Errors"); the OpenAPI
+/// document narrows `error` per operation and status.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ErrorBody<'a> {
+    /// The stable code.
     error: &'a str,
+    /// A human-readable explanation, free of secrets.
     message: &'a str,
+    /// With 429: seconds until a retry can succeed (as `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
     retry_after_secs: Option<u64>,
 }
 

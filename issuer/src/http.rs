@@ -26,6 +26,7 @@ use pooya_issuer_service::{
 };
 
 use crate::error::ApiError;
+use crate::openapi::{ALWAYS, AUTH, BODY, Refusals};
 
 type Shared = State<Arc<Issuer>>;
 
@@ -35,6 +36,7 @@ pub(crate) fn router(
     kannel: Option<Arc<pooya_issuer_kannel::GatewaySecret>>,
 ) -> Router {
     let limit = issuer.settings().body_limit_bytes;
+    let served = Arc::new(crate::openapi::served(kannel.is_some()));
     let routes = match kannel {
         Some(secret) => crate::kannel::routes(secret),
         None => Router::new(),
@@ -62,6 +64,9 @@ pub(crate) fn router(
         .route("/v1/cards/status", post(card_status))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        // The OpenAPI contract (issue 14, item 2).
+        .route("/openapi.json", get(openapi_json))
+        .layer(axum::Extension(served))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&issuer), observe))
@@ -69,6 +74,46 @@ pub(crate) fn router(
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(issuer)
 }
+
+// ---- the OpenAPI contract (docs/issuer.md, "The OpenAPI contract") ----
+
+/// Each operation's refusals (the operation id is the handler's name),
+/// written beside the handler; crate::openapi puts them in the document.
+pub(crate) const REFUSALS: &[(&str, Refusals)] = &[
+    ("enroll", ENROLL),
+    ("activate", ACTIVATE),
+    ("verify", VERIFY),
+    ("unblock", UNBLOCK),
+    ("sms_inbound", SMS_INBOUND),
+    ("otp_request", OTP_REQUEST),
+    ("outbox", OUTBOX),
+    ("put_merchant", PUT_MERCHANT),
+    ("get_merchant", GET_MERCHANT),
+    ("time_get", TIME_GET),
+    ("time_post", TIME_POST),
+    ("card_deactivate", CARD_CHANGE),
+    ("card_suspend", CARD_CHANGE_REVOCABLE),
+    ("card_resume", CARD_CHANGE_REVOCABLE),
+    ("card_revoke", CARD_CHANGE),
+    ("card_remove", CARD_REQUEST),
+    ("card_status", CARD_REQUEST),
+    ("healthz", &[ALWAYS]),
+    ("metrics", &[AUTH, ALWAYS]),
+    ("openapi_json", &[ALWAYS]),
+];
+
+/// `GET /openapi.json` (public): this issuer's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this issuer's routes.",
+        content_type = "application/json", body = Object)))]
+async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<String>>) -> Response {
+    let mut resp = doc.as_str().to_owned().into_response();
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+// ---- end of the OpenAPI contract ----------------------------------------
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
@@ -244,6 +289,19 @@ pub(crate) fn authorize(issuer: &Issuer, headers: &HeaderMap, role: Role) -> Res
     Ok(issuer.authorize(value, role)?)
 }
 
+const ENROLL: Refusals = &[
+    AUTH,
+    BODY,
+    &[(400, "invalid_pan"), (400, "invalid_phone")],
+    ALWAYS,
+];
+
+/// `POST /v1/enrollments` (atm): a card registered at an ATM; for `app`
+/// the activation code goes out by SMS.
+#[utoipa::path(post, path = "/v1/enrollments", tag = "atm",
+    request_body = EnrollmentRequest,
+    responses((status = 201, description = "Enrolled.", body = pooya_issuer_service::EnrollmentResponse)),
+    security(("atm" = [])))]
 async fn enroll(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -254,6 +312,26 @@ async fn enroll(
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 
+const ACTIVATE: Refusals = &[
+    BODY,
+    &[
+        (400, "not_sealed_to_issuer"),
+        (400, "invalid_request"),
+        (400, "invalid_phone"),
+        (400, "invalid_code"),
+        (400, "invalid_device_key"),
+        (400, "invalid_device_label"),
+        (403, "activation_refused"),
+    ],
+    ALWAYS,
+];
+
+/// `POST /v1/activations` (public): the phone's sealed activation request
+/// (docs/protocol.md, "Activation").
+#[utoipa::path(post, path = "/v1/activations", tag = "phone",
+    request_body = SealedActivationRequest,
+    responses((status = 201, description = "Activated: the card's seed agreement and policies.",
+        body = pooya_protocol::activation::ActivationResponse)))]
 async fn activate(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -264,6 +342,26 @@ async fn activate(
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 
+const VERIFY: Refusals = &[
+    AUTH,
+    BODY,
+    &[
+        (400, "invalid_pan"),
+        (400, "invalid_code"),
+        (400, "invalid_amount"),
+        (400, "invalid_payee"),
+        (400, "invalid_type"),
+        (400, "missing_type"),
+    ],
+    ALWAYS,
+];
+
+/// `POST /v1/verify` (gateway): is this dynamic PIN good for this payment?
+#[utoipa::path(post, path = "/v1/verify", tag = "gateway",
+    request_body = VerifyRequest,
+    responses((status = 200, description = "The verdict (a refused PIN is a 200 too).",
+        body = pooya_protocol::wire::VerifyResponse)),
+    security(("gateway" = [])))]
 async fn verify(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -274,6 +372,18 @@ async fn verify(
     Ok(Json(resp).into_response())
 }
 
+const UNBLOCK: Refusals = &[
+    AUTH,
+    BODY,
+    &[(400, "invalid_pan"), (404, "card_not_found")],
+    ALWAYS,
+];
+
+/// `POST /v1/cards/unblock` (ops): lifts a block of a card's PINs.
+#[utoipa::path(post, path = "/v1/cards/unblock", tag = "ops",
+    request_body = UnblockRequest,
+    responses((status = 200, description = "Unblocked.", body = pooya_issuer_service::UnblockResponse)),
+    security(("ops" = [])))]
 async fn unblock(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -284,6 +394,14 @@ async fn unblock(
     Ok(Json(resp).into_response())
 }
 
+const SMS_INBOUND: Refusals = &[AUTH, BODY, &[(400, "invalid_phone")], ALWAYS];
+
+/// `POST /v1/sms/inbound` (sms): a message texted to the short code.
+#[utoipa::path(post, path = "/v1/sms/inbound", tag = "sms",
+    request_body = InboundSms,
+    responses((status = 200, description = "Taken (the reply goes through the outbox).",
+        body = pooya_issuer_service::InboundAnswer)),
+    security(("sms" = [])))]
 async fn sms_inbound(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -294,6 +412,27 @@ async fn sms_inbound(
     Ok(Json(resp).into_response())
 }
 
+const OTP_REQUEST: Refusals = &[
+    AUTH,
+    BODY,
+    &[
+        (400, "invalid_pan"),
+        (400, "invalid_amount"),
+        (400, "invalid_payee"),
+        (400, "invalid_type"),
+        (400, "missing_type"),
+        (422, "unknown_payee"),
+        (429, "rate_limited"),
+    ],
+    ALWAYS,
+];
+
+/// `POST /v1/otp-requests` (gateway): Harim's "request dynamic PIN".
+#[utoipa::path(post, path = "/v1/otp-requests", tag = "gateway",
+    request_body = OtpRequest,
+    responses((status = 202, description = "Requested: the same answer whether or not the card is known.",
+        body = pooya_issuer_service::OtpRequestAnswer)),
+    security(("gateway" = [])))]
 async fn otp_request(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -315,6 +454,25 @@ fn path_payee(path: Result<Path<String>, PathRejection>) -> Result<String, ApiEr
     })
 }
 
+const PUT_MERCHANT: Refusals = &[
+    AUTH,
+    BODY,
+    &[
+        (400, "invalid_payee"),
+        (400, "invalid_merchant_name"),
+        (400, "mixed_script_merchant_name"),
+    ],
+    ALWAYS,
+];
+
+/// `PUT /v1/merchants/{payee_id}` (ops): registers or renames a merchant.
+#[utoipa::path(put, path = "/v1/merchants/{payee_id}", tag = "ops",
+    params(("payee_id" = String, Path, description = "The payee id bound into transaction PINs.")),
+    request_body = MerchantRequest,
+    responses(
+        (status = 201, description = "Registered.", body = pooya_issuer_service::merchants::Merchant),
+        (status = 200, description = "Renamed.", body = pooya_issuer_service::merchants::Merchant)),
+    security(("ops" = [])))]
 async fn put_merchant(
     State(issuer): Shared,
     path: Result<Path<String>, PathRejection>,
@@ -331,6 +489,17 @@ async fn put_merchant(
     Ok((status, Json(merchant)).into_response())
 }
 
+const GET_MERCHANT: Refusals = &[
+    AUTH,
+    &[(400, "invalid_payee"), (404, "unknown_payee")],
+    ALWAYS,
+];
+
+/// `GET /v1/merchants/{payee_id}` (ops).
+#[utoipa::path(get, path = "/v1/merchants/{payee_id}", tag = "ops",
+    params(("payee_id" = String, Path, description = "The payee id bound into transaction PINs.")),
+    responses((status = 200, description = "The merchant.", body = pooya_issuer_service::merchants::Merchant)),
+    security(("ops" = [])))]
 async fn get_merchant(
     State(issuer): Shared,
     path: Result<Path<String>, PathRejection>,
@@ -347,12 +516,31 @@ struct OutboxQuery {
     phone: Option<String>,
 }
 
+/// `GET /v1/sms/outbox` answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OutboxAnswer {
+    /// The development recorder's messages, oldest first.
+    messages: Vec<pooya_issuer_service::OutboxEntry>,
+}
+
+const OUTBOX: Refusals = &[
+    AUTH,
+    &[(400, "invalid_query"), (400, "invalid_phone")],
+    ALWAYS,
+];
+
+/// `GET /v1/sms/outbox` (ops): the development SMS recorder.
+#[utoipa::path(get, path = "/v1/sms/outbox", tag = "ops",
+    params(("phone" = Option<String>, Query, description = "Only messages to this number.")),
+    responses((status = 200, description = "The messages.", body = OutboxAnswer)),
+    security(("ops" = [])))]
 async fn outbox(State(issuer): Shared, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     authorize(&issuer, &headers, Role::Ops)?;
     let Query(q) = Query::<OutboxQuery>::try_from_uri(&uri)
         .map_err(|_| ApiError::bad_request("invalid_query", "the only query parameter is phone"))?;
     let messages = issuer.outbox(q.phone.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "messages": messages })).into_response())
+    Ok(Json(OutboxAnswer { messages }).into_response())
 }
 
 // ---- signed time (docs/issuer.md, "Signed time") ----------------------
@@ -363,7 +551,12 @@ struct TimeQuery {
     nonce: String,
 }
 
+const TIME_GET: Refusals = &[&[(400, "invalid_query"), (400, "invalid_nonce")], ALWAYS];
+
 /// `GET /v1/time?nonce=HEX`: public.
+#[utoipa::path(get, path = "/v1/time", tag = "phone",
+    params(("nonce" = String, Query, description = "16 to 64 bytes, hex.")),
+    responses((status = 200, description = "The bank's signed time.", body = pooya_protocol::time::TimeAnswer)))]
 async fn time_get(State(issuer): Shared, uri: Uri) -> Result<Response, ApiError> {
     let Query(q) = Query::<TimeQuery>::try_from_uri(&uri).map_err(|_| {
         ApiError::bad_request(
@@ -374,8 +567,13 @@ async fn time_get(State(issuer): Shared, uri: Uri) -> Result<Response, ApiError>
     Ok(Json(issuer.signed_time(&q.nonce)?).into_response())
 }
 
+const TIME_POST: Refusals = &[BODY, &[(400, "invalid_nonce")], ALWAYS];
+
 /// `POST /v1/time` `{"nonce"}`: the same answer, for a phone whose
 /// transport hook only posts JSON.
+#[utoipa::path(post, path = "/v1/time", tag = "phone",
+    request_body = pooya_protocol::time::TimeRequest,
+    responses((status = 200, description = "The bank's signed time.", body = pooya_protocol::time::TimeAnswer)))]
 async fn time_post(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -388,6 +586,36 @@ async fn time_post(
 // ---- end of signed time ------------------------------------------------
 
 // ---- a card's whole life (docs/issuer.md, "A card's whole life") -------
+
+const CARD_CHANGE: Refusals = &[
+    AUTH,
+    BODY,
+    &[(400, "invalid_pan"), (404, "card_not_found")],
+    ALWAYS,
+];
+
+/// A revoked card's app is neither suspended nor resumed (409).
+const CARD_CHANGE_REVOCABLE: Refusals = &[
+    AUTH,
+    BODY,
+    &[
+        (400, "invalid_pan"),
+        (404, "card_not_found"),
+        (409, "card_revoked"),
+    ],
+    ALWAYS,
+];
+
+const CARD_REQUEST: Refusals = &[
+    BODY,
+    &[
+        (400, "invalid_card_id"),
+        (400, "invalid_proof"),
+        (400, "stale_request"),
+        (404, "card_not_found"),
+    ],
+    ALWAYS,
+];
 
 async fn card_change(
     issuer: &Issuer,
@@ -402,6 +630,11 @@ async fn card_change(
 }
 
 /// `POST /v1/cards/deactivate` (atm): a lost phone, at an ATM.
+#[utoipa::path(post, path = "/v1/cards/deactivate", tag = "atm",
+    request_body = pooya_issuer_service::card_life::CardStatusRequest,
+    responses((status = 200, description = "Revoked at the ATM. `changed` is false when it was so already.",
+        body = pooya_issuer_service::card_life::CardStatusResponse)),
+    security(("atm" = [])))]
 async fn card_deactivate(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -419,6 +652,11 @@ async fn card_deactivate(
 }
 
 /// `POST /v1/cards/suspend` (ops).
+#[utoipa::path(post, path = "/v1/cards/suspend", tag = "ops",
+    request_body = pooya_issuer_service::card_life::CardStatusRequest,
+    responses((status = 200, description = "Suspended. `changed` is false when it was so already.",
+        body = pooya_issuer_service::card_life::CardStatusResponse)),
+    security(("ops" = [])))]
 async fn card_suspend(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -429,6 +667,11 @@ async fn card_suspend(
 }
 
 /// `POST /v1/cards/resume` (ops).
+#[utoipa::path(post, path = "/v1/cards/resume", tag = "ops",
+    request_body = pooya_issuer_service::card_life::CardStatusRequest,
+    responses((status = 200, description = "Resumed. `changed` is false when it was so already.",
+        body = pooya_issuer_service::card_life::CardStatusResponse)),
+    security(("ops" = [])))]
 async fn card_resume(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -439,6 +682,11 @@ async fn card_resume(
 }
 
 /// `POST /v1/cards/revoke` (ops).
+#[utoipa::path(post, path = "/v1/cards/revoke", tag = "ops",
+    request_body = pooya_issuer_service::card_life::CardStatusRequest,
+    responses((status = 200, description = "Revoked. `changed` is false when it was so already.",
+        body = pooya_issuer_service::card_life::CardStatusResponse)),
+    security(("ops" = [])))]
 async fn card_revoke(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -449,6 +697,10 @@ async fn card_revoke(
 }
 
 /// `POST /v1/cards/remove` (public, proved with the card's device key).
+#[utoipa::path(post, path = "/v1/cards/remove", tag = "phone",
+    request_body = pooya_protocol::card_request::CardRequest,
+    responses((status = 200, description = "Removed: the state after the removal.",
+        body = pooya_protocol::card_request::CardStatusAnswer)))]
 async fn card_remove(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -460,6 +712,10 @@ async fn card_remove(
 }
 
 /// `POST /v1/cards/status` (public, proved with the card's device key).
+#[utoipa::path(post, path = "/v1/cards/status", tag = "phone",
+    request_body = pooya_protocol::card_request::CardRequest,
+    responses((status = 200, description = "The card's app state.",
+        body = pooya_protocol::card_request::CardStatusAnswer)))]
 async fn card_status(
     State(issuer): Shared,
     headers: HeaderMap,
@@ -472,13 +728,30 @@ async fn card_status(
 
 // ---- end of a card's whole life ----------------------------------------
 
+/// `GET /healthz` answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Health {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+}
+
+/// `GET /healthz` (public): the database answers and takes writes.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Healthy.", body = Health)))]
 async fn healthz(State(issuer): Shared) -> Response {
     match issuer.health().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Ok(()) => Json(Health { status: "ok" }).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
 
+/// `GET /metrics` (ops): Prometheus text exposition format 0.0.4.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "The metrics.",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+    security(("ops" = [])))]
 async fn metrics(State(issuer): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&issuer, &headers, Role::Ops)?;
     let text = issuer.render_metrics().await;

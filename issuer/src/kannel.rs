@@ -30,6 +30,7 @@ use pooya_issuer_service::settings::KannelSettings;
 use pooya_issuer_service::{InboundSms, Issuer, IssuerError, ServiceError, Settings, SmsSender};
 
 use crate::error::ApiError;
+use crate::openapi::{ALWAYS, Refusals};
 
 /// The Kannel sender and the gateway secret, read at start.
 pub(crate) struct Kannel {
@@ -101,6 +102,43 @@ fn empty() -> Response {
     resp
 }
 
+/// The Kannel routes' refusals (the operation id is the handler's name).
+pub(crate) const REFUSALS: &[(&str, Refusals)] = &[
+    (
+        "dlr",
+        &[
+            &[
+                (400, "invalid_query"),
+                (400, "invalid_report"),
+                (401, "unauthorized"),
+            ],
+            ALWAYS,
+        ],
+    ),
+    (
+        "inbound",
+        &[
+            &[
+                (400, "invalid_query"),
+                (400, "invalid_text"),
+                (400, "invalid_phone"),
+                (401, "unauthorized"),
+            ],
+            ALWAYS,
+        ],
+    ),
+];
+
+/// `GET /v1/sms/kannel/dlr` (Kannel's `dlr-url`): a delivery report,
+/// authenticated by `tag`, the message id's HMAC under the gateway secret.
+#[utoipa::path(get, path = "/v1/sms/kannel/dlr", tag = "sms",
+    params(
+        ("msg" = String, Query, description = "The outbox message's id."),
+        ("type" = u32, Query, description = "Kannel's delivery report type (`%d`): 1, 2, 4, 8 or 16."),
+        ("tag" = String, Query, description = "The message id's HMAC-SHA256 under the gateway secret, hex."),
+    ),
+    responses((status = 200, description = "Recorded (or not known: Kannel must not retry).",
+        content_type = "text/plain")))]
 async fn dlr(
     State(issuer): State<Arc<Issuer>>,
     Extension(secret): Extension<Arc<GatewaySecret>>,
@@ -116,6 +154,19 @@ async fn dlr(
     Ok(empty())
 }
 
+/// `GET /v1/sms/kannel/inbound` (Kannel's `sms-service`): a message
+/// texted to the short code, authenticated by the gateway secret.
+#[utoipa::path(get, path = "/v1/sms/kannel/inbound", tag = "sms",
+    params(
+        ("secret" = String, Query, description = "The gateway secret (`sms.kannel.gateway_secret_*`)."),
+        ("from" = String, Query, description = "The sender (`%p`)."),
+        ("to" = String, Query, description = "The number texted (`%P`)."),
+        ("text" = String, Query, description = "The text (`%a`)."),
+        ("coding" = Option<u32>, Query, description = "Kannel's coding (`%c`): 0 (7-bit), 1 (8-bit), 2 (UCS-2)."),
+        ("charset" = Option<String>, Query, description = "The text's charset (`%C`)."),
+    ),
+    responses((status = 200, description = "Taken: the reply goes through the outbox.",
+        content_type = "text/plain")))]
 async fn inbound(
     State(issuer): State<Arc<Issuer>>,
     Extension(secret): Extension<Arc<GatewaySecret>>,

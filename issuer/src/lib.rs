@@ -28,6 +28,7 @@ mod http;
 mod init;
 mod kannel;
 mod key_setup;
+mod openapi;
 mod rotate;
 mod server;
 
@@ -35,6 +36,7 @@ pub use demo::DemoGateway;
 pub use error::ApiError;
 pub use init::{InitOptions, init};
 pub use key_setup::{KEYS_FILE, KeysFile, PIN_VAR, Pkcs11Setup, open_keys};
+pub use openapi::{document as openapi_document, document_json as openapi_json};
 pub use pooya_issuer_service::{
     self as service, ApiToken, Channel, Clock, ConnectionLimits, EnrollmentRequest,
     EnrollmentResponse, FileKeyProvider, HashDomain, InboundAnswer, InboundSms, InboundStatus,

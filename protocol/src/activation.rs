@@ -177,6 +177,7 @@ impl fmt::Debug for ActivationPlaintext {
 
 /// `POST /v1/activations` request body: the HPKE encapsulated key and the
 /// sealed [`ActivationPlaintext`], both hex.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SealedActivationRequest {
@@ -187,6 +188,7 @@ pub struct SealedActivationRequest {
 }
 
 /// `POST /v1/activations` answer body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationResponse {

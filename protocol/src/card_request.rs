@@ -35,6 +35,7 @@ impl CardAction {
 }
 
 /// The body of `POST /v1/cards/remove` and `POST /v1/cards/status`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardRequest {
@@ -47,6 +48,7 @@ pub struct CardRequest {
 }
 
 /// The state of a card's app as the bank answers a status request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppStatus {
@@ -77,6 +79,7 @@ impl AppStatus {
 
 /// `POST /v1/cards/status` answer body (and `POST /v1/cards/remove`'s,
 /// with the state after the removal).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardStatusAnswer {

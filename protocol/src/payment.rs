@@ -65,6 +65,7 @@ pub enum Language {
 
 /// The type of a transaction (Central Bank of Iran rule of 1399/10/08: the
 /// dynamic-PIN message names the transaction type, amount and payee).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxType {

@@ -21,6 +21,7 @@ use crate::secret::{CardKeys, PinKey};
 use crate::totp::{TOTP_DIGITS, totp};
 
 /// Which dynamic PIN a code is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PinKind {
@@ -62,6 +63,7 @@ pub const MAX_PAYEE_LEN: usize = 64;
 pub const MAX_TIER: u64 = 9_999_999_999_999_999;
 
 /// Digits, time step and verification window of one PIN kind.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinPolicy {
@@ -74,6 +76,7 @@ pub struct PinPolicy {
 }
 
 /// The PIN policies and cap ladder an issuer hands a card at activation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policies {
@@ -82,6 +85,7 @@ pub struct Policies {
     /// Second dynamic PIN, cap-bound and transaction-bound (OCRA).
     pub second: PinPolicy,
     /// The cap tiers, in Rials.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u64>))]
     pub cap_ladder: CapLadder,
 }
 

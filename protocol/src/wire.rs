@@ -52,6 +52,7 @@ pub fn decode_hex_array<const N: usize>(
 /// `POST /v1/verify` request body (the payment gateway asks the bank).
 /// `Debug` masks the card number and hides the code; the card number, the
 /// code and the payee are wiped on drop.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
@@ -102,6 +103,7 @@ impl core::fmt::Debug for VerifyRequest {
 }
 
 /// The PIN kind a gateway asks about.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyKind {
@@ -112,6 +114,7 @@ pub enum VerifyKind {
 }
 
 /// `POST /v1/verify` answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyResponse {
     /// The verdict.
@@ -124,6 +127,7 @@ pub struct VerifyResponse {
 }
 
 /// The verdict of a verification.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyResult {

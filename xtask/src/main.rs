@@ -9,6 +9,8 @@
 //! - `cargo xtask kotlin`: builds the cdylib, generates the Kotlin and Swift
 //!   bindings and runs the Kotlin tests on the JVM.
 //! - `cargo xtask kotlin-bench`: the Kotlin → Rust call benchmark.
+//! - `cargo xtask schemathesis`: the HTTP APIs held to their OpenAPI
+//!   contracts by schemathesis against live servers (also run by `test`).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod kotlin;
+mod schemathesis;
 
 /// Where the workspace is and where tools are installed.
 pub struct Context {
@@ -238,6 +241,8 @@ fn test(ctx: &Context) -> Result<(), String> {
             .env("POOYA_TEST_BACKEND", "postgres"),
     )?;
     fuzz(ctx, 15)?;
+    // The OpenAPI contracts, held by schemathesis (issue 14, item 3).
+    schemathesis::run(ctx)?;
     kotlin::run(ctx)?;
     Ok(())
 }
@@ -255,11 +260,15 @@ fn main() -> ExitCode {
         Some("test") => test(&ctx),
         Some("kotlin") => kotlin::run(&ctx),
         Some("kotlin-bench") => kotlin::bench(&ctx),
+        Some("schemathesis") => schemathesis::run(&ctx),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(&ctx, secs)
         }
-        _ => Err("usage: cargo xtask test | fuzz [SECONDS] | kotlin | kotlin-bench".into()),
+        _ => Err(
+            "usage: cargo xtask test | fuzz [SECONDS] | kotlin | kotlin-bench | schemathesis"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => {

@@ -20,6 +20,7 @@ use crate::{Field, ServiceError};
 const MAX_CARD_ID_LEN: usize = 64;
 
 /// `POST /v1/cards/{deactivate,suspend,resume,revoke}` body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Deserialize, Serialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct CardStatusRequest {
@@ -36,6 +37,7 @@ impl std::fmt::Debug for CardStatusRequest {
 }
 
 /// The answer of a state change.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardStatusResponse {

@@ -14,6 +14,7 @@ use crate::store::{Channel, Enrollment, NewActivationCode};
 
 /// `POST /v1/enrollments` body. Its `Debug` hides the card number, which
 /// is wiped on drop.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Deserialize, Serialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentRequest {
@@ -37,6 +38,7 @@ impl std::fmt::Debug for EnrollmentRequest {
 }
 
 /// `POST /v1/enrollments` answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentResponse {

@@ -134,6 +134,7 @@ pub fn check_merchant_name(name: &str) -> Result<String, NameError> {
 }
 
 /// `PUT /v1/merchants/{payee_id}` body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantRequest {
@@ -143,6 +144,7 @@ pub struct MerchantRequest {
 
 /// A registered merchant, as `GET` and `PUT /v1/merchants/{payee_id}`
 /// answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Merchant {

@@ -35,6 +35,7 @@ const MAX_INBOUND_BODY_CHARS: usize = 160;
 
 /// `POST /v1/sms/inbound` body: a message the SMS centre received. Its
 /// `Debug` hides the text (card digits), which is wiped on drop.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundSms {
@@ -43,6 +44,7 @@ pub struct InboundSms {
     /// The number it was sent to (the short code).
     pub to: String,
     /// The text: the last four digits of a card.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub body: Zeroizing<String>,
 }
 
@@ -57,6 +59,7 @@ impl fmt::Debug for InboundSms {
 }
 
 /// What the issuer did with an inbound message.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InboundStatus {
@@ -69,6 +72,7 @@ pub enum InboundStatus {
 }
 
 /// `POST /v1/sms/inbound` answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundAnswer {
@@ -77,10 +81,12 @@ pub struct InboundAnswer {
 }
 
 /// `POST /v1/otp-requests` body: a payment page's "request dynamic PIN".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtpRequest {
     /// The card number; wiped on drop.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub pan: Zeroizing<String>,
     /// The amount in Rials.
     pub amount: u64,
@@ -113,6 +119,7 @@ impl fmt::Debug for OtpRequest {
 
 /// `POST /v1/otp-requests` answer (202), the same whether or not the bank
 /// knows the card.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtpRequestAnswer {

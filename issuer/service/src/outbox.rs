@@ -530,6 +530,7 @@ impl SmsSender for DevRecorder {
 
 /// A message the development recorder kept, opened. Its `Debug` hides the
 /// text (it may carry a code), which is wiped on drop.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct OutboxEntry {
     /// The recipient.
@@ -537,6 +538,7 @@ pub struct OutboxEntry {
     /// The sender.
     pub from: String,
     /// The text; may carry a one-time PIN or an activation code.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub body: Zeroizing<String>,
     /// Unix seconds.
     pub created_at: u64,

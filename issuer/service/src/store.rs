@@ -382,6 +382,7 @@ impl std::fmt::Debug for SealedValue {
 }
 
 /// How the customer gets dynamic PINs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -493,6 +494,7 @@ pub enum ActivationFailure {
 
 /// The state of a card's app (its dynamic PINs from the phone); the SMS
 /// version does not depend on it. Stored as [`CardStatus::as_str`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CardStatus {

@@ -21,6 +21,7 @@ use crate::store::{CardState, CardStatus, Settlement, Spend, UnknownSettled};
 const MAX_CODE_LEN: usize = 16;
 
 /// `POST /v1/cards/unblock` body (ops). The card number is wiped on drop.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Deserialize, Serialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct UnblockRequest {
@@ -37,6 +38,7 @@ impl std::fmt::Debug for UnblockRequest {
 }
 
 /// `POST /v1/cards/unblock` answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnblockResponse {
