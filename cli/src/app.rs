@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pooya_core::BankNotice;
 use pooya_core::hooks::SystemClock;
+use pooya_core::protocol::card_request::AppStatus;
 use pooya_core::{
     CardView, CoreError, KdfParams, KeyFileKeystore, Phone, PinView, Vault, VaultConfig,
 };
@@ -257,18 +259,24 @@ fn card_json(c: &CardView) -> Value {
         "cap": c.cap,
         "cap_ladder": c.cap_ladder,
         "added_at": c.added_at,
+        "app_status": c.app_status.as_str(),
+        "status_checked_at": c.status_checked_at,
     })
 }
 
 fn card_line(c: &CardView) -> String {
     format!(
-        "{:>3}  {}  {:<24} {:<20} cap {} Rials  ({})",
+        "{:>3}  {}  {:<24} {:<20} cap {} Rials  ({}){}",
         c.id,
         c.masked_pan,
         c.label,
         c.bank_name_en,
         rials(c.cap),
-        c.issuer
+        c.issuer,
+        match state_note(c.app_status) {
+            Some(note) => format!("  [{}: {note}]", c.app_status.as_str()),
+            None => String::new(),
+        }
     )
 }
 
@@ -387,13 +395,56 @@ pub fn card(global: &Global, cmd: &CardCommand) -> Result<(), CliError> {
             let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
             let c = phone.find_card(card)?;
             let password = passwords.password()?;
-            with_spinner("Checking the password (Argon2id)…", || {
+            let removal = with_spinner("Removing the card and telling the bank…", || {
                 phone.remove_card(c.id, &password)
             })?;
             if global.json {
-                output::json(&json!({"removed": c.id}));
+                let mut v = json!({
+                    "removed": c.id,
+                    "bank_told": removal.notice.told(),
+                });
+                notice_json(&mut v, &removal.notice);
+                output::json(&v);
             } else {
                 println!("Removed card {} {} from this phone.", c.label, c.masked_pan);
+                println!("{}", notice_line(&removal.notice, &c.issuer));
+            }
+        }
+        CardCommand::Status { card } => {
+            let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+            let cards = match card {
+                Some(sel) => vec![phone.find_card(sel)?],
+                None => phone.cards()?,
+            };
+            let pending = phone.pending_removals()?;
+            if global.json {
+                output::json(&json!({
+                    "cards": cards.iter().map(card_json).collect::<Vec<_>>(),
+                    "pending_removals": pending
+                        .iter()
+                        .map(|(_, issuer, card_id)| json!({"issuer": issuer, "card_id": card_id}))
+                        .collect::<Vec<_>>(),
+                }));
+            } else {
+                for c in &cards {
+                    let checked = c.status_checked_at.map_or("never synced".to_owned(), |t| {
+                        format!("as of bank time {t}")
+                    });
+                    println!(
+                        "{:>3}  {}  {}  {} ({checked}){}",
+                        c.id,
+                        c.masked_pan,
+                        c.label,
+                        c.app_status.as_str(),
+                        state_note(c.app_status).map_or(String::new(), |n| format!(": {n}"))
+                    );
+                }
+                if !pending.is_empty() {
+                    println!(
+                        "{} removal(s) the bank was not told of yet: pooya sync",
+                        pending.len()
+                    );
+                }
             }
         }
     }
@@ -915,4 +966,127 @@ fn warn_if_sync_advised(phone: &mut Phone, card: &CardView) {
             card.issuer
         ),
     }
+}
+
+// ---- a card's life (issue 13, item 2) --------------------------------
+
+/// What the customer should know about a card in `status`, if anything.
+fn state_note(status: AppStatus) -> Option<&'static str> {
+    match status {
+        AppStatus::Active => None,
+        AppStatus::Suspended => Some("suspended by the bank, no PINs until it resumes"),
+        AppStatus::Revoked => Some("deactivated, activate it again at an ATM"),
+        AppStatus::OtherDevice => Some("active on another device, activate it again at an ATM"),
+    }
+}
+
+fn notice_json(v: &mut Value, notice: &BankNotice) {
+    match notice {
+        BankNotice::Told(status) => v["bank_status"] = json!(status.as_str()),
+        BankNotice::Forgotten => v["bank_status"] = json!("card_not_found"),
+        BankNotice::Pending { reason } => {
+            v["pending"] = json!(true);
+            v["reason"] = json!(reason.code());
+        }
+    }
+}
+
+fn notice_line(notice: &BankNotice, issuer: &str) -> String {
+    match notice {
+        BankNotice::Told(AppStatus::OtherDevice) => {
+            "The bank was told; the card is active on another device, which keeps it.".to_owned()
+        }
+        BankNotice::Told(status) => {
+            format!(
+                "The bank was told: the card's app is {} there.",
+                status.as_str()
+            )
+        }
+        BankNotice::Forgotten => "The bank was told: it no longer knows the card.".to_owned(),
+        BankNotice::Pending { reason } => format!(
+            "The bank was NOT told ({}); it will be at the next sync: pooya sync {issuer}",
+            reason.code()
+        ),
+    }
+}
+
+/// `pooya sync [ISSUER]`: time, pending removals and card states of one
+/// bank, or of every stored bank.
+pub fn sync(global: &Global, issuer: Option<&str>) -> Result<(), CliError> {
+    let mut passwords = PasswordSource::new(global.password_stdin);
+    let mut phone = open_phone(global, &mut passwords, DEFAULT_DEVICE_LABEL)?;
+    let issuers = match issuer {
+        Some(name) => vec![name.to_owned()],
+        None => phone.issuers()?.into_iter().map(|i| i.name).collect(),
+    };
+    let mut out = Vec::new();
+    for name in &issuers {
+        let got = with_spinner("Syncing with the bank…", || phone.sync(name))?;
+        if global.json {
+            let removals: Vec<Value> = got
+                .removals
+                .iter()
+                .map(|r| {
+                    let mut v = json!({"card_id": r.issuer_card_id, "bank_told": r.notice.told()});
+                    notice_json(&mut v, &r.notice);
+                    v
+                })
+                .collect();
+            let cards: Vec<Value> = got
+                .cards
+                .iter()
+                .map(|c| {
+                    json!({"id": c.card_id, "previous": c.previous.as_str(),
+                           "app_status": c.status.as_str(), "checked_at": c.checked_at})
+                })
+                .collect();
+            out.push(json!({
+                "issuer": name,
+                "server_time": got.time.server_time,
+                "time_offset_secs": got.time.time_offset_secs,
+                "boot_anchored": got.time.boot_anchored,
+                "removals": removals,
+                "cards": cards,
+                "unknown_cards": got.unknown_cards,
+            }));
+        } else {
+            println!(
+                "Synced with {name}: bank clock offset {:+} s",
+                got.time.time_offset_secs
+            );
+            for r in &got.removals {
+                println!(
+                    "Removal of {}: {}",
+                    r.issuer_card_id,
+                    notice_line(&r.notice, name)
+                );
+            }
+            for c in &got.cards {
+                let card = phone.card(c.card_id)?;
+                let change = if c.previous == c.status {
+                    String::new()
+                } else {
+                    format!(" (was {})", c.previous.as_str())
+                };
+                println!(
+                    "{:>3}  {}  {}  {}{change}{}",
+                    card.id,
+                    card.masked_pan,
+                    card.label,
+                    c.status.as_str(),
+                    state_note(c.status).map_or(String::new(), |n| format!(": {n}"))
+                );
+            }
+            for id in &got.unknown_cards {
+                println!("{id:>3}  the bank does not know this card");
+            }
+        }
+    }
+    if global.json {
+        output::json(&match issuer {
+            Some(_) => out.into_iter().next().unwrap_or(Value::Null),
+            None => Value::Array(out),
+        });
+    }
+    Ok(())
 }

@@ -91,6 +91,12 @@ enum Command {
     /// The bank's clock: sync it (signed), or show what PINs use.
     #[command(subcommand)]
     Time(TimeCommand),
+    /// Everything the bank can tell this phone, signed: its time, the
+    /// removals it was not told of yet, and each card's state.
+    Sync {
+        /// The bank; every stored bank when left out.
+        issuer: Option<String>,
+    },
     /// Lock the vault (explains why there is nothing to lock between
     /// commands).
     Lock,
@@ -185,10 +191,17 @@ pub enum CardCommand {
         /// The new label.
         label: String,
     },
-    /// Remove a card from this phone (needs the password).
+    /// Remove a card from this phone (needs the password) and tell the
+    /// bank; if it cannot be reached, the next `pooya sync` tells it.
     Remove {
         /// Card id or last four digits.
         card: String,
+    },
+    /// Each card's state as the bank last signed it (offline; `pooya
+    /// sync` asks the bank), and the removals the bank was not told of.
+    Status {
+        /// Only this card (id or last four digits).
+        card: Option<String>,
     },
 }
 
@@ -328,6 +341,7 @@ fn main() -> ExitCode {
         Command::Cap(cmd) => app::cap(&cli.global, &cmd),
         Command::Pin(cmd) => app::pin(&cli.global, &cmd),
         Command::Time(cmd) => app::time(&cli.global, &cmd),
+        Command::Sync { issuer } => app::sync(&cli.global, issuer.as_deref()),
         Command::Lock => app::lock(&cli.global),
         Command::Status => app::status(&cli.global),
         Command::Account(cmd) => accounts::run(&cli.global, &cmd),

@@ -277,6 +277,19 @@ pub enum CoreError {
         /// Its expiry, Unix seconds.
         expires_at: u64,
     },
+    // Issue 13, a card's life on the phone (docs/phone.md).
+    /// The bank suspended this card's app (its last signed state): no PIN
+    /// is made until a sync says it is active again.
+    #[error("the bank suspended this card's app for now: sync later")]
+    CardSuspended,
+    /// The card's app was revoked (deactivated at an ATM, by the bank, or
+    /// removed on a phone): activate it again at an ATM.
+    #[error("this card was deactivated: activate it again at an ATM")]
+    CardRevoked,
+    /// The card was activated on another device since: this phone's seed
+    /// no longer works; activate it again at an ATM to use it here.
+    #[error("this card is active on another device: activate it again at an ATM")]
+    CardOnOtherDevice,
 }
 
 impl From<pooya_protocol::PaymentError> for CoreError {
@@ -341,6 +354,9 @@ impl CoreError {
             Self::ActivationKeyMissing => "activation_key_missing",
             Self::InvalidPaymentRequest { .. } => "invalid_payment_request",
             Self::PaymentRequestExpired { .. } => "payment_request_expired",
+            Self::CardSuspended => "card_suspended",
+            Self::CardRevoked => "card_revoked",
+            Self::CardOnOtherDevice => "card_on_other_device",
         }
     }
 }
@@ -466,6 +482,9 @@ mod tests {
                 reason: "not_payment_uri",
             },
             CoreError::PaymentRequestExpired { expires_at: 1 },
+            CoreError::CardSuspended,
+            CoreError::CardRevoked,
+            CoreError::CardOnOtherDevice,
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(CoreError::code).collect();
         assert_eq!(codes.len(), all.len());

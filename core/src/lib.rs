@@ -14,6 +14,7 @@
 
 pub mod activation;
 pub mod bank_time;
+pub mod card_life;
 mod error;
 pub mod hooks;
 mod keyfile;
@@ -24,6 +25,9 @@ pub mod testing;
 pub mod vault;
 
 pub use bank_time::{BankTime, TimeAnchor, TimeSource};
+pub use card_life::{
+    BankNotice, CardRemoval, CardRequestTarget, CardSync, PreparedCardRequest, SyncedCard,
+};
 pub use error::{CoreError, WeakPasswordReason};
 pub use keyfile::KeyFileKeystore;
 pub use phone::{
@@ -34,7 +38,8 @@ pub use pins::{CapChange, PinView};
 pub use vault::kdf::KdfParams;
 pub use vault::lockout::LockoutPolicy;
 pub use vault::{
-    CardId, CardRecord, CardSecret, Hooks, IssuerProfile, NewCard, Vault, VaultConfig, VaultStatus,
+    CardId, CardRecord, CardSecret, CardState, Hooks, IssuerProfile, NewCard, PendingRemoval,
+    PendingRemovalId, Vault, VaultConfig, VaultStatus,
 };
 
 /// The protocol crate, re-exported so hosts and bindings need only the core.

@@ -51,6 +51,11 @@ pub struct CardView {
     pub second_digits: u32,
     /// When the card was added (phone clock, Unix seconds).
     pub added_at: u64,
+    /// The card's app state as the bank last signed it (active before the
+    /// first sync; docs/phone.md, "A card's life on the phone").
+    pub app_status: pooya_protocol::card_request::AppStatus,
+    /// The bank time of that answer; `None` before the first sync.
+    pub status_checked_at: Option<u64>,
 }
 
 impl CardView {
@@ -77,6 +82,8 @@ impl CardView {
             masked_pan: r.masked_pan,
             last4: r.last4,
             added_at: r.added_at,
+            app_status: r.app_status,
+            status_checked_at: r.status_checked_at,
         }
     }
 }
@@ -126,10 +133,10 @@ pub struct AddedCard {
 /// The phone: a [`Vault`] and the host's [`Transport`]. Everything but
 /// [`Phone::add_card`] works offline.
 pub struct Phone {
-    vault: Vault,
-    transport: Arc<dyn Transport>,
+    pub(crate) vault: Vault,
+    pub(crate) transport: Arc<dyn Transport>,
     device_label: String,
-    timeout_ms: u64,
+    pub(crate) timeout_ms: u64,
     /// Issuer time offsets and boot-clock anchors read this session, so a
     /// PIN does not unseal the issuer profile every time. Cleared whenever
     /// a profile may change.
@@ -622,14 +629,23 @@ impl Phone {
         self.card(id)
     }
 
-    /// Removes a card from this phone; needs the password again. (The bank
-    /// still knows the card; another activation brings it back.)
+    /// Removes a card from this phone and tells the bank
+    /// ([`Phone::prepare_remove_card`] and [`Phone::finish_remove_card`]
+    /// over the transport; core/src/card_life.rs). Needs the password
+    /// again. The result says whether the bank was told; if not, the
+    /// removal is kept and retried at the next [`Phone::sync`].
     ///
     /// # Errors
-    /// [`CoreError::Locked`], [`CoreError::CardNotFound`], the password
-    /// errors of [`Vault::unlock_with_password`].
-    pub fn remove_card(&mut self, id: CardId, password: &str) -> Result<(), CoreError> {
-        self.vault.remove_card(id, password)
+    /// [`CoreError::Locked`], [`CoreError::CardNotFound`],
+    /// [`CoreError::IssuerNotFound`], the password errors of
+    /// [`Vault::unlock_with_password`]; storage errors. A bank that cannot
+    /// be reached is no error: see [`crate::card_life::BankNotice`].
+    pub fn remove_card(
+        &mut self,
+        id: CardId,
+        password: &str,
+    ) -> Result<crate::card_life::CardRemoval, CoreError> {
+        self.remove_card_and_tell(id, password)
     }
 
     /// Sets a card's cap from an amount in Rials: the largest tier of its
@@ -813,6 +829,8 @@ impl Phone {
         id: CardId,
     ) -> Result<(crate::vault::CardSecret, u64), CoreError> {
         let secret = self.vault.card_secret(id)?;
+        // Issue 13: no PIN the bank would refuse (core/src/card_life.rs).
+        self.refuse_unless_active(id)?;
         let time = self.issuer_time(&secret.issuer)?;
         Ok((secret, time))
     }

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use pooya_issuer::Clock as _;
-use pooya_protocol::card_request::{CardAction, proof};
+use pooya_protocol::card_request::{AppStatus, CardAction, answer_signing_input, proof};
 use pooya_protocol::first_pin;
 use serde_json::{Value, json};
 
@@ -44,6 +44,17 @@ fn app_pin(bank: &Bank, card: &PhoneCard, pan: &str) -> Value {
     let now = bank.clock.now();
     let pin = first_pin(&card.keys, &card.response.policies, now).unwrap();
     bank.verify(pan, &pin.code, 0, None, "first").json()
+}
+
+/// Whether a card answer's signature verifies, under the bank's public
+/// key, over `input`.
+fn answer_verifies(bank: &Bank, answer: &Value, input: &[u8]) -> bool {
+    use ring::signature::{ED25519, UnparsedPublicKey};
+    let key = hex::decode(&bank.init.issuer_public_key).unwrap();
+    let sig = hex::decode(answer["signature"].as_str().unwrap()).unwrap();
+    UnparsedPublicKey::new(&ED25519, &key)
+        .verify(input, &sig)
+        .is_ok()
 }
 
 fn last_sms(bank: &Bank) -> String {
@@ -215,7 +226,36 @@ fn the_phone_removes_its_card_with_a_proof_only_it_can_make() {
     let now = bank.clock.now();
     let a = device(&bank, CardAction::Remove, &card, now);
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.json(), json!({"card_id": id, "status": "revoked"}));
+    let v = a.json();
+    assert_eq!(
+        (&v["card_id"], &v["status"]),
+        (&json!(id), &json!("revoked"))
+    );
+    // Signed under the answer label over this request's time and proof.
+    let sent = proof(&card.device_key, CardAction::Remove, &id, now);
+    let signed = |status, time, proof: &[u8; 32]| {
+        answer_signing_input(CardAction::Remove, &id, status, time, proof)
+    };
+    assert!(answer_verifies(
+        &bank,
+        &v,
+        &signed(AppStatus::Revoked, now, &sent)
+    ));
+    assert!(!answer_verifies(
+        &bank,
+        &v,
+        &signed(AppStatus::Active, now, &sent)
+    ));
+    assert!(!answer_verifies(
+        &bank,
+        &v,
+        &signed(AppStatus::Revoked, now + 1, &sent)
+    ));
+    assert!(!answer_verifies(
+        &bank,
+        &v,
+        &signed(AppStatus::Revoked, now, &[0; 32])
+    ));
     assert_eq!(bank.outbox(PHONE).len(), before + 1);
     assert!(last_sms(&bank).contains("حذف"), "{}", last_sms(&bank));
     assert_eq!(app_pin(&bank, &card, &p)["reason"], "card_revoked");

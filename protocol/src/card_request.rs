@@ -78,7 +78,10 @@ impl AppStatus {
 }
 
 /// `POST /v1/cards/status` answer body (and `POST /v1/cards/remove`'s,
-/// with the state after the removal).
+/// with the state after the removal), signed by the issuer so a network
+/// in the middle can neither tell a phone its card was revoked or moved
+/// nor replay an answer to another request (docs/protocol.md, "Signed
+/// card answers").
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +90,41 @@ pub struct CardStatusAnswer {
     pub card_id: String,
     /// Its state.
     pub status: AppStatus,
+    /// Ed25519 signature (RFC 8032, 64 bytes, hex) by the issuer's signing
+    /// key of [`answer_signing_input`] over this answer and the request it
+    /// answers.
+    pub signature: String,
+}
+
+/// The domain label of a signed card answer, the first field of every
+/// [`answer_signing_input`]. The signed time's label (`pooya/v1/time`)
+/// and the activation transcript's (`pooya/v2/activation`) differ, so no
+/// signature over one can verify as another.
+pub const ANSWER_LABEL: &[u8] = b"pooya/v1/card-answer";
+
+/// The bytes the issuer signs for an answer to a card request: six fields,
+/// each a 4-byte big-endian length and its bytes: [`ANSWER_LABEL`], the
+/// request's action label ([`CardAction::label`]), the card id, the
+/// status's wire name ([`AppStatus::as_str`]), the request's time as 8
+/// bytes big-endian and the request's proof (32 bytes). The request's
+/// time and proof make the answer good for that one request only: an old
+/// answer does not verify for a new request, nor a status answer for a
+/// removal.
+pub fn answer_signing_input(
+    action: CardAction,
+    card_id: &str,
+    status: AppStatus,
+    time: u64,
+    proof: &[u8; 32],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + card_id.len());
+    put(&mut out, ANSWER_LABEL);
+    put(&mut out, action.label());
+    put(&mut out, card_id.as_bytes());
+    put(&mut out, status.as_str().as_bytes());
+    put(&mut out, &time.to_be_bytes());
+    put(&mut out, proof);
+    out
 }
 
 fn put(out: &mut Vec<u8>, field: &[u8]) {
@@ -153,6 +191,35 @@ mod tests {
         let keys = seed.derive_keys();
         for pin_key in [&keys.first, &keys.second, &keys.tx] {
             assert_ne!(pin_key.expose_secret(), k.expose_secret());
+        }
+    }
+
+    #[test]
+    fn the_answer_signing_input_is_the_documented_layout() {
+        let proof = [0xabu8; 32];
+        let got = answer_signing_input(CardAction::Status, "crd_1", AppStatus::Revoked, 7, &proof);
+        let mut want = Vec::new();
+        for field in [
+            &b"pooya/v1/card-answer"[..],
+            b"pooya/v1/card-request/status",
+            b"crd_1",
+            b"revoked",
+            &7u64.to_be_bytes(),
+            &proof,
+        ] {
+            want.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            want.extend_from_slice(field);
+        }
+        assert_eq!(got, want);
+        // Every field is bound.
+        for other in [
+            answer_signing_input(CardAction::Remove, "crd_1", AppStatus::Revoked, 7, &proof),
+            answer_signing_input(CardAction::Status, "crd_2", AppStatus::Revoked, 7, &proof),
+            answer_signing_input(CardAction::Status, "crd_1", AppStatus::Active, 7, &proof),
+            answer_signing_input(CardAction::Status, "crd_1", AppStatus::Revoked, 8, &proof),
+            answer_signing_input(CardAction::Status, "crd_1", AppStatus::Revoked, 7, &[0; 32]),
+        ] {
+            assert_ne!(other, got);
         }
     }
 

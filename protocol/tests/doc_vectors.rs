@@ -497,6 +497,74 @@ fn card_request_vector_matches() {
     );
 }
 
+// ---------------------------------------------------------------------------
+// Signed card answers (docs/protocol.md, "Signed card answers worked
+// vector").
+
+const CARD_ANSWER_BEGIN: &str = "<!-- card-answer-vector:begin -->";
+const CARD_ANSWER_END: &str = "<!-- card-answer-vector:end -->";
+
+/// The card-answer vector, computed: the Ed25519 key of the activation
+/// vector (seed `05 × 32`) answering the status request of the
+/// card-request vector with `suspended`.
+fn card_answer_vector() -> String {
+    use pooya_protocol::card_request::{
+        ANSWER_LABEL, AppStatus, CardAction, CardStatusAnswer, answer_signing_input, proof,
+    };
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let signer = Ed25519KeyPair::from_seed_unchecked(&[5u8; 32]).expect("seed");
+    let seed = CardSeed::from_bytes(core::array::from_fn(|i| i as u8));
+    let card_id = "crd_00112233445566778899";
+    let request_proof = proof(&seed.device_key(), CardAction::Status, card_id, TIME);
+    let status = AppStatus::Suspended;
+    let input = answer_signing_input(CardAction::Status, card_id, status, TIME, &request_proof);
+    let sig = signer.sign(&input);
+    let field = |bytes: &[u8]| {
+        format!(
+            "{} {}",
+            hex::encode((bytes.len() as u32).to_be_bytes()),
+            hex::encode(bytes)
+        )
+    };
+    let mut out = String::from("```text\n");
+    line(
+        &mut out,
+        "Ed25519 public key",
+        &hex::encode(signer.public_key().as_ref()),
+    );
+    line(&mut out, "label", &field(ANSWER_LABEL));
+    line(&mut out, "action field", &field(CardAction::Status.label()));
+    line(&mut out, "card id field", &field(card_id.as_bytes()));
+    line(&mut out, "status field", &field(status.as_str().as_bytes()));
+    line(&mut out, "time field", &field(&TIME.to_be_bytes()));
+    line(&mut out, "proof field", &field(&request_proof));
+    line(&mut out, "signing input", &hex::encode(&input));
+    line(&mut out, "signature", &hex::encode(sig.as_ref()));
+    let body = serde_json::to_string(&CardStatusAnswer {
+        card_id: card_id.to_owned(),
+        status,
+        signature: hex::encode(sig.as_ref()),
+    })
+    .expect("json");
+    line(&mut out, "answer body", &body);
+    out.push_str("```");
+    out
+}
+
+#[test]
+fn card_answer_vector_matches() {
+    let computed = card_answer_vector();
+    let doc = block(CARD_ANSWER_BEGIN, CARD_ANSWER_END);
+    for (i, (d, c)) in doc.lines().zip(computed.lines()).enumerate() {
+        assert_eq!(d, c, "line {} of the card-answer vector", i + 1);
+    }
+    assert_eq!(
+        doc.lines().count(),
+        computed.lines().count(),
+        "the card-answer vector has every line:\n{computed}"
+    );
+}
+
 // The transaction question's input bytes (docs/protocol.md, "Worked
 // vectors"): the doc's hex, built here independently, hashes to the
 // purchase question of the table.

@@ -12,6 +12,7 @@ use super::{
     u64_field, utf8,
 };
 use crate::CoreError;
+use pooya_protocol::card_request::AppStatus;
 use pooya_protocol::{CardSeed, Policies};
 
 /// The sealed part of a card that rarely changes.
@@ -123,12 +124,16 @@ impl Vault {
         info: &[u8],
         label: &[u8],
         cap: &[u8],
+        state: Option<&[u8]>,
     ) -> Result<CardRecord, CoreError> {
         let p = |field: Field| field.at(id);
         let info: CardInfo = from_json(&open_field(key, p(Field::CardInfo), info)?)?;
         let label = utf8(open_field(key, p(Field::CardLabel), label)?)?;
         let cap = u64_field(&open_field(key, p(Field::CardCap), cap)?)?;
+        let state = super::card_life::decode_state(key, id, state)?;
         Ok(CardRecord {
+            app_status: state.as_ref().map_or(AppStatus::Active, |s| s.status),
+            status_checked_at: state.map(|s| s.checked_at),
             id,
             issuer: info.issuer,
             issuer_card_id: info.issuer_card_id,
@@ -153,9 +158,10 @@ impl Vault {
             .as_ref()
             .map(|s| &s.key)
             .ok_or(CoreError::Locked)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, info, label, cap FROM cards ORDER BY id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.info, c.label, c.cap, s.state FROM cards c \
+                 LEFT JOIN card_states s ON s.card_id = c.id ORDER BY c.id",
+        )?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -163,7 +169,8 @@ impl Vault {
             let info = r.get_ref(1)?.as_blob()?;
             let label = r.get_ref(2)?.as_blob()?;
             let cap = r.get_ref(3)?.as_blob()?;
-            out.push(Self::decode_card(key, id, info, label, cap)?);
+            let state = r.get_ref(4)?.as_blob_or_null()?;
+            out.push(Self::decode_card(key, id, info, label, cap, state)?);
         }
         Ok(out)
     }
@@ -180,13 +187,17 @@ impl Vault {
             .as_ref()
             .map(|s| &s.key)
             .ok_or(CoreError::Locked)?;
-        let row: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = self
+        type Row = (Vec<u8>, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+        let row: Option<Row> = self
             .conn
-            .prepare_cached("SELECT info, label, cap FROM cards WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .prepare_cached(
+                "SELECT c.info, c.label, c.cap, s.state FROM cards c \
+                 LEFT JOIN card_states s ON s.card_id = c.id WHERE c.id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
-        let (info, label, cap) = row.ok_or(CoreError::CardNotFound)?;
-        Self::decode_card(key, id, &info, &label, &cap)
+        let (info, label, cap, state) = row.ok_or(CoreError::CardNotFound)?;
+        Self::decode_card(key, id, &info, &label, &cap, state.as_deref())
     }
 
     /// What PIN generation needs for one card: seed, derived keys,

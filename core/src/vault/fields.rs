@@ -24,6 +24,12 @@ pub enum Table {
     Cards,
     /// `accounts`: standard OTP accounts (schema version 3).
     Accounts,
+    /// `card_states`: each card's app state as the bank last signed it
+    /// (schema version 4).
+    CardStates,
+    /// `pending_removals`: removals the bank was not told of yet (schema
+    /// version 4).
+    PendingRemovals,
 }
 
 impl Table {
@@ -36,6 +42,8 @@ impl Table {
             Self::Issuers => "issuers",
             Self::Cards => "cards",
             Self::Accounts => "accounts",
+            Self::CardStates => "card_states",
+            Self::PendingRemovals => "pending_removals",
         }
     }
 }
@@ -68,11 +76,20 @@ pub enum Field {
     AccountSecret,
     /// `accounts.counter`: its HOTP counter, 8 bytes big-endian.
     AccountCounter,
+    /// `card_states.state`: a card's app state and when the bank said so
+    /// (JSON); the row id is the card's.
+    CardState,
+    /// `pending_removals.info`: issuer, issuer card id, time removed
+    /// (JSON).
+    PendingRemovalInfo,
+    /// `pending_removals.device_key`: the removed card's device key (never
+    /// its seed).
+    PendingRemovalKey,
 }
 
 impl Field {
     /// Every sealed field, for tests and the reseal pass.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 14] = [
         Self::Canary,
         Self::SlotDataKey,
         Self::Phone,
@@ -84,6 +101,9 @@ impl Field {
         Self::AccountInfo,
         Self::AccountSecret,
         Self::AccountCounter,
+        Self::CardState,
+        Self::PendingRemovalInfo,
+        Self::PendingRemovalKey,
     ];
 
     /// The table the field is in.
@@ -95,6 +115,8 @@ impl Field {
             Self::IssuerProfile => Table::Issuers,
             Self::CardInfo | Self::CardLabel | Self::CardCap | Self::CardSeed => Table::Cards,
             Self::AccountInfo | Self::AccountSecret | Self::AccountCounter => Table::Accounts,
+            Self::CardState => Table::CardStates,
+            Self::PendingRemovalInfo | Self::PendingRemovalKey => Table::PendingRemovals,
         }
     }
 
@@ -113,6 +135,9 @@ impl Field {
             Self::AccountInfo => "info",
             Self::AccountSecret => "secret",
             Self::AccountCounter => "counter",
+            Self::CardState => "state",
+            Self::PendingRemovalInfo => "info",
+            Self::PendingRemovalKey => "device_key",
         }
     }
 
@@ -151,6 +176,9 @@ mod tests {
             ("accounts", "info"),
             ("accounts", "secret"),
             ("accounts", "counter"),
+            ("card_states", "state"),
+            ("pending_removals", "info"),
+            ("pending_removals", "device_key"),
         ];
         for (f, (table, field)) in Field::ALL.into_iter().zip(expected) {
             assert_eq!(f.at(7), Place::new(table, 7, field), "{f:?}");

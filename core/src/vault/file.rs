@@ -118,7 +118,7 @@ impl Vault {
             }
             // Leftovers of an interrupted create, if any.
             tx.execute_batch(
-                "DELETE FROM key_slots; DELETE FROM cards; DELETE FROM issuers; DELETE FROM profile; DELETE FROM accounts;",
+                "DELETE FROM key_slots; DELETE FROM cards; DELETE FROM issuers; DELETE FROM profile; DELETE FROM accounts; DELETE FROM card_states; DELETE FROM pending_removals;",
             )?;
             tx.execute(
                 "INSERT INTO vault_state (id, canary, failed_attempts, last_failure_at, wiped, state_check)

@@ -134,7 +134,7 @@ impl Vault {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(
-                "DELETE FROM cards; DELETE FROM issuers; DELETE FROM profile; DELETE FROM key_slots; DELETE FROM accounts;
+                "DELETE FROM cards; DELETE FROM issuers; DELETE FROM profile; DELETE FROM key_slots; DELETE FROM accounts; DELETE FROM card_states; DELETE FROM pending_removals;
                  UPDATE vault_state SET canary = NULL WHERE id = 1;",
             )?;
             let c = read_counter(&tx).unwrap_or(Counter {

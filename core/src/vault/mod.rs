@@ -16,6 +16,7 @@
 //!   AEAD envelope; [`kdf`], [`password`], [`schema`], `records`.
 
 mod accounts;
+mod card_life;
 mod cards;
 pub mod envelope;
 pub mod fields;
@@ -45,6 +46,7 @@ use crate::hooks::{BiometricGate, Clock, DeviceKeystore};
 use session::Session;
 
 pub use accounts::{AccountId, AccountRecord};
+pub use card_life::{CardState, PendingRemoval, PendingRemovalId};
 pub use records::{
     CardId, CardRecord, CardSecret, IssuerProfile, MAX_IDLE_TIMEOUT_SECS, NewCard, VaultConfig,
     VaultStatus, check_label,

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use pooya_protocol::card_request::AppStatus;
 use pooya_protocol::{CardKeys, CardSeed, Pan, Policies};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,12 @@ pub struct CardRecord {
     pub cap: u64,
     /// When the card was added (Unix seconds).
     pub added_at: u64,
+    /// The card's app state as the bank last signed it
+    /// ([`AppStatus::Active`] before the first sync).
+    pub app_status: AppStatus,
+    /// The bank time of that answer (Unix seconds); `None` before the
+    /// first sync.
+    pub status_checked_at: Option<u64>,
 }
 
 impl fmt::Debug for CardRecord {
@@ -57,6 +64,7 @@ impl fmt::Debug for CardRecord {
             .field("issuer", &self.issuer)
             .field("cap", &self.cap)
             .field("added_at", &self.added_at)
+            .field("app_status", &self.app_status)
             .finish_non_exhaustive()
     }
 }

@@ -85,6 +85,31 @@ pub(super) fn reseal_all(
             ],
         )?;
     }
+    // Schema version 4: card states and pending removals.
+    let states: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT card_id, state FROM card_states")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, state) in states {
+        conn.execute(
+            "UPDATE card_states SET state = ?1 WHERE card_id = ?2",
+            params![reseal(Field::CardState.at(id), &state)?, id],
+        )?;
+    }
+    let pending: Vec<(i64, Vec<u8>, Vec<u8>)> = conn
+        .prepare("SELECT id, info, device_key FROM pending_removals")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, info, key) in pending {
+        conn.execute(
+            "UPDATE pending_removals SET info = ?1, device_key = ?2 WHERE id = ?3",
+            params![
+                reseal(Field::PendingRemovalInfo.at(id), &info)?,
+                reseal(Field::PendingRemovalKey.at(id), &key)?,
+                id
+            ],
+        )?;
+    }
     Ok(())
 }
 

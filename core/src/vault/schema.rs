@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "003_accounts",
         sql: include_str!("../../migrations/003_accounts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_card_life",
+        sql: include_str!("../../migrations/004_card_life.sql"),
+    },
 ];
 
 /// The schema objects of a connection: `(type, name, table, sql)` of

@@ -4,7 +4,8 @@
 //! key (docs/protocol.md, "Card requests").
 
 use pooya_protocol::card_request::{
-    self, AppStatus, CardAction, CardRequest, CardStatusAnswer, parse_proof, proof_input,
+    self, AppStatus, CardAction, CardRequest, CardStatusAnswer, answer_signing_input, parse_proof,
+    proof_input,
 };
 use pooya_protocol::{HashAlgorithm, Pan};
 use serde::{Deserialize, Serialize};
@@ -129,7 +130,12 @@ impl Issuer {
     /// another device since) is answered `other_device` and changes
     /// nothing. A removal revokes the card's app (event
     /// `removed_on_phone`, an SMS to the customer); the answer is the state
-    /// after.
+    /// after. Every answer is signed through the key provider
+    /// ([`crate::KeyProvider::sign`], the issuer's Ed25519 key, RFC 8032)
+    /// over [`answer_signing_input`]: the action, card id, status and the
+    /// request's own time and proof (docs/protocol.md, "Signed card
+    /// answers"), so the phone takes no state a network made up or
+    /// replayed.
     ///
     /// # Errors
     /// `invalid_card_id`, `invalid_proof`, `stale_request`,
@@ -176,15 +182,20 @@ impl Issuer {
         let good = macs
             .first()
             .is_some_and(|m| bool::from(m.as_slice().ct_eq(&proof[..])));
-        let answer = |status| CardStatusAnswer {
-            card_id: card.id.clone(),
-            status,
+        let answer = |status| -> Result<CardStatusAnswer, ServiceError> {
+            let input = answer_signing_input(action, &card.id, status, req.time, &proof);
+            let signature = self.keys.sign(&self.signing_key, &input)?;
+            Ok(CardStatusAnswer {
+                card_id: card.id.clone(),
+                status,
+                signature: hex::encode(signature),
+            })
         };
         if !good {
-            return Ok(answer(AppStatus::OtherDevice));
+            return answer(AppStatus::OtherDevice);
         }
         match action {
-            CardAction::Status => Ok(answer(app_status(card.status))),
+            CardAction::Status => answer(app_status(card.status)),
             CardAction::Remove => {
                 let cause = StatusCause::RemovedOnPhone;
                 let outcome = self
@@ -193,7 +204,7 @@ impl Issuer {
                     .await?
                     .ok_or(ServiceError::CardNotFound)?;
                 self.after_change(&outcome, cause)?;
-                Ok(answer(app_status(outcome.status())))
+                answer(app_status(outcome.status()))
             }
         }
     }
