@@ -33,6 +33,7 @@ mod rotate;
 mod server;
 
 pub use demo::DemoGateway;
+pub use demo::{DemoBank, DemoHarim};
 pub use error::ApiError;
 pub use init::{InitOptions, init};
 pub use key_setup::{KEYS_FILE, KeysFile, PIN_VAR, Pkcs11Setup, open_keys};

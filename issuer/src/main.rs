@@ -74,6 +74,12 @@ enum Command {
         /// variable POOYA_GATEWAY_TOKEN.
         #[arg(long)]
         demo_gateway: bool,
+        /// Issue 14: with --demo-gateway, send the page's requests to Harim
+        /// and read every bank's outbox, as this JSON file says
+        /// (docs/issuer.md, "The demo gateway through Harim"; tokens from
+        /// files or the environment, never here).
+        #[arg(long, requires = "demo_gateway")]
+        demo_harim: Option<PathBuf>,
     },
     /// Move every sealed value to a new master key version while the
     /// nodes keep serving, then retire the old version (docs/issuer.md,
@@ -197,6 +203,7 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             config,
             database,
             demo_gateway,
+            demo_harim,
         } => {
             let settings = match config {
                 Some(path) => Settings::from_file(&path)?,
@@ -206,7 +213,12 @@ fn run(cli: Cli) -> Result<(), IssuerError> {
             cfg.listen = listen;
             cfg.settings = settings;
             cfg.database_url = database_url(database);
-            if demo_gateway {
+            // Issue 14: the demo gateway through Harim.
+            if let Some(path) = &demo_harim {
+                cfg.demo_harim = Some(pooya_issuer::DemoHarim::from_file(path, &|name| {
+                    std::env::var(name).ok()
+                })?);
+            } else if demo_gateway {
                 let token = std::env::var(GATEWAY_TOKEN_VAR).map_err(|_| {
                     IssuerError::InvalidSettings(format!(
                         "--demo-gateway needs a gateway token in {GATEWAY_TOKEN_VAR}"

@@ -22,7 +22,7 @@ use pooya_issuer_service::{
 };
 use pooya_issuer_sqlite::{DB_FILE, SqliteOptions, secure_data_dir};
 
-use crate::demo::DemoGateway;
+use crate::demo::{DemoGateway, DemoHarim};
 
 /// How long a shutdown waits for open requests before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -52,6 +52,11 @@ pub struct ServerConfig {
     /// Also serve the demo payment page (`/demo/pay`); only on a loopback
     /// address.
     pub demo_gateway: Option<DemoGateway>,
+    /// Issue 14: serve the demo payment page with its gateway sending to
+    /// Harim instead of this issuer (and its phone panel reading every
+    /// bank's outbox); only on a loopback address, not with
+    /// `demo_gateway`.
+    pub demo_harim: Option<DemoHarim>,
 }
 
 impl ServerConfig {
@@ -67,6 +72,7 @@ impl ServerConfig {
             sms_sender: None,
             key_provider: None,
             demo_gateway: None,
+            demo_harim: None,
         }
     }
 }
@@ -88,6 +94,7 @@ impl fmt::Debug for ServerConfig {
             .field("custom_sms_sender", &self.sms_sender.is_some())
             .field("custom_key_provider", &self.key_provider.is_some())
             .field("demo_gateway", &self.demo_gateway.is_some())
+            .field("demo_harim", &self.demo_harim.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +131,13 @@ impl fmt::Debug for ServerHandle {
 pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
     let listen = config.listen;
     let demo = config.demo_gateway.clone();
-    if demo.is_some() && !listen.ip().is_loopback() {
+    let demo_harim = config.demo_harim.clone();
+    if demo.is_some() && demo_harim.is_some() {
+        return Err(IssuerError::InvalidSettings(
+            "the demo gateway calls either this issuer or Harim: not both".into(),
+        ));
+    }
+    if (demo.is_some() || demo_harim.is_some()) && !listen.ip().is_loopback() {
         return Err(IssuerError::InvalidSettings(
             "the demo gateway serves only on a loopback address".into(),
         ));
@@ -197,9 +210,21 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
     let public_key = issuer.public_key_hex();
     let activation_key = issuer.activation_key_hex();
     let api = crate::http::router(Arc::clone(&issuer), kannel.map(|k| k.secret()));
-    let app = match &demo {
-        None => api,
-        Some(d) => {
+    let app = match (&demo, &demo_harim) {
+        (None, None) => api,
+        (_, Some(h)) => {
+            tracing::warn!(
+                harim = %h.base_url,
+                banks = h.banks.len(),
+                "demo gateway on, through Harim: /demo/pay shows one-time PIN messages to anyone who can reach it"
+            );
+            api.clone().merge(crate::demo::router(
+                crate::demo::DemoUpstream::Harim(h),
+                Arc::clone(&issuer),
+                addr.port(),
+            ))
+        }
+        (Some(d), None) => {
             let bearer = format!("Bearer {}", d.gateway_token.expose_secret());
             if issuer.authorize(Some(&bearer), Role::Gateway).is_err() {
                 delivery.stop().await;
@@ -211,8 +236,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, IssuerError> {
                 "demo gateway on: /demo/pay shows one-time PIN messages to anyone who can reach it"
             );
             api.clone().merge(crate::demo::router(
-                api,
-                d,
+                crate::demo::DemoUpstream::Local(api, d),
                 Arc::clone(&issuer),
                 addr.port(),
             ))

@@ -408,3 +408,64 @@ fn a_wrong_master_key_is_detected() {
         pooya_issuer::spawn_on_thread(pooya_issuer::ServerConfig::new(dir.path())).unwrap_err();
     assert_eq!(err.code(), "wrong_master_key");
 }
+
+/// Issue 14: `serve --demo-gateway --demo-harim FILE` reads Harim's URL
+/// and the gateway's Harim token from the file (the token from its own
+/// file), needs no POOYA_GATEWAY_TOKEN, and refuses a bad file naming the
+/// field, never the token.
+#[test]
+fn the_demo_gateway_through_harim_reads_its_settings_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    pooya_issuer::init(&data, &pooya_issuer::InitOptions::default()).unwrap();
+    let token = dir.path().join("harim-gw.token");
+    let demo = dir.path().join("demo-harim.json");
+    // A port nothing listens on, for a Harim that is not there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let harim = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let write = |text: &str| {
+        std::fs::write(&token, format!("{text}\n")).unwrap();
+        std::fs::write(
+            &demo,
+            json!({"harim": {"base_url": harim, "token": {"file": token}}}).to_string(),
+        )
+        .unwrap();
+    };
+    let demo_arg = demo.to_str().unwrap();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--demo-gateway",
+        "--demo-harim",
+        demo_arg,
+    ];
+    write("short-secret");
+    let err = serve(&data, &args, None).unwrap_err();
+    assert!(
+        err.contains("error [invalid_settings]") && err.contains("harim.token"),
+        "{err}"
+    );
+    assert!(!err.contains("short-secret"), "{err}");
+
+    write("gw-demo-page-token-0001");
+    let (mut child, line) = serve(&data, &args, None).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let client = Client::new(&format!("http://{addr}"));
+    assert_eq!(client.get("/demo/pay", None).status, 200);
+    let a = client.post(
+        "/demo/api/otp-request",
+        None,
+        &json!({"pan": pan(9), "amount": "1000", "payee_id": "S", "type": "purchase"}),
+    );
+    assert_eq!(a.status, 502, "{}", a.body);
+    assert_eq!(a.error_code(), "harim_unreachable");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("gw-demo-page-token-0001"), "{log}");
+}

@@ -450,3 +450,286 @@ fn a_payment_qr_code_on_the_demo_page_is_scanned_and_paid() {
     });
     server.shutdown().unwrap();
 }
+
+// ---- issue 14: the demo payment page through Harim --------------------
+
+/// The page's gateway token at Harim.
+const HARIM_GATEWAY: &str = "gw-demo-page-token-0001";
+const HARIM_ADMIN: &str = "harim-admin-token-0001";
+
+/// A card number of `bin` (6 digits) with `n` in the middle, Luhn digit.
+fn card_of(bin: &str, n: u64) -> String {
+    let payload = format!("{bin}{n:09}");
+    format!(
+        "{payload}{}",
+        pooya_protocol::ids::luhn_check_digit(&payload)
+    )
+}
+
+/// Harim's clock, standing with a bank's manual clock.
+struct BankClock(ManualClock);
+
+impl pooya_harim::Clock for BankClock {
+    fn now(&self) -> u64 {
+        pooya_issuer::Clock::now(&self.0)
+    }
+}
+
+/// The newest message on the phone panel (its header line and text),
+/// once its PIN is not one of `seen`; and that PIN.
+async fn newest_sms(c: &fantoccini::Client, seen: &[String]) -> (String, String, String) {
+    let start = Instant::now();
+    loop {
+        if let Ok(items) = c.find_all(Locator::Css("#outbox .sms")).await
+            && let Some(first) = items.first()
+            && let Ok(meta) = first.find(Locator::Css(".sms-meta")).await
+            && let Ok(meta) = meta.text().await
+            && let Ok(body) = first.find(Locator::Css(".sms-body")).await
+            && let Ok(body) = body.text().await
+            && let Some(code) = pooya_issuer::messages::find_one_time_code(&body)
+            && !seen.contains(&code)
+        {
+            return (meta, body, code);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no new PIN on the phone panel"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(c: &fantoccini::Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Request a PIN for `card` from the page, read it on the phone panel
+/// (sent by `bank`), pay with it: accepted. Returns the PIN.
+async fn pay_through_harim(
+    c: &fantoccini::Client,
+    card: &str,
+    bank: &str,
+    shop: &str,
+    seen: &[String],
+) -> String {
+    set(c, "pan", card).await;
+    set(c, "amount", "1,250,000").await;
+    click(c, "request-pin").await;
+    wait_for(c, "#request-status[data-state='requested']").await;
+    let (meta, sms, code) = newest_sms(c, seen).await;
+    assert!(meta.starts_with(&format!("{bank}: ")), "{meta}");
+    assert!(sms.contains("۱٬۲۵۰٬۰۰۰") && sms.contains(shop), "{sms}");
+    set(c, "pin", &code).await;
+    click(c, "pay").await;
+    let r = wait_for(c, "#result[data-result='accepted']").await;
+    assert!(r.text().await.unwrap().starts_with("Accepted"));
+    code
+}
+
+/// Two real issuers (BINs 610433 and 603799) behind one real Harim; the
+/// page served by the first in Harim mode, its phone panel reading both
+/// banks' outboxes; one phone number holds a card of each bank. A card of
+/// each bank pays from the page (PIN by SMS through Harim); a QR payment
+/// with the other bank's card; that bank stopped: its card is told "the
+/// bank is not reachable" (`issuer_unavailable`) while the first bank's
+/// card pays.
+#[test]
+fn two_banks_through_harim_on_the_demo_payment_page() {
+    let chromium = tool("POOYA_CHROMIUM", "/usr/bin/chromium");
+    let profile = tempfile::tempdir().unwrap();
+    let mut mellat = common::Bank::start();
+    let mut saderat = common::Bank::start();
+    let phone = "09121110001";
+    let mellat_card = card_of("610433", 11);
+    let saderat_card = card_of("603799", 22);
+    mellat.enroll_and_activate(&mellat_card, phone);
+    let saderat_phone_card = saderat.enroll_and_activate(&saderat_card, phone);
+    mellat.register_merchant("IR-SHOP-42", "Demo Shop");
+    saderat.register_merchant("IR-SHOP-42", "Demo Shop Saderat");
+
+    // Harim, routing each BIN to its bank with that bank's gateway token.
+    let settings = tempfile::tempdir().unwrap();
+    let token_file = |name: &str, token: &str| {
+        let path = settings.path().join(format!("{name}.token"));
+        std::fs::write(&path, format!("{token}\n")).unwrap();
+        path
+    };
+    let harim_settings = json!({
+        "admin_token": {"file": token_file("admin", HARIM_ADMIN)},
+        "gateways": [{"name": "demo-page", "token": {"env": "HARIM_GW"}}],
+        "issuers": [
+            {"name": "mellat", "base_url": mellat.client.base, "bins": ["610433"],
+             "token": {"file": token_file("mellat", mellat.gateway())}},
+            {"name": "saderat", "base_url": saderat.client.base, "bins": ["603799"],
+             "token": {"file": token_file("saderat", saderat.gateway())}},
+        ],
+    });
+    let harim_path = settings.path().join("harim.json");
+    std::fs::write(&harim_path, harim_settings.to_string()).unwrap();
+    let mut hcfg = pooya_harim::HarimConfig::new(&harim_path);
+    hcfg.listen = Some("127.0.0.1:0".parse().unwrap());
+    hcfg.clock = Arc::new(BankClock(mellat.clock.clone()));
+    hcfg.env = Arc::new(|k| (k == "HARIM_GW").then(|| HARIM_GATEWAY.to_owned()));
+    let harim = pooya_harim::spawn_on_thread(hcfg).unwrap();
+
+    // Bank Mellat's issuer again on its address, now also serving the
+    // page, its gateway calling Harim, its phone panel reading both banks
+    // (the settings file as `serve --demo-harim FILE` reads it).
+    let demo_file = settings.path().join("demo-harim.json");
+    std::fs::write(
+        &demo_file,
+        json!({
+            "harim": {"base_url": harim.base_url(), "token": {"file": token_file("gw", HARIM_GATEWAY)}},
+            "banks": [
+                {"name": "mellat", "base_url": mellat.client.base, "ops_token": {"env": "MELLAT_OPS"}},
+                {"name": "saderat", "base_url": saderat.client.base, "ops_token": {"env": "SADERAT_OPS"}},
+            ],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let ops = [
+        ("MELLAT_OPS", mellat.ops().to_owned()),
+        ("SADERAT_OPS", saderat.ops().to_owned()),
+    ];
+    let demo = pooya_issuer::DemoHarim::from_file(&demo_file, &|name| {
+        ops.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let first_server = mellat.server.take().unwrap();
+    let addr = first_server.local_addr();
+    first_server.shutdown().unwrap();
+    let mut cfg = ServerConfig::new(mellat.dir.path());
+    cfg.listen = addr;
+    cfg.clock = Arc::new(mellat.clock.clone());
+    cfg.settings = mellat.settings.clone();
+    cfg.demo_harim = Some(demo);
+    let page_base = format!("http://{addr}");
+    mellat.server = Some(pooya_issuer::spawn_on_thread(cfg).unwrap());
+
+    let (_driver, port) = start_chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-quic", "--window-size=1280,1600",
+                    "--force-device-scale-factor=1",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session through chromedriver");
+        c.goto(&format!("{page_base}/demo/pay")).await.unwrap();
+        let source = c.source().await.unwrap();
+        assert!(!source.contains(HARIM_GATEWAY), "no token in the page");
+        set(&c, "payee-id", "IR-SHOP-42").await;
+
+        // A card of each bank, through Harim; the SMS of each bank on the
+        // one phone's panel.
+        let first = pay_through_harim(&c, &mellat_card, "mellat", "Demo Shop", &[]).await;
+        mellat.clock.advance(60);
+        saderat.clock.advance(60);
+        let second = pay_through_harim(
+            &c,
+            &saderat_card,
+            "saderat",
+            "Demo Shop Saderat",
+            std::slice::from_ref(&first),
+        )
+        .await;
+        // Both banks' PINs are on the phone's panel, newest first.
+        let metas = c.find_all(Locator::Css("#outbox .sms-meta")).await.unwrap();
+        assert_eq!(metas.len(), 2, "the two PIN messages of the phone");
+        assert!(metas[1].text().await.unwrap().starts_with("mellat: "));
+
+        // The QR flow, paid with Bank Saderat's card through Harim.
+        let now = pooya_issuer::Clock::now(&saderat.clock);
+        set(&c, "amount", "۴٬۲۰۰٬۰۰۰").await;
+        set(&c, "payee-name", "Demo Shop").await;
+        click(&c, "show-qr").await;
+        wait_for(&c, "#qr[data-state='shown'] svg").await;
+        let png = c.screenshot().await.unwrap();
+        let uri = qr_in_screenshot(&png);
+        assert!(
+            uri.starts_with("pooya:pay?amount=4200000&payee=IR-SHOP-42"),
+            "{uri}"
+        );
+        let policies = saderat_phone_card.response.policies.clone();
+        let cap = *policies.cap_ladder.tiers().last().unwrap();
+        let secret = pooya_core::vault::CardSecret {
+            id: 2,
+            issuer: "saderat".into(),
+            keys: saderat_phone_card.seed.derive_keys(),
+            seed: saderat_phone_card.seed.clone(),
+            policies,
+            cap,
+        };
+        let pin = pooya_core::pins::payment_pin(&secret, &uri, now).unwrap();
+        set(&c, "pan", &saderat_card).await;
+        set(&c, "pin", &pin.code).await;
+        click(&c, "pay").await;
+        let r = wait_for(&c, "#result[data-result='accepted']").await;
+        assert!(r.text().await.unwrap().starts_with("Accepted"));
+
+        // Bank Saderat stops: its card is told the bank is not reachable,
+        // for a PIN request and for a payment; the panel says so too.
+        saderat.server.take().unwrap().shutdown().unwrap();
+        set(&c, "amount", "1,250,000").await;
+        click(&c, "request-pin").await;
+        let s = wait_for(&c, "#request-status[data-error='issuer_unavailable']").await;
+        assert!(
+            s.text()
+                .await
+                .unwrap()
+                .contains("the bank is not reachable"),
+            "{}",
+            s.text().await.unwrap()
+        );
+        set(&c, "pin", &second).await;
+        click(&c, "pay").await;
+        let r = wait_for(&c, "#result[data-reason='issuer_unavailable']").await;
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("the bank is not reachable")
+        );
+        let down = wait_for(&c, "#outbox-unreachable").await;
+        let start = Instant::now();
+        while !down.text().await.unwrap().contains("saderat") {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no unreachable bank shown"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Meanwhile Bank Mellat's card pays as before.
+        mellat.clock.advance(60);
+        pay_through_harim(&c, &mellat_card, "mellat", "Demo Shop", &[first, second]).await;
+        if let Some(path) = std::env::var_os("POOYA_DEMO_HARIM_SCREENSHOT") {
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(path, png).unwrap();
+        }
+        c.close().await.unwrap();
+    });
+    drop(harim);
+}

@@ -153,3 +153,64 @@ fn demo_routes_refuse_foreign_hosts_and_show_only_one_time_pins() {
     assert_eq!(shown.len(), 1, "{shown:?}");
     server.shutdown().unwrap();
 }
+
+/// Issue 14: a demo gateway sending to a Harim that does not answer says
+/// so with its own code (502 `harim_unreachable`), the page's other
+/// routes still work; asking for both a local and a Harim gateway is
+/// refused at start.
+#[test]
+fn a_demo_gateway_without_its_harim_says_harim_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = pooya_issuer::init(dir.path(), &InitOptions::default()).unwrap();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let harim = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let settings = json!({
+        "harim": {"base_url": harim, "token": {"env": "GW"}},
+        "timeout_ms": 2000,
+    });
+    let demo = pooya_issuer::DemoHarim::from_json(settings.to_string().as_bytes(), &|name| {
+        (name == "GW").then(|| "gw-demo-page-token-0001".to_owned())
+    })
+    .unwrap();
+
+    let mut both = ServerConfig::new(dir.path());
+    both.demo_gateway = Some(DemoGateway {
+        gateway_token: init.tokens.gateway.clone(),
+    });
+    both.demo_harim = Some(demo.clone());
+    let refused = pooya_issuer::spawn_on_thread(both).unwrap_err();
+    assert_eq!(refused.code(), "invalid_settings", "{refused}");
+
+    let mut cfg = ServerConfig::new(dir.path());
+    cfg.clock = Arc::new(ManualClock::new(T0));
+    cfg.demo_harim = Some(demo);
+    let server = pooya_issuer::spawn_on_thread(cfg).unwrap();
+    let client = Client::new(&server.base_url());
+    let a = client.post(
+        "/demo/api/otp-request",
+        None,
+        &json!({"pan": pan(5), "amount": "1,000", "payee_id": "IR-SHOP-42", "type": "purchase"}),
+    );
+    assert_eq!(a.status, 502, "{}", a.body);
+    assert_eq!(a.error_code(), "harim_unreachable");
+    let a = client.post(
+        "/demo/api/pay",
+        None,
+        &json!({"pan": pan(5), "amount": "1,000", "payee_id": "IR-SHOP-42", "type": "purchase", "code": "1234567"}),
+    );
+    assert_eq!(a.error_code(), "harim_unreachable", "{}", a.body);
+    // The page's own checks come first, as without Harim.
+    let a = client.post(
+        "/demo/api/pay",
+        None,
+        &json!({"pan": pan(5), "amount": "lots", "payee_id": "IR-SHOP-42", "type": "purchase", "code": "1"}),
+    );
+    assert_eq!(a.error_code(), "invalid_amount", "{}", a.body);
+    // No bank listed: the panel reads this issuer's store, as without Harim.
+    let a = client.get("/demo/api/outbox", None);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["messages"], json!([]));
+    server.shutdown().unwrap();
+}

@@ -37,3 +37,19 @@ fn the_production_settings_shown_are_valid() {
     assert!(kannel.gateway_secret_source().is_ok());
     assert_eq!(settings.database_pool_size, 32);
 }
+
+/// Issue 14: the demo gateway's Harim settings file shown in docs/issuer.md
+/// is one `serve --demo-harim` accepts.
+#[test]
+fn the_demo_harim_settings_shown_are_valid() {
+    let text = json_block_after("naming the field, never a token:");
+    let demo = pooya_issuer::DemoHarim::from_json(text.as_bytes(), &|name| {
+        name.ends_with("_TOKEN")
+            .then(|| format!("{}-0123456789abcdef", name.to_lowercase()))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(demo.base_url, "http://127.0.0.1:8480");
+    let names: Vec<&str> = demo.banks.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["mellat", "saderat"]);
+    assert_eq!(demo.timeout, std::time::Duration::from_secs(10));
+}

@@ -11,6 +11,18 @@ const REASONS = {
   too_many_failures: 'too many wrong PINs: the card\'s dynamic PINs are blocked for a while',
 };
 
+// Errors of the bank, of Harim and of this page's server, in plain words.
+const ERRORS = {
+  issuer_unavailable: 'the bank is not reachable just now: try again in a while, or pay with another card',
+  rate_limited: 'too many requests: please wait a little and try again',
+  harim_unreachable: 'Harim (the Central Bank\'s dynamic PIN service) is not reachable',
+  harim_timeout: 'Harim (the Central Bank\'s dynamic PIN service) did not answer in time',
+  unauthorized: 'the payment gateway\'s token was refused',
+  forbidden: 'the payment gateway\'s token may not do this',
+  request_timeout: 'the request took too long',
+  unknown_payee: 'the bank does not know this merchant',
+};
+
 async function post(path, body) {
   const r = await fetch(path, {
     method: 'POST',
@@ -61,23 +73,28 @@ $('show-qr').addEventListener('click', async () => {
 });
 
 function message(json, status) {
+  if (json && json.error && ERRORS[json.error]) {
+    return ERRORS[json.error] + ' (' + json.error + ').';
+  }
   return json && json.message ? json.message : 'HTTP ' + status;
 }
 
 $('request-pin').addEventListener('click', async () => {
   const s = $('request-status');
   s.dataset.state = 'pending';
+  s.dataset.error = '';
   s.textContent = 'Requesting a dynamic PIN…';
   const r = await post('/demo/api/otp-request', fields());
   if (r.status === 202) {
     s.dataset.state = 'requested';
     s.textContent = 'Requested: if the card is registered, its phone gets a PIN by SMS, valid for '
       + Math.round(r.json.valid_for_secs / 60) + ' minutes.';
-  } else if (r.status === 429) {
+  } else if (r.status === 429 && r.json && r.json.retry_after_secs) {
     s.dataset.state = 'rate_limited';
     s.textContent = 'Please wait ' + r.json.retry_after_secs + ' seconds before asking for another PIN.';
   } else {
     s.dataset.state = 'error';
+    s.dataset.error = r.json && r.json.error ? r.json.error : String(r.status);
     s.textContent = 'Not requested: ' + message(r.json, r.status);
   }
   refreshOutbox();
@@ -128,7 +145,7 @@ async function refreshOutbox() {
     li.className = 'sms';
     const meta = document.createElement('div');
     meta.className = 'sms-meta';
-    meta.textContent = m.from + ' → ' + m.to + ' · '
+    meta.textContent = (m.bank ? m.bank + ': ' : '') + m.from + ' → ' + m.to + ' · '
       + new Date(m.created_at * 1000).toISOString().slice(11, 19) + ' UTC';
     const body = document.createElement('div');
     body.className = 'sms-body';
@@ -137,6 +154,9 @@ async function refreshOutbox() {
     li.append(meta, body);
     return li;
   });
+  const down = j.unreachable || [];
+  $('outbox-unreachable').textContent = down.length
+    ? 'Not reachable just now: ' + down.join(', ') + '.' : '';
   const list = $('outbox');
   list.replaceChildren(...items);
   list.dataset.count = String(items.length);
