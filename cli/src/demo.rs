@@ -8,10 +8,16 @@
 //! verify them. Each step checks what the bank answered against what must
 //! happen; the demo exits 0 only when every step behaved.
 //!
+//! A second bank and Harim, the Central Bank's router, start beside it
+//! ([`harim`]): from then on the payment gateway sends every PIN to Harim,
+//! which routes it to the card's bank by BIN.
+//!
 //! Then the same card is enrolled for the SMS version too: the customer
 //! texts its last four digits to the short code and pays with the
-//! one-time PIN that comes back; and a payment page asks the bank for a
-//! Harim PIN bound to its amount and merchant.
+//! one-time PIN that comes back; and a payment page asks Harim for a
+//! PIN bound to its amount and merchant. A card of the second bank joins
+//! the same phone vault and pays through Harim; the second bank goes down
+//! and the first bank's cards are served as before.
 //!
 //! The steps are a list of [`Step`]s over one [`Demo`] context: see
 //! [`steps`].
@@ -31,6 +37,8 @@ use zeroize::Zeroizing;
 use crate::Global;
 use crate::output::{CliError, rials};
 use crate::transport::UreqTransport;
+
+mod harim;
 
 /// The customer's mobile number in the demo.
 pub const PHONE: &str = "09121234567";
@@ -116,6 +124,8 @@ pub struct Demo {
     second: Option<PinView>,
     /// When the last transaction-bound PIN's step ends (bank time).
     last_tx_until: u64,
+    /// The second bank and Harim.
+    net: harim::Network,
 }
 
 /// A bank's verdict on a code.
@@ -139,11 +149,16 @@ impl Verdict {
 }
 
 fn random_pan() -> Result<String, StepFailed> {
+    random_pan_with("610433")
+}
+
+/// A random card number of a BIN, with its Luhn check digit.
+fn random_pan_with(bin: &str) -> Result<String, StepFailed> {
     let mut bytes = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| StepFailed("random generator failed".into()))?;
     let n = u64::from_be_bytes(bytes) % 1_000_000_000;
-    let payload = format!("610433{n:09}");
+    let payload = format!("{bin}{n:09}");
     Ok(format!("{payload}{}", ids::luhn_check_digit(&payload)))
 }
 
@@ -184,6 +199,7 @@ impl Demo {
             code: None,
             second: None,
             last_tx_until: 0,
+            net: harim::Network::new()?,
         })
     }
 
@@ -319,13 +335,28 @@ impl Demo {
         amount: u64,
         payee: Option<(&str, TxType)>,
     ) -> Result<Verdict, StepFailed> {
-        let gateway = self.tokens()?.tokens.gateway.expose_secret().to_owned();
-        let mut body = json!({"pan": self.pan, "code": code, "amount": amount, "kind": kind});
+        self.verify_card(&self.pan, code, kind, amount, payee)
+    }
+
+    /// The gateway asks Harim about a code for a card of either bank;
+    /// Harim routes it to the card's bank by BIN.
+    ///
+    /// # Errors
+    /// When Harim does not answer 200.
+    pub fn verify_card(
+        &self,
+        pan: &str,
+        code: &str,
+        kind: &str,
+        amount: u64,
+        payee: Option<(&str, TxType)>,
+    ) -> Result<Verdict, StepFailed> {
+        let mut body = json!({"pan": pan, "code": code, "amount": amount, "kind": kind});
         if let Some((p, t)) = payee {
             body["payee"] = json!(p);
             body["type"] = json!(t.as_str());
         }
-        let (status, v) = self.post("/v1/verify", &gateway, &body)?;
+        let (status, v) = self.post_harim("/v1/verify", &body)?;
         if status != 200 {
             return Err(StepFailed(format!("verify answered HTTP {status}: {v}")));
         }
@@ -337,6 +368,7 @@ impl Demo {
     }
 
     fn stop(&mut self) -> Result<(), StepFailed> {
+        self.net.stop()?;
         if let Some(s) = self.server.take() {
             s.shutdown()?;
         }
@@ -350,6 +382,10 @@ pub fn steps() -> Vec<Step> {
         Step {
             title: "The bank starts",
             run: bank_starts,
+        },
+        Step {
+            title: "Harim and a second bank start",
+            run: harim::harim_starts,
         },
         Step {
             title: "At the ATM",
@@ -394,6 +430,18 @@ pub fn steps() -> Vec<Step> {
         Step {
             title: "Scan and sign: a payment QR code",
             run: qr_payment,
+        },
+        Step {
+            title: "A second bank's card in the same app",
+            run: harim::second_bank_card,
+        },
+        Step {
+            title: "Harim: a PIN for the second bank's card",
+            run: harim::harim_other_bank,
+        },
+        Step {
+            title: "One bank down, the other served",
+            run: harim::a_bank_is_down,
         },
     ]
 }
@@ -787,7 +835,6 @@ fn sms_version(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
 
 fn harim(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let amount = 2_750_000;
-    let gateway = d.tokens()?.tokens.gateway.expose_secret().to_owned();
     let ops = d.tokens()?.tokens.ops.expose_secret().to_owned();
     let (status, merchant) = d.put(
         &format!("/v1/merchants/{PAYEE}"),
@@ -807,10 +854,10 @@ fn harim(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let request =
         |pan: &str| json!({"pan": pan, "amount": amount, "payee_id": PAYEE, "type": "purchase"});
     let n = d.sms()?.len();
-    let (status, answer) = d.post("/v1/otp-requests", &gateway, &request(&d.pan))?;
+    let (status, answer) = d.post_harim("/v1/otp-requests", &request(&d.pan))?;
     s.check(
         status == 202 && answer["status"] == "requested",
-        format!("the gateway asks the bank: HTTP {status} {answer}"),
+        format!("the gateway asks Harim, which asks the card's bank: HTTP {status} {answer}"),
     )?;
     let sms = d.wait_sms(n + 1)?;
     show_sms(s, &sms);
@@ -821,7 +868,8 @@ fn harim(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let code = pooya_issuer::messages::find_one_time_code(&sms.body)
         .ok_or_else(|| StepFailed("the SMS carries no 7-digit PIN".into()))?;
     let other = random_pan()?;
-    let (st2, answer2) = d.post("/v1/otp-requests", &gateway, &request(&other))?;
+    let (st2, answer2) = d.post_harim("/v1/otp-requests", &request(&other))?;
+    let (st3, answer3) = d.post_harim("/v1/otp-requests", &request(&random_pan_with("589210")?))?;
     // The same answer but for the clock: `expires_at` is each request's
     // own time plus the same lifetime (the SMS above may take a second).
     let without_time = |a: &serde_json::Value| {
@@ -834,8 +882,12 @@ fn harim(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let later = answer2["expires_at"].as_u64() >= answer["expires_at"].as_u64()
         && answer2["expires_at"].is_u64();
     s.check(
-        st2 == status && without_time(&answer2) == without_time(&answer) && later,
-        "a card number the bank does not know gets the very same answer (no card enumeration)",
+        st2 == status
+            && st3 == status
+            && without_time(&answer2) == without_time(&answer)
+            && without_time(&answer3) == without_time(&answer)
+            && later,
+        "a card number the bank does not know, and one of a BIN no bank owns, get the very same answer (no card enumeration)",
     )?;
     let changed = d.verify(&code, "second", amount + 1_000_000, Some(PAYEE))?;
     s.check(
@@ -906,7 +958,7 @@ pub fn run_cli(global: &Global) -> Result<(), CliError> {
     let mut stdout = std::io::stdout();
     if !global.json {
         println!(
-            "Pooya demo: a bank, an ATM, a customer's phone and a payment gateway, all on this computer."
+            "Pooya demo: two banks, Harim, an ATM, a customer's phone and a payment gateway, all on this computer."
         );
         println!();
     }

@@ -4,8 +4,9 @@
 //! contract").
 //!
 //! [`hold_to_contract`] runs schemathesis over one target, once per role's
-//! token and once without a token; each target (the issuer today) is a
-//! small block in [`run`] that starts its server, seeds it and calls it.
+//! token and once without a token; each target (the issuer, and Harim in
+//! front of a seeded issuer) is a small block in [`run`] that starts its
+//! servers, seeds them and calls it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -101,6 +102,17 @@ pub fn run(ctx: &Context) -> Result<(), String> {
         totals.push((target.name.clone(), cases));
     }
     // ---- end of the issuer -------------------------------------------------
+    // ---- Harim, in front of a live issuer ----------------------------------
+    {
+        let dir = TempDir::new("schemathesis-harim")?;
+        let (issuer, issuer_target) = start_issuer(ctx, &dir.0)?;
+        let (server, target) = start_harim(ctx, &dir.0, &issuer_target)?;
+        let cases = hold_to_contract(ctx, &target, &dir.0)?;
+        drop(server);
+        drop(issuer);
+        totals.push((target.name.clone(), cases));
+    }
+    // ---- end of Harim --------------------------------------------------------
     for (name, cases) in &totals {
         eprintln!("schemathesis: {name}: {cases} test cases, all passed");
     }
@@ -185,6 +197,87 @@ fn start_issuer(ctx: &Context, dir: &Path) -> Result<(Killed, Target), String> {
         tokens,
     };
     Ok((server, target))
+}
+
+/// Harim's tokens in the fuzzed run (given through its environment).
+const HARIM_TOKENS: [(&str, &str, &str); 3] = [
+    ("gateway", "HARIM_GATEWAY", "schemathesis-gateway-token-01"),
+    ("admin", "HARIM_ADMIN", "schemathesis-admin-token-0001"),
+    ("ops", "HARIM_OPS", "schemathesis-ops-token-000001"),
+];
+
+/// Builds and starts `pooya-harim` (127.0.0.1, an ephemeral port) routing
+/// the seed cards' BIN to `issuer` with its gateway token, and one more
+/// BIN to a closed port (so `issuer_unavailable` is among the answers).
+fn start_harim(ctx: &Context, dir: &Path, issuer: &Target) -> Result<(Killed, Target), String> {
+    run_step(
+        "cargo build -p pooya-harim --bin pooya-harim",
+        ctx.cmd("cargo")
+            .args(["build", "-p", "pooya-harim", "--bin", "pooya-harim"]),
+    )?;
+    let bin = target_dir(ctx).join("debug/pooya-harim");
+    let gateway = issuer
+        .tokens
+        .iter()
+        .find(|(r, _)| r == "gateway")
+        .map(|(_, t)| t.clone())
+        .ok_or("the issuer has no gateway token")?;
+    // A port nothing listens on: bound, read, released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("a free port: {e}"))?;
+    let settings = serde_json::json!({
+        "listen": "127.0.0.1:0",
+        "admin_token": {"env": "HARIM_ADMIN"},
+        "ops_token": {"env": "HARIM_OPS"},
+        "gateways": [{"name": "fuzz", "token": {"env": "HARIM_GATEWAY"},
+                      "rate_per_sec": 100000, "burst": 1000000}],
+        "issuers": [
+            {"name": "seeded", "base_url": issuer.base_url, "bins": ["610433"],
+             "token": {"env": "HARIM_ISSUER"}},
+            {"name": "down", "base_url": format!("http://{closed}"), "bins": ["603799"],
+             "token": {"env": "HARIM_ISSUER"}, "timeout_ms": 500},
+        ],
+    });
+    let path = dir.join("harim.json");
+    std::fs::write(&path, settings.to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let log = std::fs::File::create(dir.join("harim.log")).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(&bin);
+    cmd.args(["serve", "--config"])
+        .arg(&path)
+        .env("HARIM_ISSUER", &gateway)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    for (_, var, token) in HARIM_TOKENS {
+        cmd.env(var, token);
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("pooya-harim serve: {e}"))?;
+    let stdout = child.stdout.take().ok_or("pooya-harim serve: no stdout")?;
+    let server = Killed(child);
+    let mut line = String::new();
+    let mut stdout = BufReader::new(stdout);
+    stdout
+        .read_line(&mut line)
+        .map_err(|e| format!("pooya-harim serve: {e}"))?;
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("pooya-harim serve said {line:?}"))?
+        .to_owned();
+    let base_url = format!("http://{addr}");
+    Ok((
+        server,
+        Target {
+            name: "harim".into(),
+            spec_url: format!("{base_url}/openapi.json"),
+            base_url,
+            tokens: HARIM_TOKENS
+                .iter()
+                .map(|(role, _, t)| ((*role).to_owned(), (*t).to_owned()))
+                .collect(),
+        },
+    ))
 }
 
 /// The seed card numbers: test BIN 610433, Luhn-valid.
