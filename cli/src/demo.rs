@@ -27,7 +27,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pooya_core::hooks::SystemClock;
 use pooya_core::{CardId, KdfParams, KeyFileKeystore, Phone, PinView, Vault, VaultConfig};
 use pooya_issuer::{BackgroundServer, InitOptions, InitOutput, ServerConfig};
 use pooya_protocol::{Language, PaymentRequest, TxType, ids};
@@ -38,10 +37,13 @@ use crate::Global;
 use crate::output::{CliError, rials};
 use crate::transport::UreqTransport;
 
+mod days;
 mod harim;
 
 /// The customer's mobile number in the demo.
 pub const PHONE: &str = "09121234567";
+/// The first bank's name in the phone.
+const ISSUER: &str = "pooya-bank";
 /// The app password of the demo's phone vault.
 const PASSWORD: &str = "demo password 1379";
 /// A merchant id for transaction-bound PINs.
@@ -126,6 +128,10 @@ pub struct Demo {
     last_tx_until: u64,
     /// The second bank and Harim.
     net: harim::Network,
+    /// The phone's clock (the system's, movable by the wrong-clock day).
+    clock: Arc<days::DemoClock>,
+    /// Codes the bank accepted in this demo (each is taken once).
+    accepted: std::cell::RefCell<Vec<String>>,
 }
 
 /// A bank's verdict on a code.
@@ -200,6 +206,8 @@ impl Demo {
             second: None,
             last_tx_until: 0,
             net: harim::Network::new()?,
+            clock: Arc::new(days::DemoClock::default()),
+            accepted: std::cell::RefCell::new(Vec::new()),
         })
     }
 
@@ -360,11 +368,19 @@ impl Demo {
         if status != 200 {
             return Err(StepFailed(format!("verify answered HTTP {status}: {v}")));
         }
+        if v["result"] == "accepted" {
+            self.accepted.borrow_mut().push(code.to_owned());
+        }
         Ok(Verdict {
             result: v["result"].as_str().unwrap_or_default().to_owned(),
             reason: v["reason"].as_str().unwrap_or_default().to_owned(),
             matched: v["matched"].as_str().map(str::to_owned),
         })
+    }
+
+    /// Whether the bank accepted `code` earlier in this demo.
+    fn was_accepted(&self, code: &str) -> bool {
+        self.accepted.borrow().iter().any(|c| c == code)
     }
 
     fn stop(&mut self) -> Result<(), StepFailed> {
@@ -432,6 +448,10 @@ pub fn steps() -> Vec<Step> {
             run: qr_payment,
         },
         Step {
+            title: "A wrong-clock day",
+            run: days::wrong_clock_day,
+        },
+        Step {
             title: "A second bank's card in the same app",
             run: harim::second_bank_card,
         },
@@ -442,6 +462,10 @@ pub fn steps() -> Vec<Step> {
         Step {
             title: "One bank down, the other served",
             run: harim::a_bank_is_down,
+        },
+        Step {
+            title: "A lost phone",
+            run: days::lost_phone,
         },
     ]
 }
@@ -514,7 +538,7 @@ fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
         PASSWORD,
         Arc::new(KeyFileKeystore::beside(&path)),
         None,
-        Arc::new(SystemClock),
+        Arc::clone(&d.clock) as Arc<dyn pooya_core::hooks::Clock>,
         VaultConfig::with_kdf(KdfParams::FLOOR),
     )?;
     let mut phone = Phone::new(vault, Arc::new(UreqTransport), "demo phone")?;
@@ -522,7 +546,7 @@ fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
     let key = d.tokens()?.issuer_public_key.clone();
     let activation_key = d.tokens()?.activation_public_key.clone();
     let url = d.base_url()?;
-    phone.add_issuer("pooya-bank", &url, &key, &activation_key)?;
+    phone.add_issuer(ISSUER, &url, &key, &activation_key)?;
     s.say(format!(
         "Phone number {number}; the bank pooya-bank at {url} with both its keys pinned."
     ));
@@ -540,7 +564,7 @@ fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
         t[last] = if t[last] == '0' { '1' } else { '0' };
         t.into_iter().collect::<String>()
     };
-    let refused = phone.add_card("pooya-bank", &typo, None);
+    let refused = phone.add_card(ISSUER, &typo, None);
     s.check(
         matches!(
             refused,
@@ -548,7 +572,7 @@ fn activate(d: &mut Demo, s: &mut Story<'_>) -> Result<(), StepFailed> {
         ),
         "a mistyped code is caught on the phone by its check digit, before any network call",
     )?;
-    let added = phone.add_card("pooya-bank", &typed, None)?;
+    let added = phone.add_card(ISSUER, &typed, None)?;
     let c = &added.card;
     s.say(
         "The phone sealed its request (number, code, a fresh X25519 key, device name) to the bank's activation key with HPKE: a proxy that terminates TLS sees none of it. The bank answered with its own X25519 key, the card's data and policies, signed over a transcript that binds the sealed request.",
