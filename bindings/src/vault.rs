@@ -29,6 +29,8 @@ use pooya_core::{
 };
 use zeroize::Zeroizing;
 
+use crate::card_life::CardAppStatus;
+
 use crate::PooyaError;
 use crate::hooks::{
     AsyncOnlyTransport, BiometricAdapter, BiometricGate, Clock, ClockAdapter, DeviceKeystore,
@@ -164,6 +166,13 @@ pub struct CardInfo {
     pub second_digits: u32,
     /// When the card was added (phone clock, Unix seconds).
     pub added_at: u64,
+    // Issue 13, a card's life on the phone.
+    /// The card's app state as the bank last signed it (`Active` before
+    /// the first sync); PINs are refused unless `Active`.
+    pub app_status: CardAppStatus,
+    /// The bank time of that signed answer, Unix seconds; `null` before
+    /// the first sync.
+    pub status_checked_at: Option<u64>,
 }
 
 impl From<CardView> for CardInfo {
@@ -182,6 +191,8 @@ impl From<CardView> for CardInfo {
             first_digits: c.first_digits,
             second_digits: c.second_digits,
             added_at: c.added_at,
+            app_status: c.app_status.into(),
+            status_checked_at: c.status_checked_at,
         }
     }
 }
