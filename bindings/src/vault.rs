@@ -909,19 +909,6 @@ impl PooyaApp {
             .into())
     }
 
-    /// Removes a card from this phone; needs the password again.
-    ///
-    /// # Errors
-    /// `Locked`, `CardNotFound`, the password errors of
-    /// [`PooyaApp::unlock_with_password`].
-    pub fn remove_card(&self, card_id: i64, password: String) -> Result<(), PooyaError> {
-        let password = secret(password);
-        // Issue 13: the core now tells the bank and says whether it heard
-        // (`pooya_core::CardRemoval`); its FFI record comes with the async
-        // card calls.
-        self.with_phone(|p| p.remove_card(card_id, &password).map(|_| ()))
-    }
-
     /// The first dynamic PIN (ATM, POS) now. Offline.
     ///
     /// # Errors
