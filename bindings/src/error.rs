@@ -344,6 +344,19 @@ pub enum PooyaError {
         /// Its expiry, Unix seconds (bank time).
         expires_at: u64,
     },
+    // Issue 13, a card's life on the phone (docs/phone.md).
+    /// The bank suspended this card's app (its last signed state): no PIN
+    /// is made until a `sync` says it is active again.
+    #[error("the bank suspended this card's app for now: sync later")]
+    CardSuspended,
+    /// The card's app was revoked (deactivated at an ATM, by the bank, or
+    /// removed on a phone): activate it again at an ATM.
+    #[error("this card was deactivated: activate it again at an ATM")]
+    CardRevoked,
+    /// The card was activated on another device since: this phone's seed
+    /// no longer works; activate it again at an ATM to use it here.
+    #[error("this card is active on another device: activate it again at an ATM")]
+    CardOnOtherDevice,
 }
 
 #[uniffi::export]
@@ -362,7 +375,10 @@ impl PooyaError {
     /// `invalid_activation_code`, `phone_not_set`, `network`,
     /// `activation_refused`, `issuer_error`, `bad_response`,
     /// `bad_signature`, `policy_refused`, `server_time_implausible`,
-    /// `cap_below_lowest_tier`, `amount_above_cap`, `ambiguous_card`.
+    /// `cap_below_lowest_tier`, `amount_above_cap`, `ambiguous_card`,
+    /// `activation_key_missing`, `invalid_payment_request`,
+    /// `payment_request_expired`, `card_suspended`, `card_revoked`,
+    /// `card_on_other_device`.
     pub fn code(&self) -> String {
         match self {
             Self::InvalidAmount { .. } => "invalid_amount",
@@ -410,6 +426,9 @@ impl PooyaError {
             Self::ActivationKeyMissing => "activation_key_missing",
             Self::InvalidPaymentRequest { .. } => "invalid_payment_request",
             Self::PaymentRequestExpired { .. } => "payment_request_expired",
+            Self::CardSuspended => "card_suspended",
+            Self::CardRevoked => "card_revoked",
+            Self::CardOnOtherDevice => "card_on_other_device",
         }
         .to_owned()
     }
@@ -490,6 +509,9 @@ impl From<CoreError> for PooyaError {
             CoreError::PaymentRequestExpired { expires_at } => {
                 Self::PaymentRequestExpired { expires_at }
             }
+            CoreError::CardSuspended => Self::CardSuspended,
+            CoreError::CardRevoked => Self::CardRevoked,
+            CoreError::CardOnOtherDevice => Self::CardOnOtherDevice,
             // `CoreError` is non-exhaustive; the test
             // `every_core_error_has_its_own_variant` fails when a variant
             // known to this build lands here.
@@ -664,6 +686,9 @@ mod tests {
             CoreError::DeviceKeyDamaged {
                 path: "/tmp/vault.db.devkey".into(),
             },
+            CoreError::CardSuspended,
+            CoreError::CardRevoked,
+            CoreError::CardOnOtherDevice,
         ]
     }
 
@@ -741,6 +766,34 @@ mod tests {
                 reason: AmountProblem::Zero
             }
         );
+    }
+
+    #[test]
+    fn inactive_cards_map_to_their_own_variants() {
+        let cases = [
+            (
+                CoreError::CardSuspended,
+                PooyaError::CardSuspended,
+                "card_suspended",
+            ),
+            (
+                CoreError::CardRevoked,
+                PooyaError::CardRevoked,
+                "card_revoked",
+            ),
+            (
+                CoreError::CardOnOtherDevice,
+                PooyaError::CardOnOtherDevice,
+                "card_on_other_device",
+            ),
+        ];
+        for (core, want, code) in cases {
+            let message = core.to_string();
+            let ffi = PooyaError::from(core);
+            assert_eq!(ffi, want);
+            assert_eq!(ffi.code(), code);
+            assert_eq!(ffi.to_string(), message);
+        }
     }
 
     #[test]

@@ -21,12 +21,15 @@
 //! - [`network`]: the calls that use the network (`add_card`,
 //!   `sync_time`) as async methods of [`PooyaApp`] over the async
 //!   [`Transport`], in the core's prepare → await → finish steps;
+//! - [`card_life`]: a card's life on the phone (`remove_card` telling
+//!   the bank, `sync` learning each card's signed state) and its records;
 //! - [`accounts`]: the standard OTP accounts (otpauth:// URIs, Google
 //!   Authenticator exports) on [`PooyaApp`], with their records.
 
 uniffi::setup_scaffolding!();
 
 pub mod accounts;
+pub mod card_life;
 pub mod diagnostics;
 pub mod error;
 pub mod hooks;
@@ -36,6 +39,7 @@ pub mod text;
 pub mod vault;
 
 pub use accounts::{AccountCode, AccountInfo, OtpAccountKind, OtpAlgorithm};
+pub use card_life::CardAppStatus;
 pub use diagnostics::{check_device_keystore, noop};
 pub use error::{AmountProblem, PasswordProblem, PooyaError};
 pub use hooks::{

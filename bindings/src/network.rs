@@ -24,10 +24,16 @@
 //! arrives fails in step 4 as the core says (`Locked`, …), storing
 //! nothing. Adding another network call is a few lines: a method calling
 //! [`PooyaApp::exchange`] with the core's prepare and finish steps, and an
-//! [`Outgoing`] impl for its request type.
+//! [`Outgoing`] impl for its request type. A call of several rounds
+//! (`sync`, `crate::card_life`) takes the turn once and runs each round
+//! through [`PooyaApp::round`]; a round whose finish step must see the
+//! transport's failure (a removal kept pending) uses it too.
 
-use pooya_core::hooks::HttpResponse as CoreResponse;
-use pooya_core::{AddCardRequest, ClockReading, CoreError, Exchange, Phone, TimeSyncRequest};
+use pooya_core::activation::DEFAULT_TIMEOUT_MS;
+use pooya_core::hooks::{HostError as CoreHostError, HttpResponse as CoreResponse};
+use pooya_core::{
+    AddCardRequest, ClockReading, CoreError, Phone, PreparedCardRequest, TimeSyncRequest,
+};
 use zeroize::Zeroizing;
 
 use crate::PooyaError;
@@ -36,19 +42,29 @@ use crate::vault::{ActivatedCard, PooyaApp, TimeSyncInfo};
 
 /// A request prepared by one of the core's prepare steps: what to send.
 pub(crate) trait Outgoing: Send + 'static {
-    /// The exchange to hand to the transport.
-    fn exchange(&self) -> &Exchange;
+    /// Where to POST, the JSON body, and how long to wait (milliseconds).
+    fn post(&self) -> (&str, &[u8], u64);
 }
 
 impl Outgoing for AddCardRequest {
-    fn exchange(&self) -> &Exchange {
-        &self.exchange
+    fn post(&self) -> (&str, &[u8], u64) {
+        let ex = &self.exchange;
+        (&ex.url, &ex.body, ex.timeout_ms)
     }
 }
 
 impl Outgoing for TimeSyncRequest {
-    fn exchange(&self) -> &Exchange {
-        &self.exchange
+    fn post(&self) -> (&str, &[u8], u64) {
+        let ex = &self.exchange;
+        (&ex.url, &ex.body, ex.timeout_ms)
+    }
+}
+
+impl Outgoing for PreparedCardRequest {
+    /// The core's card requests carry no timeout: the phone's default
+    /// ([`DEFAULT_TIMEOUT_MS`]), which the bindings never change.
+    fn post(&self) -> (&str, &[u8], u64) {
+        (&self.url, &self.body, DEFAULT_TIMEOUT_MS)
     }
 }
 
@@ -66,21 +82,46 @@ impl PooyaApp {
         finish: impl FnOnce(&mut Phone, R, CoreResponse, ClockReading) -> Result<T, CoreError> + Send,
     ) -> Result<T, PooyaError> {
         let _turn = self.network_turn.lock().await;
+        self.round(prepare, |p, request, answer, after| {
+            let answer = answer.map_err(|e| CoreError::Network(e.message))?;
+            finish(p, request, answer, after)
+        })
+        .await
+    }
+
+    /// One round of [`PooyaApp::exchange`] for a caller that holds this
+    /// app's network turn already (`self.network_turn`), with `finish`
+    /// given the transport's failure too (a removal the bank did not hear
+    /// is pending, not an error).
+    ///
+    /// # Errors
+    /// What `prepare` and `finish` return.
+    pub(crate) async fn round<R: Outgoing, T>(
+        &self,
+        prepare: impl FnOnce(&mut Phone) -> Result<R, CoreError> + Send,
+        finish: impl FnOnce(
+            &mut Phone,
+            R,
+            Result<CoreResponse, CoreHostError>,
+            ClockReading,
+        ) -> Result<T, CoreError>
+        + Send,
+    ) -> Result<T, PooyaError> {
         let request = self.with_phone(prepare)?;
-        let ex = request.exchange();
+        let (url, body, timeout_ms) = request.post();
         let answer = self
             .transport
-            .post_json(ex.url.clone(), ex.body.clone(), ex.timeout_ms)
+            .post_json(url.to_owned(), body.to_vec(), timeout_ms)
             .await
+            .map(|a| CoreResponse {
+                status: a.status,
+                body: a.body,
+            })
             .map_err(|e| match e {
-                HostError::Failed { details } => PooyaError::from(CoreError::Network(details)),
-            })?;
+                HostError::Failed { details } => CoreHostError::new(details),
+            });
         self.with_phone(move |p| {
             let after = p.clock_reading();
-            let answer = CoreResponse {
-                status: answer.status,
-                body: answer.body,
-            };
             finish(p, request, answer, after)
         })
     }

@@ -29,6 +29,8 @@ use pooya_core::{
 };
 use zeroize::Zeroizing;
 
+use crate::card_life::CardAppStatus;
+
 use crate::PooyaError;
 use crate::hooks::{
     AsyncOnlyTransport, BiometricAdapter, BiometricGate, Clock, ClockAdapter, DeviceKeystore,
@@ -164,6 +166,13 @@ pub struct CardInfo {
     pub second_digits: u32,
     /// When the card was added (phone clock, Unix seconds).
     pub added_at: u64,
+    // Issue 13, a card's life on the phone.
+    /// The card's app state as the bank last signed it (`Active` before
+    /// the first sync); PINs are refused unless `Active`.
+    pub app_status: CardAppStatus,
+    /// The bank time of that signed answer, Unix seconds; `null` before
+    /// the first sync.
+    pub status_checked_at: Option<u64>,
 }
 
 impl From<CardView> for CardInfo {
@@ -182,6 +191,8 @@ impl From<CardView> for CardInfo {
             first_digits: c.first_digits,
             second_digits: c.second_digits,
             added_at: c.added_at,
+            app_status: c.app_status.into(),
+            status_checked_at: c.status_checked_at,
         }
     }
 }
@@ -896,19 +907,6 @@ impl PooyaApp {
         Ok(self
             .with_phone(|p| p.set_cap(card_id, amount, password.as_deref().map(String::as_str)))?
             .into())
-    }
-
-    /// Removes a card from this phone; needs the password again.
-    ///
-    /// # Errors
-    /// `Locked`, `CardNotFound`, the password errors of
-    /// [`PooyaApp::unlock_with_password`].
-    pub fn remove_card(&self, card_id: i64, password: String) -> Result<(), PooyaError> {
-        let password = secret(password);
-        // Issue 13: the core now tells the bank and says whether it heard
-        // (`pooya_core::CardRemoval`); its FFI record comes with the async
-        // card calls.
-        self.with_phone(|p| p.remove_card(card_id, &password).map(|_| ()))
     }
 
     /// The first dynamic PIN (ATM, POS) now. Offline.

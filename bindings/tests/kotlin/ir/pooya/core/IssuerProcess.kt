@@ -41,6 +41,10 @@ class IssuerProcess private constructor(
         http("POST", "/v1/enrollments", atmToken,
             """{"pan":"$pan","phone":"$phone","channel":"$channel"}""")
 
+    /** `POST /v1/cards/deactivate` as the ATM: the customer lost the phone (revokes the card's app). */
+    fun deactivate(pan: String): Answer =
+        http("POST", "/v1/cards/deactivate", atmToken, """{"pan":"$pan"}""")
+
     /**
      * The bodies of the SMS messages sent to [phone], oldest first (`GET /v1/sms/outbox`, ops),
      * once the bank's durable outbox has delivered every message committed so far (no message
