@@ -86,8 +86,11 @@ class AsyncTest {
     @After
     fun tearDown() = deleteTree(dir)
 
+    // One device: every app a test opens on the vault shares its keystore.
+    private val keystore = SoftwareKeystore()
+
     private fun app(t: Transport, clock: Clock = OffsetClock(0)): PooyaApp =
-        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", SoftwareKeystore(), t, null, clock, fastSettings())
+        PooyaApp(dir.resolve("vault.db").toString(), "JVM test", keystore, t, null, clock, fastSettings())
 
     private fun onboard(app: PooyaApp, phone: String) {
         app.createVault(PASSWORD)

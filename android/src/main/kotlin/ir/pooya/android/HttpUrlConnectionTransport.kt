@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 
@@ -53,6 +54,11 @@ class HttpUrlConnectionTransport(
             }
             try {
                 withContext(Dispatchers.IO) { exchange(conn, body, timeoutMs) }
+            } catch (e: HostException) {
+                // The socket a cancellation closed fails the read: that is
+                // the cancellation, not a host failure.
+                ensureActive()
+                throw e
             } finally {
                 finished.set(true)
                 closer.cancel()
