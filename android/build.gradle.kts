@@ -1,4 +1,5 @@
-// The Pooya Android library: the uniffi-generated Kotlin API of pooya-ffi (package ir.pooya.core),
+// The Pooya Android library: the uniffi-generated Kotlin API of pooya-ffi (package ir.pooya.core,
+// with the records pooya-core and pooya-protocol derive in ir.pooya.core.model and ir.pooya.protocol),
 // the native libraries for each ABI, and the Kotlin shells that implement the host hooks
 // (package ir.pooya.android).
 //

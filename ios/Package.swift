@@ -2,7 +2,8 @@
 // The Pooya iOS library: the Rust core as an XCFramework (PooyaCoreFFI), the uniffi-generated
 // Swift API over it (PooyaCore), and the platform shells that implement the host hooks
 // (PooyaShells). Run ./build-xcframework.sh on macOS first: it builds the XCFramework into
-// build/ and places the generated PooyaCore.swift into Sources/PooyaCore/.
+// build/ and places the generated Swift (PooyaCore.swift and the derived records' PooyaCoreModel.swift
+// and PooyaProtocol.swift) into Sources/PooyaCore/.
 //
 // To ship it from a release instead of a local build, replace the binary target's `path:` with
 // `url:` and `checksum:` (`swift package compute-checksum PooyaCoreFFI.xcframework.zip`).

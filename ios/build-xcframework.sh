@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Pooya Rust library (crate pooya-ffi) for iOS devices, the iOS simulator and macOS,
 # packs it as build/PooyaCoreFFI.xcframework, and places the generated Swift API in
-# Sources/PooyaCore/PooyaCore.swift, so that `swift build` / `swift test` and Xcode can use the
-# package in this directory. macOS only (needs Xcode's xcodebuild and lipo).
+# Sources/PooyaCore/ (PooyaCore.swift, PooyaCoreModel.swift, PooyaProtocol.swift), so that
+# `swift build` / `swift test` and Xcode can use the package in this directory. macOS only (needs Xcode's xcodebuild and lipo).
 #
 #   ios/build-xcframework.sh             # shipping build (profile `mobile`, bindings/mobile.toml)
 #   PROFILE=dev ios/build-xcframework.sh
@@ -38,10 +38,23 @@ rm -rf "$build"
 mkdir -p "$build/swift" "$build/headers" "$build/sim" "$build/macos"
 "$target_dir/debug/uniffi-bindgen" generate --library "$target_dir/debug/libpooya_ffi.dylib" \
     --language swift --out-dir "$build/swift"
-cp "$build/swift/PooyaCoreFFI.h" "$build/headers/"
-# An XCFramework's headers carry the module map under its conventional name.
-cp "$build/swift/PooyaCoreFFI.modulemap" "$build/headers/module.modulemap"
-cp "$build/swift/PooyaCore.swift" "$here/Sources/PooyaCore/PooyaCore.swift"
+# One Swift file and one C header per crate with FFI items: pooya-ffi (PooyaCore), and the
+# records pooya-core (PooyaCoreModel) and pooya-protocol (PooyaProtocol) derive for it. All
+# Swift files are compiled into the one module PooyaCore (their helpers are fileprivate), and
+# all headers make the one C module PooyaCoreFFI (shared declarations are guarded).
+headers=(PooyaCoreFFI.h PooyaCoreModelFFI.h PooyaProtocolFFI.h)
+for h in "${headers[@]}"; do cp "$build/swift/$h" "$build/headers/"; done
+# An XCFramework's headers carry the module map under its conventional name; it lists every
+# header (uniffi writes pooya-ffi's alone).
+{
+    echo "module PooyaCoreFFI {"
+    for h in "${headers[@]}"; do echo "    header \"$h\""; done
+    echo "    export *"
+    echo "}"
+} > "$build/headers/module.modulemap"
+for f in PooyaCore PooyaCoreModel PooyaProtocol; do
+    cp "$build/swift/$f.swift" "$here/Sources/PooyaCore/$f.swift"
+done
 
 echo "==> lipo (simulator: arm64 + x86_64; macOS: arm64 + x86_64)"
 lipo -create "$(lib aarch64-apple-ios-sim)" "$(lib x86_64-apple-ios)" -output "$build/sim/libpooya_ffi.a"
@@ -54,5 +67,5 @@ xcodebuild -create-xcframework \
     -library "$build/macos/libpooya_ffi.a" -headers "$build/headers" \
     -output "$build/PooyaCoreFFI.xcframework"
 
-echo "==> done: $build/PooyaCoreFFI.xcframework and Sources/PooyaCore/PooyaCore.swift"
+echo "==> done: $build/PooyaCoreFFI.xcframework and Sources/PooyaCore/*.swift"
 echo "    test: (cd ios && swift test)   # macOS slice; iOS: xcodebuild test -scheme PooyaCore -destination 'platform=iOS Simulator,name=iPhone 15'"

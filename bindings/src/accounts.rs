@@ -8,90 +8,16 @@
 //! after the password; bank cards are never in it (docs/security.md,
 //! "What export reveals").
 
-use pooya_core::protocol::{HashAlgorithm, OtpAccount, OtpCode, OtpKind};
-use pooya_core::vault::AccountRecord;
+use pooya_core::protocol::{OtpAccount, OtpCode};
 use zeroize::Zeroizing;
+
+// The records the core derives for the FFI (feature `uniffi`), under the
+// names Kotlin and Swift know.
+pub use pooya_core::protocol::{HashAlgorithm as OtpAlgorithm, OtpKind as OtpAccountKind};
+pub use pooya_core::vault::AccountRecord as AccountInfo;
 
 use crate::PooyaError;
 use crate::vault::PooyaApp;
-
-/// How an account's codes move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum OtpAccountKind {
-    /// TOTP (RFC 6238): a new code every `period` seconds.
-    Totp {
-        /// The time step, seconds.
-        period: u64,
-    },
-    /// HOTP (RFC 4226): a new code each time one is asked for.
-    Hotp {
-        /// The counter the next code will use.
-        counter: u64,
-    },
-}
-
-impl From<OtpKind> for OtpAccountKind {
-    fn from(k: OtpKind) -> Self {
-        match k {
-            OtpKind::Totp { period } => Self::Totp { period },
-            OtpKind::Hotp { counter } => Self::Hotp { counter },
-        }
-    }
-}
-
-/// The HMAC hash of an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum OtpAlgorithm {
-    /// HMAC-SHA1 (the default of otpauth URIs).
-    Sha1,
-    /// HMAC-SHA256.
-    Sha256,
-    /// HMAC-SHA512.
-    Sha512,
-}
-
-impl From<HashAlgorithm> for OtpAlgorithm {
-    fn from(a: HashAlgorithm) -> Self {
-        match a {
-            HashAlgorithm::Sha1 => Self::Sha1,
-            HashAlgorithm::Sha256 => Self::Sha256,
-            HashAlgorithm::Sha512 => Self::Sha512,
-        }
-    }
-}
-
-/// A standard account as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct AccountInfo {
-    /// Local id (what the other calls take).
-    pub id: i64,
-    /// TOTP with its period, or HOTP with its next counter.
-    pub kind: OtpAccountKind,
-    /// The service; may be empty.
-    pub issuer: String,
-    /// The account at that service.
-    pub name: String,
-    /// The HMAC hash.
-    pub algorithm: OtpAlgorithm,
-    /// Digits of a code (6–8).
-    pub digits: u32,
-    /// When it was added (phone clock, Unix seconds).
-    pub added_at: u64,
-}
-
-impl From<AccountRecord> for AccountInfo {
-    fn from(a: AccountRecord) -> Self {
-        Self {
-            id: a.id,
-            kind: a.kind.into(),
-            issuer: a.issuer,
-            name: a.name,
-            algorithm: a.algorithm.into(),
-            digits: a.digits,
-            added_at: a.added_at,
-        }
-    }
-}
 
 /// A code of a standard account, to show.
 #[derive(Clone, PartialEq, Eq, uniffi::Record)]
@@ -135,7 +61,6 @@ impl PooyaApp {
             Ok(v.accounts()?
                 .into_iter()
                 .filter(|a| ids.contains(&a.id))
-                .map(AccountInfo::from)
                 .collect())
         })
     }
@@ -175,11 +100,7 @@ impl PooyaApp {
     /// # Errors
     /// `Locked`, `VaultCorrupted`.
     pub fn accounts(&self) -> Result<Vec<AccountInfo>, PooyaError> {
-        Ok(self
-            .with_vault(|v| v.accounts())?
-            .into_iter()
-            .map(AccountInfo::from)
-            .collect())
+        self.with_vault(|v| v.accounts())
     }
 
     /// The account's code now (the vault's clock). For HOTP the counter
@@ -366,7 +287,7 @@ mod tests {
         assert_eq!(uris.len(), 2);
         assert_eq!(
             OtpAccount::from_uri(&uris[1]).unwrap().kind,
-            OtpKind::Hotp { counter: 2 }
+            OtpAccountKind::Hotp { counter: 2 }
         );
         app.remove_account(hotp.id, PASSWORD.into()).unwrap();
         assert_eq!(app.accounts().unwrap().len(), 1);

@@ -9,43 +9,16 @@
 //! [`pooya_core::CardSync`]; what is told, retried and refused is decided in
 //! `pooya_core::card_life`.
 
-use pooya_core::protocol::card_request::AppStatus;
-use pooya_core::{BankNotice as CoreNotice, CardRemoval, CardSync, CoreError, SyncedCard};
+use pooya_core::{BankNotice as CoreNotice, CardRemoval, CardSync, CoreError};
 use zeroize::Zeroizing;
 
 use crate::PooyaError;
 use crate::vault::{PooyaApp, TimeSyncInfo};
 
-/// A card's app state as the bank last signed it (docs/protocol.md,
-/// "Signed card answers"). A card never checked is `Active` with
-/// `status_checked_at` `null` ([`crate::CardInfo`]): the core counts a
-/// card as active until a sync says otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum CardAppStatus {
-    /// PINs work.
-    Active,
-    /// The bank suspended the card's app for now: PINs are refused
-    /// (`CardSuspended`) until a sync says it is active again.
-    Suspended,
-    /// The card's app was revoked (ATM deactivation, the bank, or removed
-    /// on a phone): PINs are refused (`CardRevoked`); activate it again
-    /// at an ATM.
-    Revoked,
-    /// The card was activated on another device since: PINs are refused
-    /// (`CardOnOtherDevice`).
-    OtherDevice,
-}
-
-impl From<AppStatus> for CardAppStatus {
-    fn from(s: AppStatus) -> Self {
-        match s {
-            AppStatus::Active => Self::Active,
-            AppStatus::Suspended => Self::Suspended,
-            AppStatus::Revoked => Self::Revoked,
-            AppStatus::OtherDevice => Self::OtherDevice,
-        }
-    }
-}
+// The records the core derives for the FFI (feature `uniffi`), under the
+// names Kotlin and Swift know.
+pub use pooya_core::SyncedCard as SyncedCardInfo;
+pub use pooya_core::protocol::card_request::AppStatus as CardAppStatus;
 
 /// Whether the bank heard of a removal (the core's `BankNotice`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
@@ -72,9 +45,7 @@ pub enum RemovalNotice {
 impl From<CoreNotice> for RemovalNotice {
     fn from(n: CoreNotice) -> Self {
         match n {
-            CoreNotice::Told(status) => Self::Told {
-                status: status.into(),
-            },
+            CoreNotice::Told(status) => Self::Told { status },
             CoreNotice::Forgotten => Self::Forgotten,
             CoreNotice::Pending { reason } => Self::Pending {
                 reason: reason.into(),
@@ -111,30 +82,6 @@ impl From<CardRemoval> for CardRemovalInfo {
     }
 }
 
-/// One card's state at a sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct SyncedCardInfo {
-    /// Local id.
-    pub card_id: i64,
-    /// The state before (active before the first sync).
-    pub previous: CardAppStatus,
-    /// The state the bank signed now.
-    pub status: CardAppStatus,
-    /// The bank time of the answer, Unix seconds.
-    pub checked_at: u64,
-}
-
-impl From<SyncedCard> for SyncedCardInfo {
-    fn from(c: SyncedCard) -> Self {
-        Self {
-            card_id: c.card_id,
-            previous: c.previous.into(),
-            status: c.status.into(),
-            checked_at: c.checked_at,
-        }
-    }
-}
-
 /// What [`PooyaApp::sync`] did, in order: the time, the pending removals,
 /// the cards.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -153,18 +100,12 @@ pub struct CardSyncInfo {
 impl From<CardSync> for CardSyncInfo {
     fn from(s: CardSync) -> Self {
         Self {
-            time: s.time.into(),
+            time: s.time,
             removals: s.removals.into_iter().map(Into::into).collect(),
-            cards: s.cards.into_iter().map(Into::into).collect(),
+            cards: s.cards,
             unknown_cards: s.unknown_cards,
         }
     }
-}
-
-/// Whether a status answer means the bank does not know the card, as
-/// `pooya_core::Phone::sync` counts it (listed in `unknown_cards`).
-fn is_not_found(e: &CoreError) -> bool {
-    matches!(e, CoreError::IssuerError { status: 404, code } if code == "card_not_found")
 }
 
 #[uniffi::export]
@@ -234,24 +175,13 @@ impl PooyaApp {
                 .await?;
             removals.push(removal);
         }
-        let ids: Vec<i64> = self.with_phone(|p| {
-            Ok(p.cards()?
-                .into_iter()
-                .filter(|c| c.issuer == issuer)
-                .map(|c| c.id)
-                .collect())
-        })?;
         let mut cards = Vec::new();
         let mut unknown_cards = Vec::new();
-        for id in ids {
+        for id in self.with_phone(|p| p.sync_card_ids(&issuer))? {
             let synced = self
                 .round(
                     |p| p.prepare_card_status(id),
-                    |p, request, answer, _| match p.finish_card_status(&request, answer) {
-                        Ok(c) => Ok(Some(c)),
-                        Err(e) if is_not_found(&e) => Ok(None),
-                        Err(e) => Err(e),
-                    },
+                    |p, request, answer, _| p.finish_sync_card(&request, answer),
                 )
                 .await?;
             match synced {
@@ -278,15 +208,16 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::task::{Context, Poll, Waker};
 
-    use pooya_core::protocol::card_request::{self, CardAction, CardRequest, answer_signing_input};
+    use pooya_core::protocol::card_request::{
+        self, AppStatus, CardAction, CardRequest, answer_signing_input,
+    };
     use pooya_core::protocol::time::{TimeRequest, time_signing_input};
     use pooya_core::protocol::{CardSeed, Pan, Policies};
-    use pooya_core::{CardView, IssuerProfile, NewCard};
+    use pooya_core::{IssuerProfile, NewCard};
     use ring::signature::{Ed25519KeyPair, KeyPair};
     use serde_json::json;
 
     use super::*;
-    use crate::CardInfo;
     use crate::hooks::{HostError, HttpResponse, Transport};
     use crate::vault::tests::{TestClock, app_over, tempdir};
 
@@ -545,44 +476,5 @@ mod tests {
             PooyaError::IssuerNotFound
         );
         std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    fn view(app_status: AppStatus, status_checked_at: Option<u64>) -> CardView {
-        CardView {
-            id: 7,
-            issuer: "bank".into(),
-            label: "salary".into(),
-            masked_pan: "6104 33•• •••• 0050".into(),
-            last4: "0050".into(),
-            bank_name_fa: "ملت".into(),
-            bank_name_en: "Mellat".into(),
-            issuer_bank_name: "Mellat".into(),
-            cap: 5_000_000,
-            cap_ladder: vec![5_000_000],
-            first_digits: 6,
-            second_digits: 8,
-            added_at: 1_800_000_000,
-            app_status,
-            status_checked_at,
-        }
-    }
-
-    #[test]
-    fn card_info_carries_the_signed_state() {
-        let never = CardInfo::from(view(AppStatus::Active, None));
-        assert_eq!(never.app_status, CardAppStatus::Active);
-        assert_eq!(never.status_checked_at, None);
-        let cases = [
-            (AppStatus::Active, CardAppStatus::Active),
-            (AppStatus::Suspended, CardAppStatus::Suspended),
-            (AppStatus::Revoked, CardAppStatus::Revoked),
-            (AppStatus::OtherDevice, CardAppStatus::OtherDevice),
-        ];
-        for (core, want) in cases {
-            let info = CardInfo::from(view(core, Some(1_800_000_123)));
-            assert_eq!(info.app_status, want, "{core:?}");
-            assert_eq!(info.status_checked_at, Some(1_800_000_123));
-            assert_eq!(info.id, 7);
-        }
     }
 }

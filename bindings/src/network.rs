@@ -155,7 +155,6 @@ impl PooyaApp {
             Phone::finish_add_card,
         )
         .await
-        .map(Into::into)
     }
 
     /// Syncs the bank's time (signed `/v1/time`, through the Transport)
@@ -169,7 +168,6 @@ impl PooyaApp {
     pub async fn sync_time(&self, issuer: String) -> Result<TimeSyncInfo, PooyaError> {
         self.exchange(|p| p.prepare_sync_time(&issuer), Phone::finish_sync_time)
             .await
-            .map(Into::into)
     }
 }
 
@@ -300,10 +298,7 @@ mod tests {
         assert_eq!(net.0.load(Ordering::SeqCst), 1);
         // The vault is not held: other calls answer at once.
         assert!(a.cards().unwrap().is_empty());
-        assert_eq!(
-            a.time_status("bank".into()).unwrap().bank_time,
-            1_800_000_000
-        );
+        assert_eq!(a.time_status("bank".into()).unwrap().time, 1_800_000_000);
 
         // A second network call waits for its turn without calling out.
         let mut second = Box::pin(a.sync_time("bank".into()));

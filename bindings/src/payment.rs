@@ -4,61 +4,12 @@
 //! wrappers over `pooya_core::Phone::{payment_view, payment_pin}`
 //! (docs/phone.md, "Payment QR codes").
 
-use pooya_core::protocol::{
-    Language as CoreLanguage, PaymentView as CorePaymentView, TxType as CoreTxType,
-};
+use pooya_core::protocol::PaymentView as CorePaymentView;
+// The enums the protocol derives for the FFI (feature `uniffi`).
+pub use pooya_core::protocol::{Language, TxType};
 
 use crate::PooyaError;
 use crate::vault::{PinInfo, PooyaApp};
-
-/// The type of a transaction (Central Bank of Iran rule of 1399/10/08).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum TxType {
-    /// A purchase from a merchant (خرید).
-    Purchase,
-    /// A card-to-card transfer (کارت به کارت).
-    Transfer,
-    /// A bill payment (پرداخت قبض).
-    Bill,
-}
-
-impl From<TxType> for CoreTxType {
-    fn from(t: TxType) -> Self {
-        match t {
-            TxType::Purchase => Self::Purchase,
-            TxType::Transfer => Self::Transfer,
-            TxType::Bill => Self::Bill,
-        }
-    }
-}
-
-impl From<CoreTxType> for TxType {
-    fn from(t: CoreTxType) -> Self {
-        match t {
-            CoreTxType::Purchase => Self::Purchase,
-            CoreTxType::Transfer => Self::Transfer,
-            CoreTxType::Bill => Self::Bill,
-        }
-    }
-}
-
-/// The language of the texts the app shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum Language {
-    /// Persian.
-    Fa,
-    /// English.
-    En,
-}
-
-impl From<Language> for CoreLanguage {
-    fn from(l: Language) -> Self {
-        match l {
-            Language::Fa => Self::Fa,
-            Language::En => Self::En,
-        }
-    }
-}
 
 /// What the app shows for a scanned payment request, before the customer
 /// confirms. The payee name may be right-to-left: show it in its own bidi
@@ -96,7 +47,7 @@ impl From<CorePaymentView> for PaymentInfo {
             amount_text: v.amount_text,
             payee: v.payee,
             payee_name: v.payee_name,
-            tx_type: v.tx_type.into(),
+            tx_type: v.tx_type,
             tx_type_name: v.tx_type_name.to_owned(),
             seconds_left: v.seconds_left,
             time_left: v.time_left,
@@ -119,7 +70,7 @@ impl PooyaApp {
         language: Language,
     ) -> Result<PaymentInfo, PooyaError> {
         Ok(self
-            .with_phone(|p| p.payment_view(card_id, &uri, language.into()))?
+            .with_phone(|p| p.payment_view(card_id, &uri, language))?
             .into())
     }
 

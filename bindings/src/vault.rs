@@ -22,14 +22,18 @@ use pooya_core::hooks::{
     BiometricGate as CoreGate, Clock as CoreClock, DeviceKeystore as CoreKeystore, SystemClock,
     Transport as CoreTransport,
 };
-use pooya_core::protocol::PinKind as CorePinKind;
 use pooya_core::{
-    AddedCard, CapChange, CardView, CoreError, IssuerView, KdfParams, LockoutPolicy, Phone,
-    PinView, Vault, VaultConfig, VaultStatus,
+    CapChange, CoreError, KdfParams, LockoutPolicy, Phone, PinView, Vault, VaultConfig, VaultStatus,
 };
 use zeroize::Zeroizing;
 
-use crate::card_life::CardAppStatus;
+// The records the core derives for the FFI (feature `uniffi`), under the
+// names Kotlin and Swift know (docs/phone.md, "FFI").
+pub use pooya_core::protocol::PinKind;
+pub use pooya_core::{
+    AddedCard as ActivatedCard, BankTime as TimeStatusInfo, CardView as CardInfo,
+    IssuerView as IssuerInfo, TimeSource, TimeSync as TimeSyncInfo,
+};
 
 use crate::PooyaError;
 use crate::hooks::{
@@ -135,189 +139,6 @@ impl From<VaultStatus> for VaultState {
     }
 }
 
-/// A card as shown to the customer: no seed, no key, no full card
-/// number.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct CardInfo {
-    /// Local id (what the other calls take).
-    pub id: i64,
-    /// Name of the issuer profile the card belongs to.
-    pub issuer: String,
-    /// The customer's label.
-    pub label: String,
-    /// The card number as shown: `6104 33•• •••• 1234`.
-    pub masked_pan: String,
-    /// The last four digits.
-    pub last4: String,
-    /// The bank's Persian name from the table of Iranian card BINs (the
-    /// issuer's name for the bank when the BIN is not in the table).
-    pub bank_name_fa: String,
-    /// The bank's English name from the BIN table (or the issuer's name).
-    pub bank_name_en: String,
-    /// The bank name the issuer signed at activation.
-    pub issuer_bank_name: String,
-    /// The current cap for second PINs, in Rials (a tier of `cap_ladder`).
-    pub cap: u64,
-    /// The caps the customer may choose from, in Rials, smallest first.
-    pub cap_ladder: Vec<u64>,
-    /// Digits of a first PIN.
-    pub first_digits: u32,
-    /// Digits of a second PIN.
-    pub second_digits: u32,
-    /// When the card was added (phone clock, Unix seconds).
-    pub added_at: u64,
-    // Issue 13, a card's life on the phone.
-    /// The card's app state as the bank last signed it (`Active` before
-    /// the first sync); PINs are refused unless `Active`.
-    pub app_status: CardAppStatus,
-    /// The bank time of that signed answer, Unix seconds; `null` before
-    /// the first sync.
-    pub status_checked_at: Option<u64>,
-}
-
-impl From<CardView> for CardInfo {
-    fn from(c: CardView) -> Self {
-        Self {
-            id: c.id,
-            issuer: c.issuer,
-            label: c.label,
-            masked_pan: c.masked_pan,
-            last4: c.last4,
-            bank_name_fa: c.bank_name_fa,
-            bank_name_en: c.bank_name_en,
-            issuer_bank_name: c.issuer_bank_name,
-            cap: c.cap,
-            cap_ladder: c.cap_ladder,
-            first_digits: c.first_digits,
-            second_digits: c.second_digits,
-            added_at: c.added_at,
-            app_status: c.app_status.into(),
-            status_checked_at: c.status_checked_at,
-        }
-    }
-}
-
-/// An issuer (bank) profile.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct IssuerInfo {
-    /// Unique name.
-    pub name: String,
-    /// Base URL of its API.
-    pub base_url: String,
-    /// The pinned Ed25519 public key, 64 lowercase hex digits.
-    pub public_key: String,
-    /// The pinned activation (HPKE, P-256) key, 130 lowercase hex digits;
-    /// `null` for a profile stored before activation v2.
-    pub activation_key: Option<String>,
-    /// Issuer time minus phone time, in seconds, measured at the last
-    /// activation (added to the phone's clock for every PIN).
-    pub time_offset_secs: i64,
-}
-
-impl From<IssuerView> for IssuerInfo {
-    fn from(p: IssuerView) -> Self {
-        Self {
-            name: p.name,
-            base_url: p.base_url,
-            public_key: p.public_key_hex,
-            activation_key: p.activation_key_hex,
-            time_offset_secs: p.time_offset_secs,
-        }
-    }
-}
-
-/// A card just activated.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct ActivatedCard {
-    /// The card as stored.
-    pub card: CardInfo,
-    /// The local id of the card this activation replaced (the same bank
-    /// card activated again; its old PINs no longer work), if any.
-    pub replaced_card_id: Option<i64>,
-    /// The issuer's clock minus the phone's, measured now, in seconds.
-    pub time_offset_secs: i64,
-}
-
-impl From<AddedCard> for ActivatedCard {
-    fn from(a: AddedCard) -> Self {
-        Self {
-            card: a.card.into(),
-            replaced_card_id: a.replaced,
-            time_offset_secs: a.time_offset_secs,
-        }
-    }
-}
-
-// ---- signed time (issue 13, item 1) -----------------------------------
-
-/// What a time sync measured ([`PooyaApp::sync_time`]).
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct TimeSyncInfo {
-    /// The issuer profile's name.
-    pub issuer: String,
-    /// The issuer's signed time, Unix seconds.
-    pub server_time: u64,
-    /// Issuer time minus the phone's clock now, seconds.
-    pub time_offset_secs: i64,
-    /// The offset before this sync.
-    pub previous_offset_secs: i64,
-    /// Recorded against the boot clock: offline PINs ignore the phone's
-    /// clock until the device restarts.
-    pub boot_anchored: bool,
-}
-
-impl From<pooya_core::TimeSync> for TimeSyncInfo {
-    fn from(t: pooya_core::TimeSync) -> Self {
-        Self {
-            issuer: t.issuer,
-            server_time: t.server_time,
-            time_offset_secs: t.time_offset_secs,
-            previous_offset_secs: t.previous_offset_secs,
-            boot_anchored: t.boot_anchored,
-        }
-    }
-}
-
-/// Where the bank time of PINs comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum TimeSource {
-    /// The last sync plus the boot clock: the phone's clock does not
-    /// matter.
-    BootClock,
-    /// The phone's clock plus the last offset (restarted since the last
-    /// sync, or no boot clock).
-    WallClock,
-}
-
-/// The bank time PINs use now ([`PooyaApp::time_status`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct TimeStatusInfo {
-    /// The bank's time, Unix seconds.
-    pub bank_time: u64,
-    /// How it was computed.
-    pub source: TimeSource,
-    /// How far the phone's clock is from the bank's (seconds), when the
-    /// boot clock tells.
-    pub wall_clock_drift_secs: Option<i64>,
-    /// Ask the customer to go online (and call `syncTime`): the phone's
-    /// clock is off by more than a PIN step, or it is all there is.
-    pub sync_advised: bool,
-}
-
-impl From<pooya_core::BankTime> for TimeStatusInfo {
-    fn from(t: pooya_core::BankTime) -> Self {
-        Self {
-            bank_time: t.time,
-            source: match t.source {
-                pooya_core::TimeSource::BootClock => TimeSource::BootClock,
-                pooya_core::TimeSource::WallClock => TimeSource::WallClock,
-            },
-            wall_clock_drift_secs: t.wall_clock_drift_secs,
-            sync_advised: t.sync_advised,
-        }
-    }
-}
-
 // ---- end of signed time ------------------------------------------------
 
 /// The outcome of a cap change.
@@ -344,28 +165,6 @@ impl From<CapChange> for CapInfo {
             requested: c.requested,
             cap: c.cap,
             rounded_down: c.rounded_down(),
-        }
-    }
-}
-
-/// Which dynamic PIN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum PinKind {
-    /// First dynamic PIN: ATM and POS.
-    First,
-    /// Second dynamic PIN bound to a cap: online payments, card-to-card,
-    /// bills.
-    Second,
-    /// Second dynamic PIN bound to one exact amount and payee.
-    Transaction,
-}
-
-impl From<CorePinKind> for PinKind {
-    fn from(k: CorePinKind) -> Self {
-        match k {
-            CorePinKind::First => Self::First,
-            CorePinKind::Second => Self::Second,
-            CorePinKind::Transaction => Self::Transaction,
         }
     }
 }
@@ -403,7 +202,7 @@ pub struct PinInfo {
     /// The payee of a transaction-bound PIN (trimmed).
     pub payee: Option<String>,
     /// The transaction type of a transaction-bound PIN.
-    pub tx_type: Option<crate::payment::TxType>,
+    pub tx_type: Option<pooya_core::protocol::TxType>,
 }
 
 impl std::fmt::Debug for PinInfo {
@@ -423,7 +222,7 @@ impl From<PinView> for PinInfo {
         // copy is what the app shows).
         Self {
             card_id: p.card_id,
-            kind: p.kind.into(),
+            kind: p.kind,
             code: p.code.clone(),
             step_secs: p.step_secs,
             valid_from: p.valid_from,
@@ -435,7 +234,7 @@ impl From<PinView> for PinInfo {
             cap_adjusted: p.cap_adjusted(),
             amount: p.amount,
             payee: p.payee.clone(),
-            tx_type: p.tx_type.map(Into::into),
+            tx_type: p.tx_type,
         }
     }
 }
@@ -822,9 +621,7 @@ impl PooyaApp {
         public_key: String,
         activation_key: String,
     ) -> Result<IssuerInfo, PooyaError> {
-        Ok(self
-            .with_phone(|p| p.add_issuer(&name, &base_url, &public_key, &activation_key))?
-            .into())
+        self.with_phone(|p| p.add_issuer(&name, &base_url, &public_key, &activation_key))
     }
 
     /// The stored issuer profiles, in the order added.
@@ -832,11 +629,7 @@ impl PooyaApp {
     /// # Errors
     /// `Locked`.
     pub fn issuers(&self) -> Result<Vec<IssuerInfo>, PooyaError> {
-        Ok(self
-            .with_phone(Phone::issuers)?
-            .into_iter()
-            .map(IssuerInfo::from)
-            .collect())
+        self.with_phone(Phone::issuers)
     }
 
     // add_card and sync_time are async: crate::network.
@@ -847,7 +640,7 @@ impl PooyaApp {
     /// # Errors
     /// `Locked`, `IssuerNotFound`.
     pub fn time_status(&self, issuer: String) -> Result<TimeStatusInfo, PooyaError> {
-        Ok(self.with_phone(|p| p.time_status(&issuer))?.into())
+        self.with_phone(|p| p.time_status(&issuer))
     }
 
     /// Every card's display data, in the order added.
@@ -855,11 +648,7 @@ impl PooyaApp {
     /// # Errors
     /// `Locked`.
     pub fn cards(&self) -> Result<Vec<CardInfo>, PooyaError> {
-        Ok(self
-            .with_phone(Phone::cards)?
-            .into_iter()
-            .map(CardInfo::from)
-            .collect())
+        self.with_phone(Phone::cards)
     }
 
     /// One card's display data.
@@ -867,7 +656,7 @@ impl PooyaApp {
     /// # Errors
     /// `Locked`, `CardNotFound`.
     pub fn card(&self, card_id: i64) -> Result<CardInfo, PooyaError> {
-        Ok(self.with_phone(|p| p.card(card_id))?.into())
+        self.with_phone(|p| p.card(card_id))
     }
 
     /// Finds a card by what the customer typed: its last four digits
@@ -877,7 +666,7 @@ impl PooyaApp {
     /// `Locked`, `CardNotFound`, `AmbiguousCard` (several cards end in
     /// these digits).
     pub fn find_card(&self, selector: String) -> Result<CardInfo, PooyaError> {
-        Ok(self.with_phone(|p| p.find_card(&selector))?.into())
+        self.with_phone(|p| p.find_card(&selector))
     }
 
     /// Renames a card; returns it.
@@ -885,7 +674,7 @@ impl PooyaApp {
     /// # Errors
     /// `Locked`, `InvalidInput { field: "label" }`, `CardNotFound`.
     pub fn rename_card(&self, card_id: i64, label: String) -> Result<CardInfo, PooyaError> {
-        Ok(self.with_phone(|p| p.rename_card(card_id, &label))?.into())
+        self.with_phone(|p| p.rename_card(card_id, &label))
     }
 
     /// Sets a card's cap from an amount in Rials: the largest tier of its
@@ -950,12 +739,12 @@ impl PooyaApp {
     pub fn transaction_pin(
         &self,
         card_id: i64,
-        tx_type: crate::payment::TxType,
+        tx_type: pooya_core::protocol::TxType,
         amount: u64,
         payee: String,
     ) -> Result<PinInfo, PooyaError> {
         Ok(self
-            .with_phone(|p| p.transaction_pin(card_id, tx_type.into(), amount, &payee))?
+            .with_phone(|p| p.transaction_pin(card_id, tx_type, amount, &payee))?
             .into())
     }
 }
@@ -1290,8 +1079,11 @@ pub(crate) mod tests {
         assert!(matches!(&e, PooyaError::InvalidInput { field, .. } if field == "activation_key"));
         let list = a.issuers().unwrap();
         assert_eq!(list.len(), 1);
-        assert_eq!(list[0].public_key, key);
-        assert_eq!(list[0].activation_key.as_deref(), Some(activation.as_str()));
+        assert_eq!(list[0].public_key_hex, key);
+        assert_eq!(
+            list[0].activation_key_hex.as_deref(),
+            Some(activation.as_str())
+        );
         assert_eq!(
             a.enable_biometrics("correct horse".into()).unwrap_err(),
             PooyaError::BiometricUnavailable

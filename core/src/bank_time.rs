@@ -29,6 +29,7 @@ pub struct TimeAnchor {
 }
 
 /// Where a bank time came from.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeSource {
     /// The last sync plus the boot clock's progress: the wall clock does
@@ -52,9 +53,15 @@ impl TimeSource {
 
 /// The bank time the phone computes PINs with, and what the host should
 /// know about it.
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "TimeStatusInfo")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BankTime {
     /// The bank's time, Unix seconds.
+    #[cfg_attr(feature = "uniffi", uniffi(name = "bank_time"))]
     pub time: u64,
     /// How it was computed.
     pub source: TimeSource,

@@ -102,6 +102,11 @@ pub struct CardRemoval {
 }
 
 /// One card's state at a sync.
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "SyncedCardInfo")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncedCard {
     /// Local id.
@@ -424,6 +429,40 @@ impl Phone {
         })
     }
 
+    /// The cards a sync of `issuer` asks the bank about, in the order
+    /// added (the last of [`Phone::sync`]'s steps: one status request
+    /// each, answered through [`Phone::finish_sync_card`]).
+    ///
+    /// # Errors
+    /// [`CoreError::Locked`], storage errors.
+    pub fn sync_card_ids(&mut self, issuer: &str) -> Result<Vec<CardId>, CoreError> {
+        Ok(self
+            .vault
+            .cards()?
+            .into_iter()
+            .filter(|c| c.issuer == issuer)
+            .map(|c| c.id)
+            .collect())
+    }
+
+    /// [`Phone::finish_card_status`] as a sync counts it: `None` when the
+    /// bank does not know the card (404 `card_not_found`; the card goes
+    /// in [`CardSync::unknown_cards`] and its state is left as it was).
+    ///
+    /// # Errors
+    /// The other errors of [`Phone::finish_card_status`].
+    pub fn finish_sync_card(
+        &mut self,
+        request: &PreparedCardRequest,
+        answer: Result<HttpResponse, HostError>,
+    ) -> Result<Option<SyncedCard>, CoreError> {
+        match self.finish_card_status(request, answer) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Everything the phone learns from `issuer` when online, in this
     /// order: the signed time ([`Phone::sync_time`]; the card requests
     /// name the bank time, so it comes first), then each pending removal of
@@ -444,22 +483,14 @@ impl Phone {
             let answer = self.post(&request);
             removals.push(self.finish_remove_card(&request, answer)?);
         }
-        let ids: Vec<CardId> = self
-            .vault
-            .cards()?
-            .into_iter()
-            .filter(|c| c.issuer == issuer)
-            .map(|c| c.id)
-            .collect();
         let mut cards = Vec::new();
         let mut unknown_cards = Vec::new();
-        for id in ids {
+        for id in self.sync_card_ids(issuer)? {
             let request = self.prepare_card_status(id)?;
             let answer = self.post(&request);
-            match self.finish_card_status(&request, answer) {
-                Ok(c) => cards.push(c),
-                Err(e) if is_not_found(&e) => unknown_cards.push(id),
-                Err(e) => return Err(e),
+            match self.finish_sync_card(&request, answer)? {
+                Some(c) => cards.push(c),
+                None => unknown_cards.push(id),
             }
         }
         Ok(CardSync {

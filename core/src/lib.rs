@@ -23,6 +23,7 @@ pub mod pins;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;
+mod views;
 
 pub use bank_time::{BankTime, TimeAnchor, TimeSource};
 pub use card_life::{
@@ -41,6 +42,11 @@ pub use vault::{
     CardId, CardRecord, CardSecret, CardState, Hooks, IssuerProfile, NewCard, PendingRemoval,
     PendingRemovalId, Vault, VaultConfig, VaultStatus,
 };
+
+// The FFI's scaffolding for the records that derive `uniffi::Record` (only
+// with the `uniffi` feature; docs/phone.md, "FFI").
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
 
 /// The protocol crate, re-exported so hosts and bindings need only the core.
 pub use pooya_protocol as protocol;

@@ -6,6 +6,11 @@ use ring::hmac;
 use crate::ProtocolError;
 
 /// The HMAC hash functions allowed by RFC 4226, RFC 6238 and RFC 6287.
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Enum),
+    uniffi(name = "OtpAlgorithm")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HashAlgorithm {
     /// HMAC-SHA1.

@@ -33,6 +33,11 @@ pub mod time;
 pub mod totp;
 pub mod wire;
 
+// The FFI's scaffolding for the enums that derive `uniffi::Enum` (only with
+// the `uniffi` feature, which pooya-ffi turns on; docs/phone.md, "FFI").
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+
 pub use amount::{CapLadder, format_rials, format_rials_fa, normalize_digits, parse_amount};
 pub use error::{AmountError, ProtocolError};
 pub use hotp::{HashAlgorithm, hotp};

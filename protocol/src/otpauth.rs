@@ -45,6 +45,11 @@ pub const MAX_URI_LEN: usize = 64 * 1024;
 pub const MAX_MIGRATION_ACCOUNTS: usize = 1000;
 
 /// How an account's moving factor moves.
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Enum),
+    uniffi(name = "OtpAccountKind")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpKind {
     /// TOTP (RFC 6238): the factor is the time step of `period` seconds.

@@ -54,12 +54,24 @@ const JVM_SHELLS: [&str; 2] = [
 const KOTLIN_TESTS: &str = "bindings/tests/kotlin";
 /// The Kotlin benchmark program (`fun main`).
 const KOTLIN_BENCH: &str = "bindings/benches/kotlin";
-/// The generated Kotlin file, relative to the Kotlin output directory.
-const GENERATED_KOTLIN: &str = "ir/pooya/core/pooya_ffi.kt";
-/// The generated Swift files (module `PooyaCore`, C module `PooyaCoreFFI`).
-const GENERATED_SWIFT: [&str; 3] = [
+/// The generated Kotlin files, relative to the Kotlin output directory:
+/// the FFI crate's API, and the records pooya-core and pooya-protocol
+/// derive for it (feature `uniffi`), each crate in its own package.
+const GENERATED_KOTLIN: [&str; 3] = [
+    "ir/pooya/core/pooya_ffi.kt",
+    "ir/pooya/core/model/pooya_core.kt",
+    "ir/pooya/protocol/pooya_protocol.kt",
+];
+/// The generated Swift files: one Swift source per crate (all compiled
+/// into the module `PooyaCore`), their C headers (one C module
+/// `PooyaCoreFFI`), and the FFI crate's module map.
+const GENERATED_SWIFT: [&str; 7] = [
     "PooyaCore.swift",
+    "PooyaCoreModel.swift",
+    "PooyaProtocol.swift",
     "PooyaCoreFFI.h",
+    "PooyaCoreModelFFI.h",
+    "PooyaProtocolFFI.h",
     "PooyaCoreFFI.modulemap",
 ];
 /// The shipping build: `cargo build --config bindings/mobile.toml --profile
@@ -482,45 +494,84 @@ fn generate(root: &Path, built: &Built, language: &str, out: &Path) -> io::Resul
 }
 
 /// The generated Kotlin exists and declares the public API the tests and
-/// the shells rely on.
+/// the shells rely on, each part in its package.
 fn check_kotlin_generated(dir: &Path) -> io::Result<()> {
-    let file = dir.join(GENERATED_KOTLIN);
-    let text = fs::read_to_string(&file)
-        .map_err(|e| fail(format!("{} not generated: {e}", file.display())))?;
-    for needle in [
-        "package ir.pooya.core",
-        "sealed class PooyaException",
-        "public interface DeviceKeystore",
-        "public interface BiometricGate",
-        "public interface Transport",
-        "suspend fun `postJson`(",
-        "suspend fun `addCard`(",
-        "suspend fun `syncTime`(",
-        "public interface Clock",
-        "open class PooyaApp",
-        "data class CardInfo",
-        "data class VaultState",
-    ] {
-        if !text.contains(needle) {
-            return Err(fail(format!("generated Kotlin lacks `{needle}`")));
+    let read = |name: &str| {
+        let file = dir.join(name);
+        fs::read_to_string(&file)
+            .map_err(|e| fail(format!("{} not generated: {e}", file.display())))
+    };
+    let [api, model, protocol] = GENERATED_KOTLIN;
+    let wanted: [(&str, &[&str]); 3] = [
+        (
+            api,
+            &[
+                "package ir.pooya.core",
+                "sealed class PooyaException",
+                "public interface DeviceKeystore",
+                "public interface BiometricGate",
+                "public interface Transport",
+                "suspend fun `postJson`(",
+                "suspend fun `addCard`(",
+                "suspend fun `syncTime`(",
+                "suspend fun `removeCard`(",
+                "suspend fun `sync`(",
+                "public interface Clock",
+                "open class PooyaApp",
+                "data class PinInfo",
+                "data class VaultState",
+                // The derived records, used from the other packages.
+                "ir.pooya.core.model.CardInfo",
+                "ir.pooya.protocol.TxType",
+            ],
+        ),
+        (
+            model,
+            &[
+                "package ir.pooya.core.model",
+                "data class CardInfo",
+                "data class ActivatedCard",
+                "data class TimeSyncInfo",
+                "data class AccountInfo",
+            ],
+        ),
+        (
+            protocol,
+            &[
+                "package ir.pooya.protocol",
+                "enum class TxType",
+                "enum class CardAppStatus",
+                "sealed class OtpAccountKind",
+            ],
+        ),
+    ];
+    for (name, needles) in wanted {
+        let text = read(name)?;
+        for needle in needles {
+            if !text.contains(needle) {
+                return Err(fail(format!("generated {name} lacks `{needle}`")));
+            }
         }
     }
     Ok(())
 }
 
-/// The Swift bindings are produced: the Swift file, the C header and the
-/// module map, with the API the XCTests use (no Swift compiler here).
+/// The Swift bindings are produced: a Swift file and a C header per
+/// crate and the module map, with the API the XCTests use (no Swift
+/// compiler here).
 fn check_swift_generated(dir: &Path) -> io::Result<()> {
+    let mut swift = String::new();
     for name in GENERATED_SWIFT {
         let p = dir.join(name);
-        let len = fs::metadata(&p)
-            .map_err(|e| fail(format!("{} not generated: {e}", p.display())))?
-            .len();
-        if len == 0 {
+        let text = fs::read_to_string(&p)
+            .map_err(|e| fail(format!("{} not generated: {e}", p.display())))?;
+        if text.is_empty() {
             return Err(fail(format!("{} is empty", p.display())));
         }
+        if name.ends_with(".swift") {
+            swift.push_str(&text);
+        }
     }
-    let swift = fs::read_to_string(dir.join(GENERATED_SWIFT[0]))?;
     // uniffi 0.32 writes `async throws  -> T` (two spaces): compare with
     // runs of whitespace collapsed, so the check is about the signature.
     let swift = swift.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -533,6 +584,8 @@ fn check_swift_generated(dir: &Path) -> io::Result<()> {
         "func postJson(url: String, body: Data, timeoutMs: UInt64) async throws -> HttpResponse",
         "func addCard(issuer: String, code: String, label: String?) async throws -> ActivatedCard",
         "func syncTime(issuer: String) async throws -> TimeSyncInfo",
+        "func removeCard(cardId: Int64, password: String) async throws -> CardRemovalInfo",
+        "func sync(issuer: String) async throws -> CardSyncInfo",
         "public protocol Clock",
         "public func parseAmount(",
         "public func checkDeviceKeystore(",
@@ -540,17 +593,17 @@ fn check_swift_generated(dir: &Path) -> io::Result<()> {
         "open class PooyaApp",
         "public convenience init(vaultPath: String, deviceLabel: String, keystore: DeviceKeystore, transport: Transport, biometric: BiometricGate? = nil, clock: Clock? = nil",
         "func secondPin(cardId: Int64)",
-        "func addCard(issuer: String, code: String, label: String?)",
         "public struct CardInfo",
         "public struct PinInfo",
         "public struct VaultState",
+        "public enum TxType",
         "func defaultVaultSettings()",
     ] {
         if !swift.contains(needle) {
             return Err(fail(format!("generated Swift lacks `{needle}`")));
         }
     }
-    let modulemap = fs::read_to_string(dir.join(GENERATED_SWIFT[2]))?;
+    let modulemap = fs::read_to_string(dir.join("PooyaCoreFFI.modulemap"))?;
     if !modulemap.contains("module PooyaCoreFFI") {
         return Err(fail("generated module map does not declare PooyaCoreFFI"));
     }

@@ -19,6 +19,11 @@ use crate::CoreError;
 pub type AccountId = i64;
 
 /// An account as listed: never the secret.
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "AccountInfo")
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRecord {
     /// Local id.

@@ -1,5 +1,6 @@
 package ir.pooya.core
 
+import ir.pooya.protocol.*
 import java.nio.file.Path
 import org.junit.After
 import org.junit.Assert.assertEquals

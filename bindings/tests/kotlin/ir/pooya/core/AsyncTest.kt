@@ -1,5 +1,6 @@
 package ir.pooya.core
 
+import ir.pooya.core.model.*
 import ir.pooya.android.HttpUrlConnectionTransport
 import java.nio.file.Path
 import java.util.concurrent.Executors

@@ -1,5 +1,7 @@
 package ir.pooya.core
 
+import ir.pooya.core.model.*
+import ir.pooya.protocol.*
 import ir.pooya.android.HttpUrlConnectionTransport
 import java.net.URL
 import java.nio.file.Path

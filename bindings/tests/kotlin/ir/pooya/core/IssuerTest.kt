@@ -1,5 +1,6 @@
 package ir.pooya.core
 
+import ir.pooya.protocol.*
 import ir.pooya.android.HttpUrlConnectionTransport
 import java.net.ServerSocket
 import java.nio.file.Path
