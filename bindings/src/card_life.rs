@@ -209,7 +209,7 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use pooya_core::protocol::card_request::{
-        self, AppStatus, CardAction, CardRequest, answer_signing_input,
+        self, AppStatus, CardAction, CardRequest, answer_signing_input, not_found_signing_input,
     };
     use pooya_core::protocol::time::{TimeRequest, time_signing_input};
     use pooya_core::protocol::{CardSeed, Pan, Policies};
@@ -298,7 +298,15 @@ mod tests {
             let req: CardRequest = serde_json::from_slice(&body).unwrap();
             let mut cards = self.cards.lock().unwrap();
             let Some((seed, state)) = cards.get_mut(&req.card_id) else {
-                return Ok(Self::answer(404, &json!({"error": "card_not_found"})));
+                // Signed over the request, as the issuer does.
+                let sent = card_request::parse_proof(&req.proof).unwrap();
+                let input = not_found_signing_input(action, &req.card_id, req.time, &sent);
+                let sig = self.key.sign(&input);
+                return Ok(Self::answer(
+                    404,
+                    &json!({"error": "card_not_found", "message": "no such card",
+                            "signature": hex::encode(sig.as_ref())}),
+                ));
             };
             let device_key = CardSeed::from_bytes(*seed).device_key();
             let proof = card_request::proof(&device_key, action, &req.card_id, req.time);

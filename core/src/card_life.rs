@@ -67,8 +67,10 @@ pub enum BankNotice {
     /// `Revoked`, or `OtherDevice` when the card was activated on another
     /// device since (the removal cannot touch that one).
     Told(AppStatus),
-    /// The bank answered 404 `card_not_found`: it no longer knows the card
-    /// (or its app), so there is nothing left to stop. Counts as told.
+    /// The bank answered 404 `card_not_found`, signed over this request:
+    /// it no longer knows the card (or its app), so there is nothing left
+    /// to stop. Counts as told. An unsigned one keeps the removal
+    /// `Pending` (a network could make it up).
     Forgotten,
     /// The bank was not told: no answer, a 5xx, a refusal such as
     /// `stale_request`, or an answer that failed its checks (`reason`).
@@ -134,30 +136,74 @@ pub struct CardSync {
     pub unknown_cards: Vec<CardId>,
 }
 
-/// Checks a card answer against the request it answers: a 2xx status, the
-/// JSON of [`CardStatusAnswer`] with a 64-byte signature, the pinned key's
-/// Ed25519 signature (RFC 8032 §5.1.7) over [`answer_signing_input`] built
-/// from the request (action, card id, time, proof) and the answer's
-/// status, and the card id. Returns the signed status.
+/// What a checked card answer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardAnswer {
+    /// The signed state of the card's app.
+    State(AppStatus),
+    /// The bank signed that it does not know the card (404
+    /// `card_not_found` with a signature over
+    /// [`card_request::not_found_signing_input`]).
+    Unknown,
+}
+
+/// The part of a 404 `card_not_found` body the phone reads: the bank's
+/// signature (other fields are the error's code and message).
+#[derive(serde::Deserialize)]
+struct NotFoundBody {
+    error: String,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+/// Checks a card answer against the request it answers (docs/protocol.md,
+/// "Signed card answers"): a 2xx status, the JSON of [`CardStatusAnswer`]
+/// with a 64-byte signature, the pinned key's Ed25519 signature (RFC 8032
+/// §5.1.7) over [`answer_signing_input`] built from the request (action,
+/// card id, time, proof) and the answer's status, and the card id; or a
+/// 404 `card_not_found` signed over [`card_request::not_found_signing_input`]
+/// of the request.
 ///
 /// # Errors
-/// [`CoreError::IssuerError`] for another status, [`CoreError::BadResponse`],
+/// [`CoreError::IssuerError`] for another status or code,
+/// [`CoreError::BadResponse`] (an unsigned `card_not_found` among them),
 /// [`CoreError::BadSignature`] (a made-up, edited or replayed answer).
 pub fn check_card_answer(
     pinned_key: &[u8; 32],
     request: &PreparedCardRequest,
     status: u16,
     body: &[u8],
-) -> Result<AppStatus, CoreError> {
+) -> Result<CardAnswer, CoreError> {
     use ring::signature::{ED25519, UnparsedPublicKey};
     if body.len() > MAX_CARD_ANSWER_BYTES {
         return Err(CoreError::BadResponse("answer too large"));
     }
+    let verify = |input: &[u8], signature: &str| {
+        let sig = pooya_protocol::wire::decode_hex_array::<64>("signature", signature)
+            .map_err(|_| CoreError::BadResponse("signature is not 64 bytes of hex"))?;
+        UnparsedPublicKey::new(&ED25519, pinned_key)
+            .verify(input, &sig)
+            .map_err(|_| CoreError::BadSignature)
+    };
+    if status == 404
+        && let Ok(nf) = serde_json::from_slice::<NotFoundBody>(body)
+        && nf.error == card_request::NOT_FOUND_OUTCOME
+    {
+        let signature = nf
+            .signature
+            .ok_or(CoreError::BadResponse("card_not_found is not signed"))?;
+        let input = card_request::not_found_signing_input(
+            request.action,
+            &request.issuer_card_id,
+            request.time,
+            &request.proof,
+        );
+        verify(&input, &signature)?;
+        return Ok(CardAnswer::Unknown);
+    }
     activation::check_status(status, body)?;
     let answer: CardStatusAnswer = serde_json::from_slice(body)
         .map_err(|_| CoreError::BadResponse("not the expected JSON"))?;
-    let sig = pooya_protocol::wire::decode_hex_array::<64>("signature", &answer.signature)
-        .map_err(|_| CoreError::BadResponse("signature is not 64 bytes of hex"))?;
     let input = answer_signing_input(
         request.action,
         &request.issuer_card_id,
@@ -165,13 +211,11 @@ pub fn check_card_answer(
         request.time,
         &request.proof,
     );
-    UnparsedPublicKey::new(&ED25519, pinned_key)
-        .verify(&input, &sig)
-        .map_err(|_| CoreError::BadSignature)?;
+    verify(&input, &answer.signature)?;
     if answer.card_id != request.issuer_card_id {
         return Err(CoreError::BadResponse("the answer names another card"));
     }
-    Ok(answer.status)
+    Ok(CardAnswer::State(answer.status))
 }
 
 /// The error a PIN of a card in `status` is refused with, if any.
@@ -181,6 +225,14 @@ fn refusal(status: AppStatus) -> Option<CoreError> {
         AppStatus::Suspended => Some(CoreError::CardSuspended),
         AppStatus::Revoked => Some(CoreError::CardRevoked),
         AppStatus::OtherDevice => Some(CoreError::CardOnOtherDevice),
+    }
+}
+
+/// The error of a card the bank does not know.
+fn not_found() -> CoreError {
+    CoreError::IssuerError {
+        status: 404,
+        code: card_request::NOT_FOUND_OUTCOME.to_owned(),
     }
 }
 
@@ -278,8 +330,8 @@ impl Phone {
 
     /// Takes the transport's answer (or its failure) to a removal request
     /// ([`Phone::prepare_remove_card`] or [`Phone::prepare_pending_removals`]):
-    /// a signed answer or 404 `card_not_found` ends the pending removal;
-    /// anything else keeps it (see [`BankNotice`]).
+    /// a signed answer (a state, or the signed 404 `card_not_found`) ends
+    /// the pending removal; anything else keeps it (see [`BankNotice`]).
     ///
     /// # Errors
     /// [`CoreError::Locked`], [`CoreError::IssuerNotFound`], storage
@@ -301,8 +353,8 @@ impl Phone {
             .map_err(|e| CoreError::Network(e.message))
             .and_then(|a| check_card_answer(&key, request, a.status, &a.body));
         let notice = match checked {
-            Ok(status) => BankNotice::Told(status),
-            Err(e) if is_not_found(&e) => BankNotice::Forgotten,
+            Ok(CardAnswer::State(status)) => BankNotice::Told(status),
+            Ok(CardAnswer::Unknown) => BankNotice::Forgotten,
             Err(reason) => BankNotice::Pending { reason },
         };
         if notice.told() {
@@ -411,7 +463,11 @@ impl Phone {
         };
         let key = self.vault.issuer(&request.issuer)?.public_key;
         let answer = answer.map_err(|e| CoreError::Network(e.message))?;
-        let status = check_card_answer(&key, request, answer.status, &answer.body)?;
+        let CardAnswer::State(status) =
+            check_card_answer(&key, request, answer.status, &answer.body)?
+        else {
+            return Err(not_found());
+        };
         let previous = self
             .vault
             .card_state(card_id)?
@@ -534,6 +590,9 @@ mod tests {
         /// Card answers replayed: the first answer it signed for a card,
         /// whatever is asked now.
         Replay,
+        /// A network in the middle answers every card request 404
+        /// `card_not_found`, unsigned (the bank never sees it).
+        MadeUpNotFound,
     }
 
     /// A bank in memory that answers `/v1/time` and the card requests
@@ -616,11 +675,28 @@ mod tests {
                     serde_json::json!({"error": "stale_request"}),
                 ));
             }
-            let mut cards = self.cards.lock().unwrap();
-            let Some((seed, state)) = cards.get_mut(&req.card_id) else {
+            if mode == Mode::MadeUpNotFound {
                 return Ok(Self::json(
                     404,
-                    serde_json::json!({"error": "card_not_found"}),
+                    serde_json::json!({"error": "card_not_found", "message": "no such card"}),
+                ));
+            }
+            let sent = card_request::parse_proof(&req.proof).unwrap();
+            let mut cards = self.cards.lock().unwrap();
+            let Some((seed, state)) = cards.get_mut(&req.card_id) else {
+                // Signed over the request, as the issuer does.
+                let input =
+                    card_request::not_found_signing_input(action, &req.card_id, req.time, &sent);
+                let sig = match mode {
+                    Mode::ForeignKey => Ed25519KeyPair::from_seed_unchecked(&[1; 32])
+                        .unwrap()
+                        .sign(&input),
+                    _ => self.key.sign(&input),
+                };
+                return Ok(Self::json(
+                    404,
+                    serde_json::json!({"error": "card_not_found", "message": "no such card",
+                                       "signature": hex::encode(sig.as_ref())}),
                 ));
             };
             let proof = card_request::proof(&seed.device_key(), action, &req.card_id, req.time);
@@ -634,7 +710,6 @@ mod tests {
                 *state
             };
             // Signed over the request's own proof, as the issuer does.
-            let sent = card_request::parse_proof(&req.proof).unwrap();
             let input = answer_signing_input(action, &req.card_id, status, req.time, &sent);
             let sig = match mode {
                 Mode::ForeignKey => Ed25519KeyPair::from_seed_unchecked(&[1; 32])
@@ -818,6 +893,74 @@ mod tests {
         assert_eq!(s.bank.status("crd_2"), AppStatus::Revoked);
         assert!(phone.pending_removals().unwrap().is_empty());
         assert!(phone.sync("bank").unwrap().removals.is_empty());
+    }
+
+    #[test]
+    fn a_made_up_card_not_found_keeps_the_removal_pending() {
+        // The network cannot end a removal by saying the bank does not
+        // know the card: the bank signs that answer too.
+        let s = Setup::new();
+        let (mut phone, ids) = s.phone(&[1]);
+        s.bank.set_mode(Mode::MadeUpNotFound);
+        let r = phone.remove_card(ids[0], PASSWORD).unwrap();
+        assert!(
+            matches!(
+                &r.notice,
+                BankNotice::Pending {
+                    reason: CoreError::BadResponse(_)
+                }
+            ),
+            "{:?}",
+            r.notice
+        );
+        assert_eq!(phone.pending_removals().unwrap().len(), 1);
+        // Nor with a signature of another key.
+        s.bank.set_mode(Mode::ForeignKey);
+        s.bank.cards.lock().unwrap().remove("crd_1");
+        let sync = phone.sync("bank").unwrap();
+        assert!(
+            matches!(
+                &sync.removals[0].notice,
+                BankNotice::Pending {
+                    reason: CoreError::BadSignature
+                }
+            ),
+            "{:?}",
+            sync.removals[0].notice
+        );
+        assert_eq!(phone.pending_removals().unwrap().len(), 1);
+        // The bank's own signed answer ends it.
+        s.bank.set_mode(Mode::Up);
+        let sync = phone.sync("bank").unwrap();
+        assert_eq!(sync.removals[0].notice, BankNotice::Forgotten);
+        assert!(phone.pending_removals().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_signed_card_not_found_is_good_for_its_own_request_only() {
+        let s = Setup::new();
+        let (mut phone, ids) = s.phone(&[1]);
+        s.bank.cards.lock().unwrap().remove("crd_1");
+        let key = s.bank.public_key();
+        let request = phone.prepare_card_status(ids[0]).unwrap();
+        let body = phone.post(&request).unwrap().body;
+        assert_eq!(
+            check_card_answer(&key, &request, 404, &body),
+            Ok(CardAnswer::Unknown)
+        );
+        // The same answer for a later request, or for the removal (the
+        // other action), does not verify.
+        s.clock.advance(1);
+        let later = phone.prepare_card_status(ids[0]).unwrap();
+        assert_eq!(
+            check_card_answer(&key, &later, 404, &body),
+            Err(CoreError::BadSignature)
+        );
+        let removal = phone.prepare_remove_card(ids[0], PASSWORD).unwrap();
+        assert_eq!(
+            check_card_answer(&key, &removal, 404, &body),
+            Err(CoreError::BadSignature)
+        );
     }
 
     #[test]

@@ -27,7 +27,8 @@ mod views;
 
 pub use bank_time::{BankTime, TimeAnchor, TimeSource};
 pub use card_life::{
-    BankNotice, CardRemoval, CardRequestTarget, CardSync, PreparedCardRequest, SyncedCard,
+    BankNotice, CardAnswer, CardRemoval, CardRequestTarget, CardSync, PreparedCardRequest,
+    SyncedCard,
 };
 pub use error::{CoreError, WeakPasswordReason};
 pub use keyfile::KeyFileKeystore;

@@ -24,6 +24,9 @@ pub struct ApiError {
     /// For 429: seconds until a retry can succeed (`Retry-After`, RFC
     /// 9110 §10.2.3, and `retry_after_secs` in the body).
     pub retry_after_secs: Option<u64>,
+    /// For a card request's 404 `card_not_found`: the issuer's signature
+    /// over the request (docs/protocol.md, "Signed card answers").
+    pub signature: Option<String>,
 }
 
 /// Every error answer's body (docs/issuer.md, "Errors"); the OpenAPI
@@ -39,6 +42,12 @@ pub(crate) struct ErrorBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0)]
     retry_after_secs: Option<u64>,
+    /// With 404 `card_not_found` to a card request: the issuer's Ed25519
+    /// signature over the request (docs/protocol.md, "Signed card
+    /// answers"), 128 hex digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{128}$")]
+    signature: Option<&'a str>,
 }
 
 impl ApiError {
@@ -49,6 +58,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            signature: None,
         }
     }
 
@@ -80,6 +90,11 @@ impl From<ServiceError> for ApiError {
                     ),
                 );
                 api.retry_after_secs = Some(secs);
+                return api;
+            }
+            ServiceError::CardNotFoundSigned { signature } => {
+                let mut api = Self::new(StatusCode::NOT_FOUND, e.code(), e.to_string());
+                api.signature = Some(signature.clone());
                 return api;
             }
             ServiceError::Issuer(inner) => return Self::from(inner.clone()),
@@ -126,6 +141,7 @@ impl IntoResponse for ApiError {
             error: self.code,
             message: &self.message,
             retry_after_secs: self.retry_after_secs,
+            signature: self.signature.as_deref(),
         };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {

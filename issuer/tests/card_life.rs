@@ -9,7 +9,9 @@ mod common;
 
 use common::*;
 use pooya_issuer::Clock as _;
-use pooya_protocol::card_request::{AppStatus, CardAction, answer_signing_input, proof};
+use pooya_protocol::card_request::{
+    AppStatus, CardAction, answer_signing_input, not_found_signing_input, proof,
+};
 use pooya_protocol::first_pin;
 use serde_json::{Value, json};
 
@@ -219,6 +221,45 @@ fn the_phone_removes_its_card_with_a_proof_only_it_can_make() {
     ] {
         let a = bank.client.post("/v1/cards/remove", None, &body);
         assert_eq!(a.error_code(), code, "{body}: {}", a.body);
+    }
+
+    // An unknown card's 404 is signed over the request, so a phone can
+    // tell it from one a network made up (docs/protocol.md, "Signed card
+    // answers"); for another request or the other action it does not
+    // verify.
+    for action in [CardAction::Remove, CardAction::Status] {
+        let route = if action == CardAction::Remove {
+            "remove"
+        } else {
+            "status"
+        };
+        let sent = [0x5a; 32];
+        let a = bank.client.post(
+            &format!("/v1/cards/{route}"),
+            None,
+            &json!({"card_id": "crd_nobody", "time": now, "proof": hex::encode(sent)}),
+        );
+        assert_eq!((a.status, a.error_code()), (404, "card_not_found".into()));
+        let v = a.json();
+        assert!(answer_verifies(
+            &bank,
+            &v,
+            &not_found_signing_input(action, "crd_nobody", now, &sent)
+        ));
+        let other = match action {
+            CardAction::Remove => CardAction::Status,
+            CardAction::Status => CardAction::Remove,
+        };
+        assert!(!answer_verifies(
+            &bank,
+            &v,
+            &not_found_signing_input(other, "crd_nobody", now, &sent)
+        ));
+        assert!(!answer_verifies(
+            &bank,
+            &v,
+            &not_found_signing_input(action, "crd_nobody", now + 1, &sent)
+        ));
     }
 
     // The real removal: revoked at once, told by SMS, audited.

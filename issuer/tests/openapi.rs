@@ -115,6 +115,9 @@ fn every_service_error() -> Vec<ServiceError> {
         ServiceError::Forbidden,
         ServiceError::ActivationRefused,
         ServiceError::CardNotFound,
+        ServiceError::CardNotFoundSigned {
+            signature: "ab".repeat(64),
+        },
         ServiceError::UnknownPayee(PayeeAt::Path),
         ServiceError::UnknownPayee(PayeeAt::Request),
         ServiceError::RateLimited {
@@ -162,6 +165,7 @@ fn every_service_error() -> Vec<ServiceError> {
             | ServiceError::Forbidden
             | ServiceError::ActivationRefused
             | ServiceError::CardNotFound
+            | ServiceError::CardNotFoundSigned { .. }
             | ServiceError::UnknownPayee(_)
             | ServiceError::RateLimited { .. }
             | ServiceError::CardRevoked

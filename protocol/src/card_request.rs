@@ -122,11 +122,41 @@ pub fn answer_signing_input(
     time: u64,
     proof: &[u8; 32],
 ) -> Vec<u8> {
+    signing_input(action, card_id, status.as_str(), time, proof)
+}
+
+/// The outcome name signed in place of a status when the bank does not
+/// know the card ([`not_found_signing_input`]): the error code of the 404,
+/// never one of [`AppStatus`]'s wire names.
+pub const NOT_FOUND_OUTCOME: &str = "card_not_found";
+
+/// What the issuer signs in the 404 `card_not_found` answer to a card
+/// request (its `signature` field; docs/protocol.md, "Signed card
+/// answers"): the six fields of [`answer_signing_input`] with
+/// [`NOT_FOUND_OUTCOME`] in place of the status. A removal ends on the
+/// phone only on a signed answer, so a network cannot make a phone give
+/// up telling the bank by answering "unknown card" itself.
+pub fn not_found_signing_input(
+    action: CardAction,
+    card_id: &str,
+    time: u64,
+    proof: &[u8; 32],
+) -> Vec<u8> {
+    signing_input(action, card_id, NOT_FOUND_OUTCOME, time, proof)
+}
+
+fn signing_input(
+    action: CardAction,
+    card_id: &str,
+    outcome: &str,
+    time: u64,
+    proof: &[u8; 32],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + card_id.len());
     put(&mut out, ANSWER_LABEL);
     put(&mut out, action.label());
     put(&mut out, card_id.as_bytes());
-    put(&mut out, status.as_str().as_bytes());
+    put(&mut out, outcome.as_bytes());
     put(&mut out, &time.to_be_bytes());
     put(&mut out, proof);
     out
@@ -247,5 +277,41 @@ mod tests {
             serde_json::to_string(&AppStatus::OtherDevice).unwrap(),
             "\"other_device\""
         );
+    }
+
+    #[test]
+    fn a_not_found_answer_is_signed_apart_from_every_state() {
+        let proof = [7u8; 32];
+        let nf = not_found_signing_input(CardAction::Remove, "crd_1", 1000, &proof);
+        for s in [
+            AppStatus::Active,
+            AppStatus::Suspended,
+            AppStatus::Revoked,
+            AppStatus::OtherDevice,
+        ] {
+            assert_ne!(s.as_str(), NOT_FOUND_OUTCOME);
+            assert_ne!(
+                nf,
+                answer_signing_input(CardAction::Remove, "crd_1", s, 1000, &proof)
+            );
+        }
+        assert_ne!(
+            nf,
+            not_found_signing_input(CardAction::Status, "crd_1", 1000, &proof)
+        );
+        // Same layout, the outcome name in the status's place.
+        let mut want = Vec::new();
+        for f in [
+            ANSWER_LABEL,
+            CardAction::Remove.label(),
+            b"crd_1".as_slice(),
+            NOT_FOUND_OUTCOME.as_bytes(),
+            &1000u64.to_be_bytes(),
+            &proof,
+        ] {
+            want.extend_from_slice(&u32::try_from(f.len()).unwrap().to_be_bytes());
+            want.extend_from_slice(f);
+        }
+        assert_eq!(nf, want);
     }
 }

@@ -509,7 +509,8 @@ const CARD_ANSWER_END: &str = "<!-- card-answer-vector:end -->";
 /// card-request vector with `suspended`.
 fn card_answer_vector() -> String {
     use pooya_protocol::card_request::{
-        ANSWER_LABEL, AppStatus, CardAction, CardStatusAnswer, answer_signing_input, proof,
+        ANSWER_LABEL, AppStatus, CardAction, CardStatusAnswer, NOT_FOUND_OUTCOME,
+        answer_signing_input, not_found_signing_input, proof,
     };
     use ring::signature::{Ed25519KeyPair, KeyPair};
     let signer = Ed25519KeyPair::from_seed_unchecked(&[5u8; 32]).expect("seed");
@@ -547,6 +548,21 @@ fn card_answer_vector() -> String {
     })
     .expect("json");
     line(&mut out, "answer body", &body);
+    // The same request answered 404 `card_not_found` (a bank that does not
+    // know the card): the outcome name in the status's place.
+    let nf_input = not_found_signing_input(CardAction::Status, card_id, TIME, &request_proof);
+    let nf_sig = signer.sign(&nf_input);
+    line(
+        &mut out,
+        "not-found outcome field",
+        &field(NOT_FOUND_OUTCOME.as_bytes()),
+    );
+    line(&mut out, "not-found signing input", &hex::encode(&nf_input));
+    line(
+        &mut out,
+        "not-found signature",
+        &hex::encode(nf_sig.as_ref()),
+    );
     out.push_str("```");
     out
 }

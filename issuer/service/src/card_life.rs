@@ -4,8 +4,8 @@
 //! key (docs/protocol.md, "Card requests").
 
 use pooya_protocol::card_request::{
-    self, AppStatus, CardAction, CardRequest, CardStatusAnswer, answer_signing_input, parse_proof,
-    proof_input,
+    self, AppStatus, CardAction, CardRequest, CardStatusAnswer, answer_signing_input,
+    not_found_signing_input, parse_proof, proof_input,
 };
 use pooya_protocol::{HashAlgorithm, Pan};
 use serde::{Deserialize, Serialize};
@@ -160,15 +160,24 @@ impl Issuer {
         if !card_request::fresh(req.time, self.now()) {
             return Err(ServiceError::StaleRequest);
         }
-        let card = self
-            .store
-            .card_by_id(&req.card_id)
-            .await?
-            .ok_or(ServiceError::CardNotFound)?;
-        let sealed = card
-            .seed_sealed
-            .as_deref()
-            .ok_or(ServiceError::CardNotFound)?;
+        // A card the bank does not know, or one without an app, is
+        // answered signed too: the phone ends a pending removal only on
+        // the bank's word.
+        let not_found = || -> ServiceError {
+            let input = not_found_signing_input(action, &req.card_id, req.time, &proof);
+            match self.keys.sign(&self.signing_key, &input) {
+                Ok(sig) => ServiceError::CardNotFoundSigned {
+                    signature: hex::encode(sig),
+                },
+                Err(e) => e.into(),
+            }
+        };
+        let Some(card) = self.store.card_by_id(&req.card_id).await? else {
+            return Err(not_found());
+        };
+        let Some(sealed) = card.seed_sealed.as_deref() else {
+            return Err(not_found());
+        };
         let input = proof_input(action, &card.id, req.time);
         let macs = self.keys.card_macs(
             &card.id,
@@ -202,7 +211,7 @@ impl Issuer {
                     .store
                     .change_card_status(CardRef::Id(card.id.clone()), cause, self.at())
                     .await?
-                    .ok_or(ServiceError::CardNotFound)?;
+                    .ok_or_else(not_found)?;
                 self.after_change(&outcome, cause)?;
                 answer(app_status(outcome.status()))
             }

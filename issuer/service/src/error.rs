@@ -255,6 +255,17 @@ pub enum ServiceError {
     /// No card with this number is enrolled (404; ops only).
     #[error("no card with this number is enrolled")]
     CardNotFound,
+    /// A card request (`/v1/cards/remove`, `/v1/cards/status`) names a
+    /// card the bank does not know or one without an app (404
+    /// `card_not_found`), answered with the issuer's signature over
+    /// `not_found_signing_input` of the request (hex), so the phone can
+    /// tell the bank's answer from a network's (docs/protocol.md, "Signed
+    /// card answers").
+    #[error("no card with this id has an app")]
+    CardNotFoundSigned {
+        /// Ed25519 signature, 128 hex digits.
+        signature: String,
+    },
     /// No merchant is registered under this payee id (404 or 422).
     #[error("no merchant is registered under this payee id")]
     UnknownPayee(PayeeAt),
@@ -299,7 +310,7 @@ impl ServiceError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::ActivationRefused => "activation_refused",
-            Self::CardNotFound => "card_not_found",
+            Self::CardNotFound | Self::CardNotFoundSigned { .. } => "card_not_found",
             Self::UnknownPayee(_) => "unknown_payee",
             Self::RateLimited { .. } => "rate_limited",
             Self::CardRevoked => "card_revoked",
