@@ -10,7 +10,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pooya_protocol::pin::normalize_payee;
-use pooya_protocol::wire::VerifyKind;
+use pooya_protocol::wire::{JsonRejection, VerifyKind};
 use pooya_protocol::{Pan, TxType, normalize_digits};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -118,6 +118,13 @@ impl ApiError {
     }
 }
 
+/// A refused JSON body: 400 with the issuer's code and message for it.
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        Self::bad_request(r.code(), r.message())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -142,43 +149,7 @@ impl IntoResponse for ApiError {
 /// # Errors
 /// The 400 the issuer gives for the same body.
 pub(crate) fn strict_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request("invalid_json", "request body is not valid JSON")
-            }
-            Category::Data => {
-                let text = e.to_string();
-                if text.starts_with("unknown field") {
-                    ApiError::bad_request("unknown_field", field_message(&text))
-                } else if text.starts_with("missing field") {
-                    ApiError::bad_request("missing_field", field_message(&text))
-                } else if text.starts_with(pooya_protocol::wire::INVALID_TYPE_MESSAGE) {
-                    ApiError::bad_request(
-                        "invalid_type",
-                        pooya_protocol::wire::INVALID_TYPE_MESSAGE,
-                    )
-                } else {
-                    ApiError::bad_request(
-                        "invalid_field",
-                        format!(
-                            "a field has the wrong type or value (line {}, column {})",
-                            e.line(),
-                            e.column()
-                        ),
-                    )
-                }
-            }
-        }
-    })
-}
-
-/// serde's "unknown field `x`, expected …": the first clause only.
-fn field_message(text: &str) -> String {
-    let first = text.split(", expected").next().unwrap_or(text);
-    let first = first.split(" at line").next().unwrap_or(first);
-    first.chars().take(120).collect()
+    serde_json::from_slice(body).map_err(|e| ApiError::from(JsonRejection::classify(&e)))
 }
 
 /// The card number of a body, read leniently for routing only: `None`

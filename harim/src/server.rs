@@ -8,12 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{Semaphore, oneshot};
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use crate::HarimError;
@@ -235,62 +232,16 @@ async fn accept_loop(
     listener: TcpListener,
     app: axum::Router,
     limits: Limits,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) -> Result<(), HarimError> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let (closing_tx, closing_rx) = watch::channel(false);
     let service = tower::ServiceBuilder::new()
         .layer(RequestBodyDeadlineLayer::new(Duration::from_millis(
             limits.body_read_timeout_ms,
         )))
         .service(app);
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
-    let mut open = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut stop => break,
-            r = listener.accept() => r,
-        };
-        while open.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            tracing::debug!("connection closed: the open-connection cap is reached");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let hyper_service = TowerToHyperService::new(service.clone());
-        let mut closing = closing_rx.clone();
-        open.spawn(async move {
-            let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), hyper_service);
-            tokio::pin!(conn);
-            let done = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = closing.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = done {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    let _ = closing_tx.send(true);
-    while open.join_next().await.is_some() {}
+    pooya_http_serve::serve(listener, service, permits, header_timeout, stop).await;
     Ok(())
 }
 

@@ -89,6 +89,38 @@ impl Setup {
         json!([{"name": "shaparak", "token": {"env": "HARIM_GW"}, "rate_per_sec": 1000, "burst": 1000}])
     }
 
+    /// The settings entry of a real `bank` owning `bin`, with its gateway
+    /// token and `extra` settings.
+    fn bank_entry(&self, name: &str, bank: &Bank, bin: &str, extra: Value) -> Value {
+        issuer_entry(
+            self.dir.path(),
+            name,
+            &bank.client.base,
+            &[bin],
+            bank.gateway(),
+            extra,
+        )
+    }
+
+    /// Writes the settings of Mellat (BIN 610433) and Saderat (BIN 603799),
+    /// both with `extra`, and the default gateway.
+    fn write_two_banks(&self, mellat: &Bank, saderat: &Bank, extra: &Value) {
+        self.write(
+            &[
+                self.bank_entry("mellat", mellat, "610433", extra.clone()),
+                self.bank_entry("saderat", saderat, "603799", extra.clone()),
+            ],
+            Self::default_gateways(),
+        );
+    }
+
+    /// Starts Harim on `clock` and a client of it.
+    fn start_with_client(&self, clock: &ManualClock) -> (BackgroundHarim, Client) {
+        let server = self.start(clock);
+        let client = Client::new(&server.base_url());
+        (server, client)
+    }
+
     fn start(&self, clock: &ManualClock) -> BackgroundHarim {
         let mut cfg = HarimConfig::new(&self.path);
         cfg.listen = Some("127.0.0.1:0".parse().unwrap());
@@ -168,29 +200,8 @@ fn two_banks_behind_one_harim() {
     let mellat = Bank::start();
     let saderat = Bank::start();
     let setup = Setup::new();
-    setup.write(
-        &[
-            issuer_entry(
-                setup.dir.path(),
-                "mellat",
-                &mellat.client.base,
-                &["610433"],
-                mellat.gateway(),
-                json!({}),
-            ),
-            issuer_entry(
-                setup.dir.path(),
-                "saderat",
-                &saderat.client.base,
-                &["603799"],
-                saderat.gateway(),
-                json!({}),
-            ),
-        ],
-        Setup::default_gateways(),
-    );
-    let harim_server = setup.start(&mellat.clock);
-    let harim = Client::new(&harim_server.base_url());
+    setup.write_two_banks(&mellat, &saderat, &json!({}));
+    let (harim_server, harim) = setup.start_with_client(&mellat.clock);
 
     let cards = [
         (&mellat, card("610433", 11), "09121110001"),
@@ -408,29 +419,8 @@ fn a_dead_bank_does_not_stall_the_other_and_recovers() {
     let mut saderat = Bank::start();
     let setup = Setup::new();
     let breaker = json!({"timeout_ms": 500, "breaker": {"failures": 3, "cool_down_ms": 800}});
-    setup.write(
-        &[
-            issuer_entry(
-                setup.dir.path(),
-                "mellat",
-                &mellat.client.base,
-                &["610433"],
-                mellat.gateway(),
-                breaker.clone(),
-            ),
-            issuer_entry(
-                setup.dir.path(),
-                "saderat",
-                &saderat.client.base,
-                &["603799"],
-                saderat.gateway(),
-                breaker,
-            ),
-        ],
-        Setup::default_gateways(),
-    );
-    let harim_server = setup.start(&mellat.clock);
-    let harim = Client::new(&harim_server.base_url());
+    setup.write_two_banks(&mellat, &saderat, &breaker);
+    let (harim_server, harim) = setup.start_with_client(&mellat.clock);
     let m_card = card("610433", 44);
     let s_card = card("603799", 55);
     let s_ok = harim.post(
@@ -572,14 +562,13 @@ fn a_hung_bank_is_cut_at_the_timeout_and_bounded() {
     let setup = Setup::new();
     setup.write(
         &[
-            issuer_entry(setup.dir.path(), "mellat", &mellat.client.base, &["610433"], mellat.gateway(), json!({})),
+            setup.bank_entry("mellat", &mellat, "610433", json!({})),
             issuer_entry(setup.dir.path(), "hung", &hung, &["603799"], "hung-bank-token-00000001",
                 json!({"timeout_ms": 600, "max_in_flight": 2, "breaker": {"failures": 100, "cool_down_ms": 1000}})),
         ],
         Setup::default_gateways(),
     );
-    let harim_server = setup.start(&mellat.clock);
-    let harim = Client::new(&harim_server.base_url());
+    let (harim_server, harim) = setup.start_with_client(&mellat.clock);
     let s_card = card("603799", 66);
     let t = Instant::now();
     let a = harim.post(
@@ -659,21 +648,13 @@ fn gateways_are_rate_limited_each_on_its_own() {
     let mellat = Bank::start();
     let setup = Setup::new();
     setup.write(
-        &[issuer_entry(
-            setup.dir.path(),
-            "mellat",
-            &mellat.client.base,
-            &["610433"],
-            mellat.gateway(),
-            json!({}),
-        )],
+        &[setup.bank_entry("mellat", &mellat, "610433", json!({}))],
         json!([
             {"name": "shaparak", "token": {"env": "HARIM_GW"}, "rate_per_sec": 0.2, "burst": 3},
             {"name": "sepehr", "token": {"env": "HARIM_GW2"}},
         ]),
     );
-    let harim_server = setup.start(&mellat.clock);
-    let harim = Client::new(&harim_server.base_url());
+    let (harim_server, harim) = setup.start_with_client(&mellat.clock);
     let body = verify_body(&card("610433", 88), "1234567", 10);
     for _ in 0..3 {
         assert_eq!(harim.post("/v1/verify", Some(GATEWAY), &body).status, 200);
@@ -765,22 +746,8 @@ fn reload_adds_a_bin_keeps_the_old_table_on_a_bad_file_and_lets_requests_finish(
     let saderat = Bank::start();
     let slow = slow_bank(Duration::from_millis(700));
     let setup = Setup::new();
-    let m = issuer_entry(
-        setup.dir.path(),
-        "mellat",
-        &mellat.client.base,
-        &["610433"],
-        mellat.gateway(),
-        json!({}),
-    );
-    let s = issuer_entry(
-        setup.dir.path(),
-        "saderat",
-        &saderat.client.base,
-        &["603799"],
-        saderat.gateway(),
-        json!({}),
-    );
+    let m = setup.bank_entry("mellat", &mellat, "610433", json!({}));
+    let s = setup.bank_entry("saderat", &saderat, "603799", json!({}));
     let slow_entry = issuer_entry(
         setup.dir.path(),
         "slow",
@@ -790,8 +757,7 @@ fn reload_adds_a_bin_keeps_the_old_table_on_a_bad_file_and_lets_requests_finish(
         json!({}),
     );
     setup.write(&[m.clone(), slow_entry], Setup::default_gateways());
-    let harim_server = setup.start(&mellat.clock);
-    let harim = Client::new(&harim_server.base_url());
+    let (harim_server, harim) = setup.start_with_client(&mellat.clock);
     let s_card = card("603799", 12);
     saderat.enroll(&s_card, "09123330003", "sms");
     saderat.register_merchant(PAYEE, "فروشگاه نمونه");
@@ -812,14 +778,7 @@ fn reload_adds_a_bin_keeps_the_old_table_on_a_bad_file_and_lets_requests_finish(
     };
     std::thread::sleep(Duration::from_millis(200));
     // A bad file: refused, naming the field; the old table stays.
-    let bad_bins = issuer_entry(
-        setup.dir.path(),
-        "saderat",
-        &saderat.client.base,
-        &["6104331"],
-        saderat.gateway(),
-        json!({}),
-    );
+    let bad_bins = setup.bank_entry("saderat", &saderat, "6104331", json!({}));
     setup.write(&[m.clone(), bad_bins], Setup::default_gateways());
     let r = harim.post("/v1/admin/reload", Some(ADMIN), &json!({}));
     assert_eq!(r.status, 422, "{}", r.body);
@@ -896,14 +855,7 @@ fn reload_adds_a_bin_keeps_the_old_table_on_a_bad_file_and_lets_requests_finish(
 fn the_binary_reloads_on_sighup_and_logs_no_secrets() {
     let mellat = Bank::start();
     let setup = Setup::new();
-    let m = issuer_entry(
-        setup.dir.path(),
-        "mellat",
-        &mellat.client.base,
-        &["610433"],
-        mellat.gateway(),
-        json!({}),
-    );
+    let m = setup.bank_entry("mellat", &mellat, "610433", json!({}));
     setup.write(std::slice::from_ref(&m), Setup::default_gateways());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pooya-harim"))
         .args(["serve", "--config"])
@@ -1012,14 +964,7 @@ fn slow_clients_are_cut_off() {
     use std::io::Write as _;
     let mellat = Bank::start();
     let setup = Setup::new();
-    let m = issuer_entry(
-        setup.dir.path(),
-        "mellat",
-        &mellat.client.base,
-        &["610433"],
-        mellat.gateway(),
-        json!({}),
-    );
+    let m = setup.bank_entry("mellat", &mellat, "610433", json!({}));
     let v = json!({
         "admin_token": {"file": setup.dir.path().join("admin.token")},
         "gateways": Setup::default_gateways(),
@@ -1122,17 +1067,9 @@ fn unknown_bin_answers_match_a_real_issuer_for_generated_bodies() {
     let mellat = Bank::start();
     mellat.register_merchant(PAYEE, "فروشگاه نمونه");
     let setup = Setup::new();
-    let m = issuer_entry(
-        setup.dir.path(),
-        "mellat",
-        &mellat.client.base,
-        &["610433"],
-        mellat.gateway(),
-        json!({}),
-    );
+    let m = setup.bank_entry("mellat", &mellat, "610433", json!({}));
     setup.write(&[m], Setup::default_gateways());
-    let harim_server = setup.start(&mellat.clock);
-    let harim = Client::new(&harim_server.base_url());
+    let (harim_server, harim) = setup.start_with_client(&mellat.clock);
     let pick = |options: Vec<Option<Value>>| proptest::sample::select(options);
     let field = |name: &'static str, options: Vec<Option<Value>>| {
         pick(options).prop_map(move |v| (name, v))

@@ -10,6 +10,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pooya_issuer_service::{IssuerError, PayeeAt, ServiceError};
+use pooya_protocol::wire::JsonRejection;
 use serde::Serialize;
 
 /// An HTTP error answer: a status and `{"error": code, "message": text}`.
@@ -65,6 +66,14 @@ impl ApiError {
     /// 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+/// A refused JSON body: 400 with the rejection's stable code and message
+/// (docs/issuer.md, "Errors").
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        Self::bad_request(r.code(), r.message())
     }
 }
 

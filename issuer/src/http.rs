@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use pooya_protocol::activation::SealedActivationRequest;
-use pooya_protocol::wire::VerifyRequest;
+use pooya_protocol::wire::{JsonRejection, VerifyRequest};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -184,38 +184,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(
             "Content-Type must be application/json",
         ));
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request("invalid_json", "request body is not valid JSON")
-            }
-            Category::Data => {
-                let text = e.to_string();
-                if text.starts_with("unknown field") {
-                    ApiError::bad_request("unknown_field", field_message(&text))
-                } else if text.starts_with("missing field") {
-                    ApiError::bad_request("missing_field", field_message(&text))
-                } else if text.starts_with(pooya_protocol::wire::INVALID_TYPE_MESSAGE) {
-                    // Issue 13, transaction types: `type` in /v1/verify and
-                    // /v1/otp-requests.
-                    ApiError::bad_request(
-                        "invalid_type",
-                        pooya_protocol::wire::INVALID_TYPE_MESSAGE,
-                    )
-                } else {
-                    ApiError::bad_request(
-                        "invalid_field",
-                        format!(
-                            "a field has the wrong type or value (line {}, column {})",
-                            e.line(),
-                            e.column()
-                        ),
-                    )
-                }
-            }
-        }
-    })
+    serde_json::from_slice(&body).map_err(|e| ApiError::from(JsonRejection::classify(&e)))
 }
 
 /// Did reading the body fail on the body-read deadline
@@ -257,14 +226,6 @@ pub(crate) async fn deadline(
             request_timeout().into_response()
         }
     }
-}
-
-/// serde's "unknown field `x`, expected …" names fields only; keep the
-/// first clause.
-fn field_message(text: &str) -> String {
-    let first = text.split(", expected").next().unwrap_or(text);
-    let first = first.split(" at line").next().unwrap_or(first);
-    first.chars().take(120).collect()
 }
 
 /// The prologue of every authenticated JSON route: the role's token first
@@ -761,21 +722,4 @@ async fn metrics(State(issuer): Shared, headers: HeaderMap) -> Result<Response, 
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn field_messages_keep_the_field_name_only() {
-        assert_eq!(
-            field_message("unknown field `x`, expected one of `pan`, `code` at line 1 column 9"),
-            "unknown field `x`"
-        );
-        assert_eq!(
-            field_message("missing field `pan` at line 1 column 2"),
-            "missing field `pan`"
-        );
-    }
 }

@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use pooya_issuer_service::outbox::DeliveryHandle;
@@ -370,62 +368,14 @@ async fn accept_loop(
     app: Router,
     limits: ConnectionLimits,
     cap: usize,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) -> Result<(), IssuerError> {
     let permits = Arc::new(Semaphore::new(cap));
-    let (closing_tx, closing_rx) = watch::channel(false);
     let service = tower::ServiceBuilder::new()
         .layer(RequestBodyDeadlineLayer::new(limits.body_read_timeout()))
         .service(app);
-    let mut open = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut stop => break,
-            r = listener.accept() => r,
-        };
-        while open.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors (EMFILE) and the like: back off a
-                // moment instead of spinning on the error.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            tracing::debug!(cap, "connection closed: the open-connection cap is reached");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let hyper_service = TowerToHyperService::new(service.clone());
-        let mut closing = closing_rx.clone();
-        let header_timeout = limits.header_read_timeout();
-        open.spawn(async move {
-            let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), hyper_service);
-            tokio::pin!(conn);
-            let done = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = closing.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = done {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    let _ = closing_tx.send(true);
-    while open.join_next().await.is_some() {}
+    let header_timeout = limits.header_read_timeout();
+    pooya_http_serve::serve(listener, service, permits, header_timeout, stop).await;
     Ok(())
 }
 

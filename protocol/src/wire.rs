@@ -31,6 +31,110 @@ where
     }
 }
 
+/// Why a JSON request body was refused, as both servers (the issuer and
+/// Harim) answer it: a stable code and a message that names fields, never
+/// values (docs/issuer.md, "Errors").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonRejection {
+    /// `invalid_json`: not JSON at all (syntax error or cut short).
+    InvalidJson,
+    /// `unknown_field`: a field the route does not take.
+    UnknownField {
+        /// serde's first clause, "unknown field `x`".
+        message: String,
+    },
+    /// `missing_field`: a required field is absent.
+    MissingField {
+        /// serde's first clause, "missing field `x`".
+        message: String,
+    },
+    /// `invalid_type`: a transaction type that is not one of
+    /// [`TxType::ALL`] ([`INVALID_TYPE_MESSAGE`]).
+    InvalidType,
+    /// `invalid_field`: a field has the wrong JSON type or value.
+    InvalidField {
+        /// The line of the error in the body (1-based).
+        line: usize,
+        /// The column of the error in the body (1-based).
+        column: usize,
+    },
+}
+
+impl JsonRejection {
+    /// The stable codes, in declaration order.
+    pub const CODES: [&'static str; 5] = [
+        "invalid_json",
+        "unknown_field",
+        "missing_field",
+        "invalid_type",
+        "invalid_field",
+    ];
+
+    /// Classifies a `serde_json` error of a strict (`deny_unknown_fields`)
+    /// request body. Pure: the same error always gives the same rejection.
+    #[must_use]
+    pub fn classify(e: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => Self::InvalidJson,
+            Category::Data => {
+                let text = e.to_string();
+                if text.starts_with("unknown field") {
+                    Self::UnknownField {
+                        message: field_message(&text),
+                    }
+                } else if text.starts_with("missing field") {
+                    Self::MissingField {
+                        message: field_message(&text),
+                    }
+                } else if text.starts_with(INVALID_TYPE_MESSAGE) {
+                    // Issue 13, transaction types: `type` in /v1/verify and
+                    // /v1/otp-requests.
+                    Self::InvalidType
+                } else {
+                    Self::InvalidField {
+                        line: e.line(),
+                        column: e.column(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stable code, one of [`Self::CODES`].
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::UnknownField { .. } => "unknown_field",
+            Self::MissingField { .. } => "missing_field",
+            Self::InvalidType => "invalid_type",
+            Self::InvalidField { .. } => "invalid_field",
+        }
+    }
+
+    /// The message sent with [`Self::code`]: it names fields, never values.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            Self::InvalidJson => "request body is not valid JSON".to_owned(),
+            Self::UnknownField { message } | Self::MissingField { message } => message.clone(),
+            Self::InvalidType => INVALID_TYPE_MESSAGE.to_owned(),
+            Self::InvalidField { line, column } => {
+                format!("a field has the wrong type or value (line {line}, column {column})")
+            }
+        }
+    }
+}
+
+/// serde's "unknown field `x`, expected …": the first clause only, at
+/// most 120 characters.
+fn field_message(text: &str) -> String {
+    let first = text.split(", expected").next().unwrap_or(text);
+    let first = first.split(" at line").next().unwrap_or(first);
+    first.chars().take(120).collect()
+}
+
 /// Decodes a fixed-length hex field.
 ///
 /// # Errors
@@ -142,6 +246,125 @@ pub enum VerifyResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn reject(body: &[u8]) -> JsonRejection {
+        let e = serde_json::from_slice::<VerifyRequest>(body).unwrap_err();
+        JsonRejection::classify(&e)
+    }
+
+    #[test]
+    fn json_rejections_have_the_servers_codes_and_messages() {
+        let cases: [(&[u8], &str, &str); 8] = [
+            (b"{", "invalid_json", "request body is not valid JSON"),
+            (b"", "invalid_json", "request body is not valid JSON"),
+            (
+                br#"{"pan":"6104337700000001","code":"1","amount":1,"kind":"second","x":1}"#,
+                "unknown_field",
+                "unknown field `x`",
+            ),
+            (
+                br#"{"pan":"6104337700000001","amount":1,"kind":"second"}"#,
+                "missing_field",
+                "missing field `code`",
+            ),
+            (
+                br#"{"pan":"6104337700000001","code":"1","amount":-1,"kind":"second"}"#,
+                "invalid_field",
+                "a field has the wrong type or value (line 1, column 48)",
+            ),
+            (
+                br#"{"pan":"6104337700000001","code":"1","amount":1,"kind":"second","payee":"a","type":"gift"}"#,
+                "invalid_type",
+                INVALID_TYPE_MESSAGE,
+            ),
+            (
+                br#"{"pan":"6104337700000001","code":"1","amount":1,"kind":"third"}"#,
+                "invalid_field",
+                "a field has the wrong type or value (line 1, column 62)",
+            ),
+            // serde_json reports an enum given as a number as a syntax
+            // error, so the servers answer `invalid_json` here.
+            (
+                br#"{"pan":"6104337700000001","code":"1","amount":1,"kind":1}"#,
+                "invalid_json",
+                "request body is not valid JSON",
+            ),
+        ];
+        for (body, code, message) in cases {
+            let r = reject(body);
+            let shown = String::from_utf8_lossy(body);
+            assert_eq!(r.code(), code, "{shown}");
+            assert_eq!(r.message(), message, "{shown}");
+        }
+    }
+
+    #[test]
+    fn field_messages_keep_the_field_name_only() {
+        assert_eq!(
+            field_message("unknown field `x`, expected one of `pan`, `code` at line 1 column 9"),
+            "unknown field `x`"
+        );
+        assert_eq!(
+            field_message("missing field `pan` at line 1 column 2"),
+            "missing field `pan`"
+        );
+        assert_eq!(field_message(&"y".repeat(300)).chars().count(), 120);
+    }
+
+    proptest! {
+        #[test]
+        fn json_rejection_never_panics_and_has_one_of_five_codes(
+            body in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            if let Err(e) = serde_json::from_slice::<VerifyRequest>(&body) {
+                let r = JsonRejection::classify(&e);
+                prop_assert!(JsonRejection::CODES.contains(&r.code()), "{}", r.code());
+                let message = r.message();
+                prop_assert!(!message.is_empty() && message.chars().count() <= 120);
+            }
+        }
+
+        #[test]
+        fn json_rejection_of_text_bodies_has_one_of_five_codes(body in "\\PC{0,120}") {
+            if let Err(e) = serde_json::from_str::<VerifyRequest>(&body) {
+                let r = JsonRejection::classify(&e);
+                prop_assert!(JsonRejection::CODES.contains(&r.code()), "{}", r.code());
+            }
+        }
+
+        #[test]
+        fn json_rejection_of_json_objects_has_one_of_five_codes(
+            fields in proptest::collection::vec(
+                (
+                    prop::sample::select(vec!["pan", "code", "amount", "payee", "type", "kind", "x"]),
+                    prop::sample::select(vec![
+                        "\"6104337700000001\"", "\"1\"", "1", "-1", "\"second\"",
+                        "\"purchase\"", "\"gift\"", "null", "[]", "{}", "true",
+                    ]),
+                ),
+                0..8,
+            ),
+        ) {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let body = format!("{{{}}}", body.join(","));
+            if let Err(e) = serde_json::from_str::<VerifyRequest>(&body) {
+                let r = JsonRejection::classify(&e);
+                prop_assert!(JsonRejection::CODES.contains(&r.code()), "{}", r.code());
+            }
+        }
+
+        #[test]
+        fn unknown_field_names_are_unknown_fields(v in "[a-z_]{1,20}") {
+            prop_assume!(!["pan", "code", "amount", "payee", "type", "kind"].contains(&v.as_str()));
+            let body = format!(
+                r#"{{"pan":"6104337700000001","code":"1","amount":1,"kind":"second","{v}":1}}"#
+            );
+            let r = reject(body.as_bytes());
+            prop_assert_eq!(r.code(), "unknown_field");
+            prop_assert_eq!(r.message(), format!("unknown field `{v}`"));
+        }
+    }
 
     #[test]
     fn requests_debug_hides_secrets() {
