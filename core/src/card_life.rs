@@ -238,7 +238,7 @@ fn not_found() -> CoreError {
 
 /// Whether an error means the bank does not know the card.
 fn is_not_found(e: &CoreError) -> bool {
-    matches!(e, CoreError::IssuerError { status: 404, code } if code == "card_not_found")
+    matches!(e, CoreError::IssuerError { status: 404, code } if code == card_request::NOT_FOUND_OUTCOME)
 }
 
 impl Phone {
